@@ -1,0 +1,2 @@
+// Placeholder entry point; the command tree lands in Commands/.
+return 0;

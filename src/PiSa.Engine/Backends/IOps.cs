@@ -1,0 +1,77 @@
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Engine.Backends;
+
+/// <summary>
+/// The operations every model forward pass is written against, once, for all backends.
+///
+/// Conventions (all backends):
+/// - Image activations are NHWC [N, H, W, C]; sequence activations are [B, L, C].
+/// - Parameters are passed as <see cref="HostTensor"/> in PyTorch layout (conv [O, I, kh, kw],
+///   linear [out, in], vectors [C]). A backend uploads and repacks each parameter once and caches it by
+///   object identity, so the same HostTensor object must be passed on every call (weight sources do).
+/// - Every op returns a new tensor; inputs are never modified. Callers dispose intermediates.
+/// - Results are float32-exact on the CPU backend; the CUDA backend stores fp16 and accumulates in fp32.
+/// </summary>
+public interface IOps : IDisposable
+{
+    /// <summary>"cpu" or "cuda".</summary>
+    string Name { get; }
+
+    // ---- transfers ------------------------------------------------------------------------------
+    DeviceTensor Upload(HostTensor t);
+    HostTensor Download(DeviceTensor t);
+    /// <summary>A view of the same data with another shape of equal element count (no copy).</summary>
+    DeviceTensor Reshape(DeviceTensor x, params int[] shape);
+
+    // ---- layers -------------------------------------------------------------------------------
+    /// <summary>2-D convolution of NHWC x with a [O, I, kh, kw] weight, stride s, explicit zero padding,
+    /// optional bias [O] and optional residual (same shape as the output) added after the bias.</summary>
+    DeviceTensor Conv2d(DeviceTensor x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual = null);
+
+    /// <summary>y = x @ W^T + b (+ residual) over the last dimension; W is [out, in].</summary>
+    DeviceTensor Linear(DeviceTensor x, HostTensor weight, HostTensor? bias, DeviceTensor? residual = null);
+
+    /// <summary>GroupNorm over NHWC (or [B, L, C]: groups over the last dim, statistics over all other
+    /// non-batch positions), biased variance, then optional SiLU.</summary>
+    DeviceTensor GroupNorm(DeviceTensor x, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu);
+
+    /// <summary>Per-(batch, group) statistics for tiled GroupNorm: returns [N * groups * 2] as
+    /// (mean, biased variance) pairs, in float64 accumulated sums converted to float.</summary>
+    float[] GroupNormStats(DeviceTensor x, int groups);
+
+    /// <summary>GroupNorm with externally supplied (mean, variance) pairs as returned by <see cref="GroupNormStats"/>.</summary>
+    DeviceTensor GroupNormApply(DeviceTensor x, float[] meanVar, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu);
+
+    /// <summary>LayerNorm over the last dimension.</summary>
+    DeviceTensor LayerNorm(DeviceTensor x, HostTensor gamma, HostTensor beta, float eps);
+
+    /// <summary>Scaled dot-product attention. q [B, Lq, H*D], k and v [B, Lk, H*D], head h uses channels
+    /// [h*D, (h+1)*D). Scale 1/sqrt(D); softmax in float32; causal masks j > i. Returns [B, Lq, H*D].</summary>
+    DeviceTensor Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int heads, bool causal);
+
+    // ---- activations and elementwise ------------------------------------------------------------
+    DeviceTensor Silu(DeviceTensor x);
+    /// <summary>Exact (erf) GELU, as torch.nn.functional.gelu.</summary>
+    DeviceTensor Gelu(DeviceTensor x);
+    /// <summary>GEGLU: x [..., 2F] -> a * gelu(g) with a = x[..., :F], g = x[..., F:].</summary>
+    DeviceTensor Geglu(DeviceTensor x);
+    /// <summary>alpha * a + beta * b, same shapes.</summary>
+    DeviceTensor Axpby(DeviceTensor a, DeviceTensor b, float alpha, float beta);
+    /// <summary>x * scale + shift (elementwise constants).</summary>
+    DeviceTensor ScaleShift(DeviceTensor x, float scale, float shift);
+    /// <summary>Clamp to [lo, hi].</summary>
+    DeviceTensor Clamp(DeviceTensor x, float lo, float hi);
+    /// <summary>x [N, ..., C] + v [N, C] (or v [1, C]) broadcast over the middle dimensions.</summary>
+    DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v);
+
+    // ---- shape ----------------------------------------------------------------------------------
+    /// <summary>Nearest-neighbour 2x upsampling of NHWC.</summary>
+    DeviceTensor UpsampleNearest2x(DeviceTensor x);
+    /// <summary>Concatenate along the last (channel) dimension; all other dimensions equal.</summary>
+    DeviceTensor ConcatChannels(DeviceTensor a, DeviceTensor b);
+    /// <summary>Channels [start, start+count) of the last dimension.</summary>
+    DeviceTensor SliceChannels(DeviceTensor x, int start, int count);
+    /// <summary>Spatial crop of NHWC: rows [y0, y1), columns [x0, x1).</summary>
+    DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1);
+}
