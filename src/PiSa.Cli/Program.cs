@@ -16,11 +16,7 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = new RootCommand("PiSaEngine: one-step 4x super-resolution (PiSA-SR) without Python.");
-        root.Add(UpscaleCommand.Build());
-        root.Add(InspectCommand.Build());
-        root.Add(ConvertCommand.Build());
-        root.Add(DoctorCommand.Build());
-        root.Add(SelftestCommand.Build());
+        CommandTree.AddAll(root);
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
