@@ -7,5 +7,6 @@ public static class CommandTree
 {
     public static void AddAll(RootCommand root)
     {
+        root.Add(UpscaleCommand.Build());
     }
 }

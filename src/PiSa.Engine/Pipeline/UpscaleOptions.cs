@@ -1,3 +1,5 @@
+using PiSa.Engine.Imaging;
+
 namespace PiSa.Engine.Pipeline;
 
 /// <summary>How the two LoRA adapters are applied (SPEC section 2).</summary>
@@ -10,8 +12,6 @@ public enum LoraMode
     /// <summary>The engine's one-pass approximation: W_sd + lambda_pix*dW_pix + lambda_sem*dW_sem (not exact off (1, 1)).</summary>
     Fused,
 }
-
-public enum ColorFixMethod { Adain, Wavelet, None }
 
 /// <summary>Per-run options of `pisa upscale`, defaults as test_pisasr.py has them.</summary>
 public sealed record UpscaleOptions
