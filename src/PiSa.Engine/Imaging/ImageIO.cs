@@ -24,44 +24,63 @@ public static class ImageIO
     public static RgbImage Load(string path)
     {
         if (!File.Exists(path)) throw new PisaException($"input image '{path}' does not exist");
+        byte[] bytes;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            if (stream.Length == 0) throw new PisaException($"input image '{path}' is empty");
-            return Decode(stream, path);
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            if (file.Length == 0) throw new PisaException($"input image '{path}' is empty");
+            if (file.Length > Array.MaxLength) throw new PisaException($"input image '{path}' is larger than 2 GB");
+            // Refuse a huge image from its header before reading the whole file.
+            ReadHeader(file, path);
+            file.Position = 0;
+            bytes = new byte[file.Length];
+            file.ReadExactly(bytes);
         }
         catch (PisaException) { throw; }
         catch (IOException e) { throw new PisaException($"cannot read input image '{path}': {e.Message}", e); }
         catch (UnauthorizedAccessException e) { throw new PisaException($"cannot read input image '{path}': {e.Message}", e); }
+        return Decode(bytes, path);
     }
 
-    /// <summary>Decodes an image from a seekable stream; <paramref name="nameForErrors"/> appears in messages.</summary>
-    public static RgbImage Decode(Stream stream, string nameForErrors)
+    /// <summary>Decodes an encoded image held in memory; <paramref name="nameForErrors"/> appears in messages.</summary>
+    public static RgbImage Decode(byte[] encoded, string nameForErrors)
     {
-        if (!stream.CanSeek) throw new ArgumentException("image decoding needs a seekable stream", nameof(stream));
-        long start = stream.Position;
-        ImageInfo? info;
-        try { info = ImageInfo.FromStream(stream); }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new PisaException($"input image '{nameForErrors}' is not a readable image ({e.Message})", e);
-        }
-        if (info is not { } header || header.Width <= 0 || header.Height <= 0)
-            throw new PisaException($"input image '{nameForErrors}' is not a readable PNG, JPEG, BMP or TGA image");
-        CheckSize(header.Width, header.Height, nameForErrors);
+        if (encoded.Length == 0) throw new PisaException($"input image '{nameForErrors}' is empty");
+        var stream = new EofCountingStream(encoded);
+        var header = ReadHeader(stream, nameForErrors);
 
-        stream.Position = start;
+        stream.Position = 0;
         ImageResult result;
         try { result = ImageResult.FromStream(stream, ReadComponents.RedGreenBlue); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new PisaException($"input image '{nameForErrors}' is damaged or truncated ({e.Message})", e);
+            throw new PisaException($"input image '{nameForErrors}' is damaged or truncated ({OneLine(e.Message)})", e);
         }
+        if (stream.ReadsPastEnd > 0)
+            throw new PisaException($"input image '{nameForErrors}' is truncated");
         if (result.Width != header.Width || result.Height != header.Height || result.Data is null ||
             result.Data.LongLength != (long)result.Width * result.Height * 3)
             throw new PisaException($"input image '{nameForErrors}' decoded to an inconsistent size");
         return new RgbImage(result.Width, result.Height, result.Data);
     }
+
+    /// <summary>Reads and checks the header (size limit) of the image at the start of a seekable stream.
+    /// stb_image rewinds to position 0, so the image must start there.</summary>
+    private static ImageInfo ReadHeader(Stream stream, string name)
+    {
+        ImageInfo? info;
+        try { info = ImageInfo.FromStream(stream); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new PisaException($"input image '{name}' is not a readable image ({OneLine(e.Message)})", e);
+        }
+        if (info is not { } header || header.Width <= 0 || header.Height <= 0)
+            throw new PisaException($"input image '{name}' is not a readable PNG, JPEG, BMP or TGA image");
+        CheckSize(header.Width, header.Height, name);
+        return header;
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ");
 
     private static void CheckSize(int width, int height, string name)
     {
