@@ -46,9 +46,11 @@ public static class VaeFixtures
         ReadF32(Path.Combine(FixturePaths.Tiny, "expected", $"case_{name}.safetensors"));
 
     /// <summary>The tiny VAE's config.json read by hand (the engine's config parser is another helper's work).</summary>
-    public static VaeConfig TinyVaeConfig()
+    public static VaeConfig TinyVaeConfig() => ReadVaeConfig(Path.Combine(VaeDir, "config.json"));
+
+    public static VaeConfig ReadVaeConfig(string path)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(VaeDir, "config.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
         var r = doc.RootElement;
         int[] Ints(string k) => r.GetProperty(k).EnumerateArray().Select(e => e.GetInt32()).ToArray();
         string[] Strs(string k) => r.GetProperty(k).EnumerateArray().Select(e => e.GetString()!).ToArray();
@@ -62,7 +64,7 @@ public static class VaeFixtures
             LayersPerBlock = r.GetProperty("layers_per_block").GetInt32(),
             LatentChannels = r.GetProperty("latent_channels").GetInt32(),
             NormNumGroups = r.GetProperty("norm_num_groups").GetInt32(),
-            ScalingFactor = r.GetProperty("scaling_factor").GetSingle(),
+            ScalingFactor = r.TryGetProperty("scaling_factor", out var sf) ? sf.GetSingle() : 0.18215f,
         };
     }
 
