@@ -200,7 +200,8 @@ public sealed unsafe class KernelCompiler
         fixed (byte* p = buf)
             if (Nvrtc.nvrtcGetProgramLog(prog, p) != nvrtcResult.NVRTC_SUCCESS)
                 return "";
-        return Encoding.UTF8.GetString(buf, 0, (int)n - 1); // drop the terminator
+        // NVRTC 11.8 leaves a NUL between its own and ptxas' part of the log: drop every NUL.
+        return Encoding.UTF8.GetString(buf).Replace("\0", "", StringComparison.Ordinal);
     }
 
     private static byte[] ReadCubin(nint prog, string name)
