@@ -77,3 +77,16 @@ public sealed class GpuNvrtcFactAttribute : FactAttribute
             Skip = "NVRTC unavailable: " + KernelCompiler.UnavailableReason;
     }
 }
+
+/// <summary>A fact that needs a GPU and cuBLASLt.</summary>
+public sealed class GpuCublasFactAttribute : FactAttribute
+{
+    public GpuCublasFactAttribute()
+    {
+        var (ok, reason) = CudaAvailability.Probe();
+        if (!ok)
+            Skip = "no usable GPU: " + reason;
+        else if (!CublasLtGemm.Available)
+            Skip = "cuBLASLt not found (libcublasLt.so.13/12/11)";
+    }
+}
