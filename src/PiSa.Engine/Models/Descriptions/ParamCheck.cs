@@ -36,5 +36,5 @@ public static class ParamCheck
 
     /// <summary>The same check against a loaded weight source.</summary>
     public static IReadOnlyList<string> Verify(IReadOnlyList<ParamSpec> expected, IWeightSource weights, string source) =>
-        Verify(expected, weights.Names.ToDictionary(n => n, n => weights.Get(n).Shape, StringComparer.Ordinal), source);
+        Verify(expected, weights.Names.ToDictionary(n => n, weights.ShapeOf, StringComparer.Ordinal), source);
 }
