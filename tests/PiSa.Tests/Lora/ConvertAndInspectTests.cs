@@ -9,7 +9,7 @@ public class ConvertAndInspectTests
     [Fact]
     public void ConvertedPklLoadsIdenticallyToTheSource()
     {
-        using var dir = new Formats.TempDir();
+        using var dir = new TempDir();
         string output = dir.File("converted.safetensors");
         var log = new StringWriter();
         Assert.Equal(0, ConvertCommand.Run(PisaCheckpointTests.Pkl, output, log));
@@ -42,7 +42,7 @@ public class ConvertAndInspectTests
     [Fact]
     public void InspectRefusesGarbage()
     {
-        using var dir = new Formats.TempDir();
+        using var dir = new TempDir();
         string path = dir.File("garbage.bin");
         File.WriteAllText(path, "hello, this is not a model file at all");
         Assert.Throws<PisaException>(() => InspectCommand.Run(path, new StringWriter()));

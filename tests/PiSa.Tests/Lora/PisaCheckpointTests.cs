@@ -116,7 +116,7 @@ public class PisaCheckpointTests
     [Fact]
     public void RefusesTensorsOutsideTheModuleLists()
     {
-        using var dir = new Formats.TempDir();
+        using var dir = new TempDir();
         var ckpt = PisaCheckpoint.Load(Safetensors);
         var tensors = ckpt.Tensors.ToDictionary();
         tensors["stray.lora_A.default_encoder_pix.weight"] = new HostTensor(4, 3);
