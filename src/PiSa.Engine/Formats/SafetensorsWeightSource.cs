@@ -64,9 +64,10 @@ public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
         }
     }
 
-    /// <summary>The stored entry (dtype, shape) without converting anything.</summary>
+    /// <summary>The stored shape, read from the header: nothing is converted.</summary>
     public int[] ShapeOf(string name) => GetEntry(name).Shape;
 
+    /// <summary>The stored entry (dtype, shape) without converting anything.</summary>
     public SafetensorsEntry GetEntry(string name) =>
         _owner.TryGetValue(name, out var f) ? f.GetEntry(name) : throw new PisaException($"missing parameter '{name}' in {Describe()}");
 
