@@ -24,7 +24,7 @@ _pisa_fetch_nvrtc() (
   local work; work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   chmod 755 "$work"   # the download sandbox must be able to write here
-  mkdir -p "$work/lists/partial" "$work/archives/partial" "$lib" "$bin"
+  mkdir -p "$work/lists/partial" "$work/archives/partial" "$lib"
 
   # Same mirror and keyring as the system's own bookworm entry, non-free component only.
   local mirror=http://deb.debian.org/debian keyring=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -53,6 +53,7 @@ _pisa_fetch_nvrtc() (
   fi
   if [ $have_bin = 0 ]; then
     # Only the two tools: the rest of the toolkit package is not needed for NVRTC tests.
+    mkdir -p "$bin"
     dpkg-deb --fsys-tarfile "$work"/nvidia-cuda-toolkit_*.deb \
       | tar -x -C "$bin" --strip-components=3 ./usr/bin/ptxas ./usr/bin/cuobjdump
   fi
@@ -62,9 +63,9 @@ _pisa_repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _pisa_cache="${1:-$_pisa_repo_root/.cache/cuda118}"
 if _pisa_fetch_nvrtc "$_pisa_cache"; then
   export PISA_CUDA_LIB_DIRS="$_pisa_cache/lib${PISA_CUDA_LIB_DIRS:+:$PISA_CUDA_LIB_DIRS}"
-  [ -d "$_pisa_cache/bin" ] && export PATH="$_pisa_cache/bin:$PATH"
+  [ -x "$_pisa_cache/bin/ptxas" ] && export PATH="$_pisa_cache/bin:$PATH"
   [ -n "${GITHUB_ENV:-}" ] && echo "PISA_CUDA_LIB_DIRS=$PISA_CUDA_LIB_DIRS" >>"$GITHUB_ENV"
-  [ -n "${GITHUB_PATH:-}" ] && [ -d "$_pisa_cache/bin" ] && echo "$_pisa_cache/bin" >>"$GITHUB_PATH"
+  [ -n "${GITHUB_PATH:-}" ] && [ -x "$_pisa_cache/bin/ptxas" ] && echo "$_pisa_cache/bin" >>"$GITHUB_PATH"
   # Executed rather than sourced: tell the caller where the libraries are.
   [ "${BASH_SOURCE[0]}" = "$0" ] && echo "$_pisa_cache/lib"
   unset _pisa_repo_root _pisa_cache
