@@ -56,7 +56,8 @@ public class ImagingGoldenTests
         Assert.Equal(final.Length, fixedUp.FinalHwc.Length);
         float worst = 0;
         for (int i = 0; i < final.Length; i++) worst = Math.Max(worst, Math.Abs(final[i] - fixedUp.FinalHwc[i]));
-        Assert.True(worst <= 1e-5f, $"final max abs error {worst}");
+        // Measured: 1 ulp (1.2e-7) on pisa-tiny; the brief allows 1e-5.
+        Assert.True(worst <= 1e-6f, $"final max abs error {worst}");
 
         // The official flow: colour fix, then (resize_flag only) BICUBIC back to upscale x the original size.
         var meta = new PreprocessResult
@@ -66,6 +67,7 @@ public class ImagingGoldenTests
         };
         var output = Preprocess.ResizeBack(fixedUp.Image, meta);
         Assert.Equal(t.Shape("output_u8"), new[] { output.Height, output.Width, 3 });
+        // Exact on pisa-tiny; one level allowed because a 1-ulp difference in `final` can flip a truncation.
         AssertBytesEqual(t.U8("output_u8"), output.Data, output.Width, "output_u8", maxDiff: 1);
     }
 
