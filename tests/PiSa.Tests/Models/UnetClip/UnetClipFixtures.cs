@@ -1,0 +1,120 @@
+using System.Text.Json;
+using PiSa.Engine.Backends;
+using PiSa.Engine.Formats;
+using PiSa.Engine.Models;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Tests.Models.UnetClip;
+
+/// <summary>
+/// Test-side access to the pisa-tiny fixtures for the UNet/CLIP tests: a minimal safetensors reader (F32, I64),
+/// the configs (product parser), NCHW <-> NHWC conversion and the relative-L2 comparison.
+/// </summary>
+public static class UnetClipFixtures
+{
+    public static string Modules => Path.Combine(FixturePaths.Tiny, "modules.safetensors");
+    public static string TextFile => Path.Combine(FixturePaths.Tiny, "text.safetensors");
+    public static string UnetDir => Path.Combine(FixturePaths.Tiny, "sd", "unet");
+    public static string TextEncoderDir => Path.Combine(FixturePaths.Tiny, "sd", "text_encoder");
+
+    private static readonly Dictionary<string, Dictionary<string, HostTensor>> Cache = new();
+
+    /// <summary>All tensors of a safetensors file as float32 (I64 converted), cached per path.</summary>
+    public static Dictionary<string, HostTensor> Load(string path)
+    {
+        lock (Cache)
+        {
+            if (Cache.TryGetValue(path, out var hit)) return hit;
+            var bytes = File.ReadAllBytes(path);
+            long n = BitConverter.ToInt64(bytes, 0);
+            using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
+            var result = new Dictionary<string, HostTensor>();
+            foreach (var e in doc.RootElement.EnumerateObject())
+            {
+                if (e.Name == "__metadata__") continue;
+                string dtype = e.Value.GetProperty("dtype").GetString()!;
+                int[] shape = e.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
+                var offs = e.Value.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+                int start = (int)(8 + n + offs[0]);
+                long count = ShapeUtil.Product(shape);
+                var data = new float[count];
+                if (dtype == "F32") Buffer.BlockCopy(bytes, start, data, 0, (int)(count * 4));
+                else if (dtype == "I64") for (int i = 0; i < count; i++) data[i] = BitConverter.ToInt64(bytes, start + 8 * i);
+                else continue;
+                result[e.Name] = new HostTensor(shape, data);
+            }
+            Cache[path] = result;
+            return result;
+        }
+    }
+
+    private static readonly Lazy<SafetensorsWeightSource> UnetSource =
+        new(() => SafetensorsWeightSource.Open(Path.Combine(UnetDir, "diffusion_pytorch_model.safetensors")));
+    private static readonly Lazy<SafetensorsWeightSource> TextSource =
+        new(() => SafetensorsWeightSource.Open(Path.Combine(TextEncoderDir, "model.safetensors")));
+
+    /// <summary>The tiny base UNet through the product's safetensors reader (one shared source: same tensor objects).</summary>
+    public static IWeightSource UnetWeights() => UnetSource.Value;
+    public static IWeightSource TextWeights() => TextSource.Value;
+
+    public static HostTensor Module(string name) =>
+        Load(Modules).TryGetValue(name, out var t) ? t : throw new KeyNotFoundException("fixture tensor " + name);
+
+    public static UNetConfig UnetConfig() => DiffusersConfig.LoadUNet(Path.Combine(UnetDir, "config.json"));
+    public static ClipTextConfig ClipConfig() => DiffusersConfig.LoadClipText(Path.Combine(TextEncoderDir, "config.json"));
+
+    /// <summary>NCHW -> NHWC (other ranks unchanged).</summary>
+    public static HostTensor ToNhwc(HostTensor t)
+    {
+        if (t.Rank != 4) return t;
+        int n = t.Dim(0), c = t.Dim(1), h = t.Dim(2), w = t.Dim(3);
+        var y = new HostTensor(n, h, w, c);
+        for (int b = 0; b < n; b++)
+            for (int ch = 0; ch < c; ch++)
+                for (int yy = 0; yy < h; yy++)
+                    for (int xx = 0; xx < w; xx++)
+                        y.Data[((b * h + yy) * w + xx) * c + ch] = t.Data[((b * c + ch) * h + yy) * w + xx];
+        return y;
+    }
+
+    public static DeviceTensor UploadNhwc(IOps ops, string name) => ops.Upload(ToNhwc(Module(name)));
+
+    /// <summary>||actual - expected|| / ||expected|| after converting the expected NCHW tensor to NHWC; shapes must agree.</summary>
+    public static double RelL2(HostTensor expectedNchw, HostTensor actual)
+    {
+        var e = ToNhwc(expectedNchw);
+        Assert.Equal(e.Shape, actual.Shape);
+        double num = 0, den = 0;
+        for (int i = 0; i < e.Data.Length; i++)
+        {
+            Assert.False(float.IsNaN(actual.Data[i]), "NaN in output");
+            double d = actual.Data[i] - e.Data[i];
+            num += d * d;
+            den += (double)e.Data[i] * e.Data[i];
+        }
+        Assert.True(den > 0, "expected tensor is all zeros");
+        return Math.Sqrt(num / den);
+    }
+
+    public static void AssertClose(HostTensor expectedNchw, HostTensor actual, double tol = 1e-4)
+    {
+        double r = RelL2(expectedNchw, actual);
+        Assert.True(r < tol, $"relative L2 {r:E3} >= {tol:E1}");
+    }
+
+    /// <summary>
+    /// False when the tensor holds NaN/Inf. The public pisa-tiny modules fixture has NaN in unet.mid_block.*,
+    /// unet.up_blocks.*.upsamplers.* and unet.out (recorded with a torch build that gave intermittent NaNs);
+    /// tests fall back to independent checks for those and never compare against NaN.
+    /// </summary>
+    public static bool IsFinite(HostTensor t) => t.Data.All(float.IsFinite);
+
+    /// <summary>Deterministic pseudo-random values in [-1, 1).</summary>
+    public static HostTensor RandomNchw(int[] shape, int seed)
+    {
+        var rng = new Random(seed);
+        var t = new HostTensor(shape);
+        for (int i = 0; i < t.Data.Length; i++) t.Data[i] = (float)(rng.NextDouble() * 2 - 1);
+        return t;
+    }
+}
