@@ -10,7 +10,7 @@ namespace PiSa.Engine.Backends.Cpu;
 /// </summary>
 internal static unsafe class CpuAttention
 {
-    private const int QB = 24;
+    private const int QB = 48;
 
     [ThreadStatic] private static float[]? t_scores;
 
