@@ -21,6 +21,8 @@ public interface IOps : IDisposable
     // ---- transfers ------------------------------------------------------------------------------
     DeviceTensor Upload(HostTensor t);
     HostTensor Download(DeviceTensor t);
+    /// <summary>Waits until all queued work is finished (no-op on the CPU backend); used by stage timers.</summary>
+    void Synchronize() { }
     /// <summary>A view of the same data with another shape of equal element count (no copy).</summary>
     DeviceTensor Reshape(DeviceTensor x, params int[] shape);
 

@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace PiSa.Cli.Commands;
+
+/// <summary>Where every subcommand is registered (each command's parsing lives in its own file).</summary>
+public static class CommandTree
+{
+    public static void AddAll(RootCommand root)
+    {
+        root.Add(UpscaleCommand.Build());
+    }
+}

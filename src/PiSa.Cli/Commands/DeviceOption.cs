@@ -1,0 +1,14 @@
+using System.CommandLine;
+
+namespace PiSa.Cli.Commands;
+
+/// <summary>The shared --device option: auto (CUDA when usable, else CPU with a notice), cpu, cuda.</summary>
+public static class DeviceOption
+{
+    public static Option<string> Create()
+    {
+        var o = new Option<string>("--device") { Description = "auto (CUDA if a usable GPU is found, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
+        o.AcceptOnlyFromAmong("auto", "cpu", "cuda");
+        return o;
+    }
+}

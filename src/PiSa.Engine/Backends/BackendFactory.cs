@@ -1,0 +1,39 @@
+using PiSa.Engine.Backends.Cpu;
+
+namespace PiSa.Engine.Backends;
+
+/// <summary>
+/// Picks the backend for --device: "cpu"; "cuda" (fails with the probe's reason when no usable GPU);
+/// "auto" (CUDA when usable, otherwise the CPU with a one-line notice through <paramref name="notice"/>).
+/// </summary>
+public static class BackendFactory
+{
+    /// <summary>Set by the CUDA backend's assembly wiring: returns (ops, null) or (null, reason).</summary>
+    public static Func<(IOps? Ops, string? Reason)>? CudaFactory { get; set; }
+
+    public static IOps Create(string device, Action<string>? notice = null)
+    {
+        switch (device)
+        {
+            case "cpu":
+                return new CpuOps();
+            case "cuda":
+            {
+                var (ops, reason) = TryCuda();
+                return ops ?? throw new PisaException($"--device cuda: {reason}");
+            }
+            case "auto":
+            {
+                var (ops, reason) = TryCuda();
+                if (ops != null) return ops;
+                notice?.Invoke($"no usable GPU ({reason}); running on the CPU");
+                return new CpuOps();
+            }
+            default:
+                throw new PisaException($"unknown device '{device}' (auto, cpu or cuda)");
+        }
+    }
+
+    private static (IOps? Ops, string? Reason) TryCuda() =>
+        CudaFactory?.Invoke() ?? (null, "this build has no CUDA backend");
+}

@@ -1,0 +1,83 @@
+namespace PiSa.Engine.Backends.Cpu;
+
+/// <summary>
+/// Scaled dot-product attention, exact (the full score row is formed, no online rescaling) so it can
+/// serve as the oracle for the flash-style CUDA kernel. Per (batch, head) K^T and V are packed once as
+/// GEMM right-hand matrices; then blocks of QB queries run S = Q K^T (GEMM), a float32 softmax with max
+/// subtraction (sum in float64), and O = P V (GEMM), in parallel over (batch, head, query block).
+/// </summary>
+internal static unsafe class CpuAttention
+{
+    private const int QB = 24;
+
+    [ThreadStatic] private static float[]? t_scores;
+
+    public static CpuTensor Forward(CpuTensor q, CpuTensor k, CpuTensor v, int heads, bool causal)
+    {
+        if (q.Rank != 3 || k.Rank != 3 || v.Rank != 3 || !Tensors.ShapeUtil.Equal(k.Shape, v.Shape)
+            || k.Shape[0] != q.Shape[0] || k.Shape[2] != q.Shape[2] || heads <= 0 || q.Shape[2] % heads != 0)
+            throw new PisaException($"Attention: q [{Tensors.ShapeUtil.Format(q.Shape)}], k [{Tensors.ShapeUtil.Format(k.Shape)}], v [{Tensors.ShapeUtil.Format(v.Shape)}] with {heads} heads do not fit [B, L, H*D]");
+        int b = q.Shape[0], lq = q.Shape[1], hd = q.Shape[2], lk = k.Shape[1], d = hd / heads;
+        var y = new CpuTensor(q.Shape);
+        if (y.Count == 0) return y;
+        if (lk == 0) throw new PisaException("Attention: no keys");
+        float scale = (float)(1.0 / Math.Sqrt(d));
+
+        var kT = new PackedMatrix[b * heads];
+        var vp = new PackedMatrix[b * heads];
+        Parallel.For(0, b * heads, bh =>
+        {
+            int bi = bh / heads, h = bh % heads;
+            int off = bi * lk * hd + h * d;
+            kT[bh] = PackedMatrix.FromStrided(k.Data, off, d, lk, 1, hd);  // B[dd, j] = k[bi, j, h*d + dd]
+            vp[bh] = PackedMatrix.FromStrided(v.Data, off, lk, d, hd, 1);  // B[j, dd] = v[bi, j, h*d + dd]
+        });
+
+        int qBlocks = (lq + QB - 1) / QB;
+        var qd = q.Data;
+        var yd = y.Data;
+        Parallel.For(0, b * heads * qBlocks, t =>
+        {
+            int bh = t / qBlocks, qb = t % qBlocks;
+            int bi = bh / heads, h = bh % heads;
+            int i0 = qb * QB, rows = Math.Min(QB, lq - i0);
+            var scores = t_scores;
+            if (scores == null || scores.Length < QB * lk) t_scores = scores = GC.AllocateArray<float>(QB * lk, pinned: true);
+            fixed (float* s = scores)
+            fixed (float* qp = qd)
+            fixed (float* yp = yd)
+            {
+                new Span<float>(s, rows * lk).Clear();
+                long rowOff = ((long)bi * lq + i0) * hd + h * d;
+                CpuGemm.Serial(qp + rowOff, hd, rows, kT[bh], s, lk);
+                for (int r = 0; r < rows; r++)
+                    Softmax(new Span<float>(s + (long)r * lk, lk), scale, causal ? i0 + r + 1 : lk);
+                CpuGemm.Serial(s, lk, rows, vp[bh], yp + rowOff, hd);
+            }
+        });
+        return y;
+    }
+
+    /// <summary>In place: row = softmax(row * scale) over the first `valid` entries, zeros after (causal mask).</summary>
+    private static void Softmax(Span<float> row, float scale, int valid)
+    {
+        valid = Math.Min(valid, row.Length);
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < valid; j++)
+        {
+            float v = row[j] * scale;
+            row[j] = v;
+            if (v > max) max = v;
+        }
+        double sum = 0;
+        for (int j = 0; j < valid; j++)
+        {
+            float e = MathF.Exp(row[j] - max);
+            row[j] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < valid; j++) row[j] *= inv;
+        row.Slice(valid).Clear();
+    }
+}

@@ -1,0 +1,174 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace PiSa.Engine.Backends.Cpu;
+
+/// <summary>
+/// Where the left matrix A [M, K] of a GEMM comes from: either a strided array read in place
+/// (linear layers, 1x1 convs, attention), or a gather that fills a row-major tile on demand (conv).
+/// </summary>
+internal abstract class GemmA
+{
+    /// <summary>When not null, A[m, k] = Array[Offset + m*Lda + k] and <see cref="Pack"/> is never called.</summary>
+    public float[]? Array { get; protected init; }
+    public int Offset { get; protected init; }
+    public int Lda { get; protected init; }
+
+    /// <summary>Writes A[m0 + r, k0 + j] to dst[r*kc + j] for r &lt; mc, j &lt; kc.</summary>
+    public abstract void Pack(int m0, int mc, int k0, int kc, Span<float> dst);
+}
+
+internal sealed class DirectA : GemmA
+{
+    public DirectA(float[] array, int offset, int lda) { Array = array; Offset = offset; Lda = lda; }
+    public override void Pack(int m0, int mc, int k0, int kc, Span<float> dst) => throw new InvalidOperationException("DirectA is read in place");
+}
+
+/// <summary>
+/// Float32 GEMM C[M, N] += A[M, K] · B[K, N] with B pre-packed in panels (<see cref="PackedMatrix"/>).
+/// Blocked GotoBLAS-style: K in blocks of KC (one packed B panel slice stays in L1), M in blocks of MC
+/// rows (the A tile stays in L2), a 6x16 register-tile micro-kernel with 256-bit FMA. Tasks are
+/// (M block, N chunk) pairs so small-M products (text encoder, cross attention) still use every core.
+/// Accumulation is float32 in a fixed order that does not depend on threading (deterministic).
+/// </summary>
+internal static unsafe class CpuGemm
+{
+    public const int MR = 6, NR = 16, KC = 256, MC = 72;
+
+    [ThreadStatic] private static float[]? t_tile;
+
+    private static float[] Tile()
+    {
+        return t_tile ??= GC.AllocateArray<float>(MC * KC, pinned: true);
+    }
+
+    /// <summary>C (pre-initialised, row stride ldc, from cOffset) += A · B, multi-threaded.</summary>
+    public static void Run(int m, GemmA a, PackedMatrix b, float[] c, int cOffset, int ldc)
+    {
+        int k = b.K;
+        if (m == 0 || b.N == 0 || k == 0) return;
+        int mBlocks = (m + MC - 1) / MC;
+        int nChunks = 1;
+        int want = 4 * Environment.ProcessorCount;
+        while (mBlocks * nChunks < want && nChunks * 2 <= b.Panels) nChunks *= 2;
+        int tasks = mBlocks * nChunks;
+
+        void Task(int t)
+        {
+            int mb = t / nChunks, nc = t % nChunks;
+            int m0 = mb * MC, mc = Math.Min(MC, m - m0);
+            int p0 = (int)((long)nc * b.Panels / nChunks), p1 = (int)((long)(nc + 1) * b.Panels / nChunks);
+            fixed (float* bp = b.Data)
+            fixed (float* cp = c)
+            {
+                float* cRow = cp + cOffset + (long)m0 * ldc;
+                if (a.Array != null)
+                {
+                    fixed (float* ap = a.Array)
+                    {
+                        for (int k0 = 0; k0 < k; k0 += KC)
+                            Block(ap + a.Offset + (long)m0 * a.Lda + k0, a.Lda, mc, k0, Math.Min(KC, k - k0), bp, b, p0, p1, cRow, ldc);
+                    }
+                }
+                else
+                {
+                    var tile = Tile();
+                    fixed (float* tp = tile)
+                    {
+                        for (int k0 = 0; k0 < k; k0 += KC)
+                        {
+                            int kc = Math.Min(KC, k - k0);
+                            a.Pack(m0, mc, k0, kc, tile.AsSpan(0, mc * kc));
+                            Block(tp, kc, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
+                        }
+                    }
+                }
+            }
+        }
+
+        if (tasks == 1) Task(0);
+        else Parallel.For(0, tasks, Task);
+    }
+
+    /// <summary>Single-threaded C += A · B for callers that parallelise at a higher level (attention).</summary>
+    public static void Serial(float* a, int lda, int m, PackedMatrix b, float* c, int ldc)
+    {
+        int k = b.K;
+        fixed (float* bp = b.Data)
+        {
+            for (int m0 = 0; m0 < m; m0 += MC)
+            {
+                int mc = Math.Min(MC, m - m0);
+                for (int k0 = 0; k0 < k; k0 += KC)
+                    Block(a + (long)m0 * lda + k0, lda, mc, k0, Math.Min(KC, k - k0), bp, b, 0, b.Panels, c + (long)m0 * ldc, ldc);
+            }
+        }
+    }
+
+    /// <summary>One (mc x kc) A block against panels [p0, p1) of B's rows [k0, k0+kc).</summary>
+    private static void Block(float* a, int lda, int mc, int k0, int kc, float* bBase, PackedMatrix b, int p0, int p1, float* c, int ldc)
+    {
+        float* edge = stackalloc float[MR * NR];
+        for (int p = p0; p < p1; p++)
+        {
+            float* bp = bBase + (long)p * b.K * NR + (long)k0 * NR;
+            int n0 = p * NR, nn = Math.Min(NR, b.N - n0);
+            for (int i = 0; i < mc; i += MR)
+            {
+                int mr = Math.Min(MR, mc - i);
+                float* ai = a + (long)i * lda;
+                float* ci = c + (long)i * ldc + n0;
+                if (mr == MR && nn == NR)
+                {
+                    Kernel(ai, ai + lda, ai + 2 * lda, ai + 3 * lda, ai + 4 * lda, ai + 5 * lda, bp, kc, ci, ldc);
+                    continue;
+                }
+                // Edge tile: run the full kernel on a scratch tile, rows past mr repeat the last row.
+                for (int r = 0; r < MR; r++)
+                    for (int j = 0; j < NR; j++)
+                        edge[r * NR + j] = r < mr && j < nn ? ci[(long)r * ldc + j] : 0f;
+                float* last = ai + (long)(mr - 1) * lda;
+                Kernel(ai, mr > 1 ? ai + lda : last, mr > 2 ? ai + 2 * lda : last, mr > 3 ? ai + 3 * lda : last,
+                       mr > 4 ? ai + 4 * lda : last, mr > 5 ? ai + 5 * lda : last, bp, kc, edge, NR);
+                for (int r = 0; r < mr; r++)
+                    for (int j = 0; j < nn; j++)
+                        ci[(long)r * ldc + j] = edge[r * NR + j];
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Mad(Vector256<float> a, Vector256<float> b, Vector256<float> c)
+        => Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : c + a * b;
+
+    /// <summary>6x16 register tile: c[r, 0..16) += sum_k a_r[k] * b[k*16 .. k*16+16).</summary>
+    private static void Kernel(float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, float* b, int kc, float* c, int ldc)
+    {
+        float* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc;
+        var x00 = Vector256.Load(c); var x01 = Vector256.Load(c + 8);
+        var x10 = Vector256.Load(c1); var x11 = Vector256.Load(c1 + 8);
+        var x20 = Vector256.Load(c2); var x21 = Vector256.Load(c2 + 8);
+        var x30 = Vector256.Load(c3); var x31 = Vector256.Load(c3 + 8);
+        var x40 = Vector256.Load(c4); var x41 = Vector256.Load(c4 + 8);
+        var x50 = Vector256.Load(c5); var x51 = Vector256.Load(c5 + 8);
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            b += NR;
+            var a = Vector256.Create(a0[k]); x00 = Mad(a, b0, x00); x01 = Mad(a, b1, x01);
+            a = Vector256.Create(a1[k]); x10 = Mad(a, b0, x10); x11 = Mad(a, b1, x11);
+            a = Vector256.Create(a2[k]); x20 = Mad(a, b0, x20); x21 = Mad(a, b1, x21);
+            a = Vector256.Create(a3[k]); x30 = Mad(a, b0, x30); x31 = Mad(a, b1, x31);
+            a = Vector256.Create(a4[k]); x40 = Mad(a, b0, x40); x41 = Mad(a, b1, x41);
+            a = Vector256.Create(a5[k]); x50 = Mad(a, b0, x50); x51 = Mad(a, b1, x51);
+        }
+        x00.Store(c); x01.Store(c + 8);
+        x10.Store(c1); x11.Store(c1 + 8);
+        x20.Store(c2); x21.Store(c2 + 8);
+        x30.Store(c3); x31.Store(c3 + 8);
+        x40.Store(c4); x41.Store(c4 + 8);
+        x50.Store(c5); x51.Store(c5 + 8);
+    }
+}

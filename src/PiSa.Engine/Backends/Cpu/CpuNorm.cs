@@ -1,0 +1,152 @@
+namespace PiSa.Engine.Backends.Cpu;
+
+/// <summary>
+/// GroupNorm and LayerNorm as PyTorch computes them: biased variance, eps inside the square root,
+/// then y = x * (rstd*gamma) + (beta - mean*rstd*gamma). Statistics are accumulated in float64
+/// (shifted by the group's first element, so a large mean cannot cancel the variance away).
+/// </summary>
+internal static class CpuNorm
+{
+    /// <summary>(mean, biased variance) per (batch, group) over every non-batch position of x [N, ..., C].</summary>
+    public static float[] GroupStats(CpuTensor x, int groups)
+    {
+        var (n, positions, c) = GroupDims(x, groups, "GroupNormStats");
+        int cpg = c / groups;
+        var data = x.Data;
+        // Fixed chunking (independent of scheduling) so the result is deterministic.
+        int chunks = (int)Math.Clamp(positions / 256, 1, 4 * Environment.ProcessorCount);
+        var sum = new double[n * chunks * groups];
+        var sq = new double[n * chunks * groups];
+        var shift = new float[n * groups];
+        for (int b = 0; b < n; b++)
+            for (int g = 0; g < groups; g++)
+                shift[b * groups + g] = data[(long)b * positions * c + g * cpg];
+
+        Parallel.For(0, n * chunks, t =>
+        {
+            int b = t / chunks, ch = t % chunks;
+            long p0 = positions * ch / chunks, p1 = positions * (ch + 1) / chunks;
+            var s = new double[groups];
+            var q = new double[groups];
+            for (long p = p0; p < p1; p++)
+            {
+                long row = ((long)b * positions + p) * c;
+                for (int g = 0; g < groups; g++)
+                {
+                    double k = shift[b * groups + g], sg = 0, qg = 0;
+                    long baseIdx = row + g * cpg;
+                    for (int j = 0; j < cpg; j++)
+                    {
+                        double v = data[baseIdx + j] - k;
+                        sg += v;
+                        qg += v * v;
+                    }
+                    s[g] += sg;
+                    q[g] += qg;
+                }
+            }
+            s.CopyTo(sum, t * groups);
+            q.CopyTo(sq, t * groups);
+        });
+
+        var result = new float[n * groups * 2];
+        double count = (double)positions * cpg;
+        for (int b = 0; b < n; b++)
+            for (int g = 0; g < groups; g++)
+            {
+                double s = 0, q = 0;
+                for (int ch = 0; ch < chunks; ch++)
+                {
+                    s += sum[(b * chunks + ch) * groups + g];
+                    q += sq[(b * chunks + ch) * groups + g];
+                }
+                double meanShifted = s / count;
+                double variance = Math.Max(0, q / count - meanShifted * meanShifted);
+                result[(b * groups + g) * 2] = (float)(shift[b * groups + g] + meanShifted);
+                result[(b * groups + g) * 2 + 1] = (float)variance;
+            }
+        return result;
+    }
+
+    public static CpuTensor GroupApply(CpuTensor x, float[] meanVar, float[] gamma, float[] beta, int groups, float eps, bool silu)
+    {
+        var (n, positions, c) = GroupDims(x, groups, "GroupNormApply");
+        int cpg = c / groups;
+        if (meanVar.Length != n * groups * 2)
+            throw new PisaException($"GroupNormApply: {meanVar.Length} statistics given, expected {n * groups * 2} for [{Tensors.ShapeUtil.Format(x.Shape)}] and {groups} groups");
+        CheckVector(gamma, c, "GroupNorm gamma");
+        CheckVector(beta, c, "GroupNorm beta");
+        var scale = new float[n * c];
+        var offset = new float[n * c];
+        for (int b = 0; b < n; b++)
+            for (int ch = 0; ch < c; ch++)
+            {
+                int g = ch / cpg;
+                double mean = meanVar[(b * groups + g) * 2], variance = meanVar[(b * groups + g) * 2 + 1];
+                double rstd = 1.0 / Math.Sqrt(variance + eps);
+                double sc = rstd * gamma[ch];
+                scale[b * c + ch] = (float)sc;
+                offset[b * c + ch] = (float)(beta[ch] - mean * sc);
+            }
+        var y = new CpuTensor(x.Shape);
+        var src = x.Data;
+        var dst = y.Data;
+        CpuRows.For((long)n * positions, 64, (r0, r1) =>
+        {
+            for (long r = r0; r < r1; r++)
+            {
+                int b = (int)(r / positions);
+                var xs = src.AsSpan((int)(r * c), c);
+                var ys = dst.AsSpan((int)(r * c), c);
+                var sc = scale.AsSpan(b * c, c);
+                var of = offset.AsSpan(b * c, c);
+                for (int ch = 0; ch < c; ch++) ys[ch] = xs[ch] * sc[ch] + of[ch];
+                if (silu) CpuElementwise.SiluInPlace(ys);
+            }
+        });
+        return y;
+    }
+
+    public static CpuTensor LayerNorm(CpuTensor x, float[] gamma, float[] beta, float eps)
+    {
+        int c = x.Shape[^1];
+        CheckVector(gamma, c, "LayerNorm gamma");
+        CheckVector(beta, c, "LayerNorm beta");
+        var y = new CpuTensor(x.Shape);
+        var src = x.Data;
+        var dst = y.Data;
+        long rows = c == 0 ? 0 : x.Count / c;
+        CpuRows.For(rows, 16, (r0, r1) =>
+        {
+            for (long r = r0; r < r1; r++)
+            {
+                var xs = src.AsSpan((int)(r * c), c);
+                var ys = dst.AsSpan((int)(r * c), c);
+                double mean = 0;
+                for (int i = 0; i < c; i++) mean += xs[i];
+                mean /= c;
+                double variance = 0;
+                for (int i = 0; i < c; i++) { double d = xs[i] - mean; variance += d * d; }
+                variance /= c;
+                double rstd = 1.0 / Math.Sqrt(variance + eps);
+                for (int i = 0; i < c; i++) ys[i] = (float)((xs[i] - mean) * rstd * gamma[i] + beta[i]);
+            }
+        });
+        return y;
+    }
+
+    private static (int N, long Positions, int C) GroupDims(CpuTensor x, int groups, string op)
+    {
+        if (x.Rank < 2) throw new PisaException($"{op}: expected [N, ..., C], got [{Tensors.ShapeUtil.Format(x.Shape)}]");
+        int n = x.Shape[0], c = x.Shape[^1];
+        if (groups <= 0 || c % groups != 0)
+            throw new PisaException($"{op}: {c} channels of [{Tensors.ShapeUtil.Format(x.Shape)}] are not divisible into {groups} groups");
+        long positions = n == 0 || c == 0 ? 0 : x.Count / ((long)n * c);
+        return (n, positions, c);
+    }
+
+    private static void CheckVector(float[] v, int c, string what)
+    {
+        if (v.Length != c) throw new PisaException($"{what} has {v.Length} elements, expected {c}");
+    }
+}

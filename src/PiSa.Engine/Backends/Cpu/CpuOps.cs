@@ -1,0 +1,125 @@
+using System.Runtime.CompilerServices;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Engine.Backends.Cpu;
+
+/// <summary>
+/// The float32 CPU backend: the reference every CUDA kernel is checked against, and a complete
+/// (slow but exact) way to run the pipeline. Tensors are <see cref="CpuTensor"/>s (NHWC / [B, L, C]).
+/// Weights are packed once into GEMM panels, cached by HostTensor identity (weak keys, so the cache
+/// dies with the weights). Each op family lives in its own Cpu* class; this class validates and routes.
+/// </summary>
+public sealed class CpuOps : IOps
+{
+    private readonly ConditionalWeakTable<HostTensor, PackedMatrix> _linearWeights = new();
+    private readonly ConditionalWeakTable<HostTensor, PackedMatrix> _convWeights = new();
+
+    public string Name => "cpu";
+
+    public void Dispose() { }
+
+    // ---- transfers ------------------------------------------------------------------------------
+
+    public DeviceTensor Upload(HostTensor t) => new CpuTensor(t.Shape, (float[])t.Data.Clone());
+
+    public HostTensor Download(DeviceTensor t) { var x = Cpu(t, "Download"); return new HostTensor(x.Shape, (float[])x.Data.Clone()); }
+
+    public DeviceTensor Reshape(DeviceTensor x, params int[] shape)
+    {
+        var c = Cpu(x, "Reshape");
+        if (ShapeUtil.Product(shape) != c.Count)
+            throw new PisaException($"Reshape: [{ShapeUtil.Format(c.Shape)}] cannot become [{ShapeUtil.Format(shape)}]");
+        return new CpuTensor(shape, c.Data);
+    }
+
+    // ---- layers -------------------------------------------------------------------------------
+
+    public DeviceTensor Conv2d(DeviceTensor x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual = null)
+    {
+        var cx = Cpu(x, "Conv2d");
+        if (cx.Rank != 4) throw new PisaException($"Conv2d: expected NHWC input, got [{ShapeUtil.Format(cx.Shape)}]");
+        if (weight.Rank != 4 || weight.Shape[1] != cx.Shape[3])
+            throw new PisaException($"Conv2d: weight [{ShapeUtil.Format(weight.Shape)}] does not fit input [{ShapeUtil.Format(cx.Shape)}]");
+        if (stride < 1 || pad.Top < 0 || pad.Bottom < 0 || pad.Left < 0 || pad.Right < 0)
+            throw new PisaException($"Conv2d: bad stride {stride} or padding {pad}");
+        int o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
+        CheckBias(bias, o, "Conv2d");
+        var packed = _convWeights.GetValue(weight, w => PackedMatrix.FromConvWeight(w.Data, w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]));
+        return CpuConv.Forward(cx, packed, kh, kw, bias?.Data, stride, pad, residual == null ? null : Cpu(residual, "Conv2d residual"));
+    }
+
+    public DeviceTensor Linear(DeviceTensor x, HostTensor weight, HostTensor? bias, DeviceTensor? residual = null)
+    {
+        var cx = Cpu(x, "Linear");
+        int inF = cx.Shape[^1];
+        if (weight.Rank != 2 || weight.Shape[1] != inF)
+            throw new PisaException($"Linear: weight [{ShapeUtil.Format(weight.Shape)}] does not fit input [{ShapeUtil.Format(cx.Shape)}]");
+        int outF = weight.Shape[0];
+        CheckBias(bias, outF, "Linear");
+        var shape = (int[])cx.Shape.Clone();
+        shape[^1] = outF;
+        var cr = residual == null ? null : Cpu(residual, "Linear residual");
+        if (cr != null && !ShapeUtil.Equal(cr.Shape, shape))
+            throw new PisaException($"Linear: residual [{ShapeUtil.Format(cr.Shape)}] does not match output [{ShapeUtil.Format(shape)}]");
+        var packed = _linearWeights.GetValue(weight, w => PackedMatrix.FromLinearWeight(w.Data, w.Shape[0], w.Shape[1]));
+        var y = new CpuTensor(shape);
+        int rows = inF == 0 ? (int)(y.Count / Math.Max(1, outF)) : (int)(cx.Count / inF);
+        CpuRows.InitBiasResidual(y.Data, rows, outF, bias?.Data, cr?.Data);
+        CpuGemm.Run(rows, new DirectA(cx.Data, 0, inF), packed, y.Data, 0, outF);
+        return y;
+    }
+
+    public DeviceTensor GroupNorm(DeviceTensor x, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+    {
+        var cx = Cpu(x, "GroupNorm");
+        // One code path for whole and tiled GroupNorm, so the two agree bit for bit.
+        return CpuNorm.GroupApply(cx, CpuNorm.GroupStats(cx, groups), gamma.Data, beta.Data, groups, eps, silu);
+    }
+
+    public float[] GroupNormStats(DeviceTensor x, int groups) => CpuNorm.GroupStats(Cpu(x, "GroupNormStats"), groups);
+
+    public DeviceTensor GroupNormApply(DeviceTensor x, float[] meanVar, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+        => CpuNorm.GroupApply(Cpu(x, "GroupNormApply"), meanVar, gamma.Data, beta.Data, groups, eps, silu);
+
+    public DeviceTensor LayerNorm(DeviceTensor x, HostTensor gamma, HostTensor beta, float eps)
+        => CpuNorm.LayerNorm(Cpu(x, "LayerNorm"), gamma.Data, beta.Data, eps);
+
+    public DeviceTensor Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int heads, bool causal)
+        => CpuAttention.Forward(Cpu(q, "Attention q"), Cpu(k, "Attention k"), Cpu(v, "Attention v"), heads, causal);
+
+    // ---- activations and elementwise ------------------------------------------------------------
+
+    public DeviceTensor Silu(DeviceTensor x) => CpuElementwise.Silu(Cpu(x, "Silu"));
+    public DeviceTensor Gelu(DeviceTensor x) => CpuElementwise.Gelu(Cpu(x, "Gelu"));
+    public DeviceTensor Geglu(DeviceTensor x) => CpuElementwise.Geglu(Cpu(x, "Geglu"));
+    public DeviceTensor Axpby(DeviceTensor a, DeviceTensor b, float alpha, float beta) => CpuElementwise.Axpby(Cpu(a, "Axpby"), Cpu(b, "Axpby"), alpha, beta);
+    public DeviceTensor ScaleShift(DeviceTensor x, float scale, float shift) => CpuElementwise.ScaleShift(Cpu(x, "ScaleShift"), scale, shift);
+    public DeviceTensor Clamp(DeviceTensor x, float lo, float hi) => CpuElementwise.Clamp(Cpu(x, "Clamp"), lo, hi);
+    public DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v) => CpuElementwise.AddChannelVector(Cpu(x, "AddChannelVector"), Cpu(v, "AddChannelVector"));
+
+    // ---- shape ----------------------------------------------------------------------------------
+
+    public DeviceTensor UpsampleNearest2x(DeviceTensor x) => CpuShape.UpsampleNearest2x(Cpu(x, "UpsampleNearest2x"));
+    public DeviceTensor ConcatChannels(DeviceTensor a, DeviceTensor b) => CpuShape.ConcatChannels(Cpu(a, "ConcatChannels"), Cpu(b, "ConcatChannels"));
+    public DeviceTensor SliceChannels(DeviceTensor x, int start, int count) => CpuShape.SliceChannels(Cpu(x, "SliceChannels"), start, count);
+    public DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1) => CpuShape.CropSpatial(Cpu(x, "CropSpatial"), y0, y1, x0, x1);
+
+    // ---- layout helpers (fixtures and file formats are NCHW) ------------------------------------
+
+    /// <summary>An NCHW host image as an NHWC CPU tensor.</summary>
+    public static CpuTensor FromNchw(HostTensor nchw) { var t = Layout.NchwToNhwc(nchw); return new CpuTensor(t.Shape, t.Data); }
+
+    /// <summary>An NHWC CPU tensor as an NCHW host image.</summary>
+    public static HostTensor ToNchw(CpuTensor nhwc) => Layout.NhwcToNchw(new HostTensor(nhwc.Shape, nhwc.Data));
+
+    // ---- helpers ----------------------------------------------------------------------------------
+
+    private static CpuTensor Cpu(DeviceTensor t, string op)
+        => t as CpuTensor ?? throw new PisaException($"{op}: {t} is not a CPU tensor");
+
+    private static void CheckBias(HostTensor? bias, int n, string op)
+    {
+        if (bias != null && bias.Count != n)
+            throw new PisaException($"{op}: bias [{ShapeUtil.Format(bias.Shape)}] does not match {n} output channels");
+    }
+}

@@ -1,0 +1,126 @@
+using PiSa.Engine.Backends;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Engine.Models.Common;
+
+// Parameter bundles of the elementary layers, fetched from a weight source ONCE at model construction:
+// a missing or misshapen tensor fails at load time with its name, and the same HostTensor objects are
+// passed on every call (backends cache their packed copies by identity).
+
+/// <summary>nn.Linear: weight [out, in], bias [out] when the module has one.</summary>
+public sealed class LinearLayer
+{
+    public HostTensor Weight { get; }
+    public HostTensor? Bias { get; }
+    public string Name { get; }
+    public int In => Weight.Dim(1);
+    public int Out => Weight.Dim(0);
+
+    /// <param name="requireBias">true: "name.bias" must exist; false: it must not; null: optional.</param>
+    public LinearLayer(IWeightSource w, string name, bool? requireBias = null)
+    {
+        Name = name;
+        Weight = Param.Get(w, name + ".weight", rank: 2);
+        Bias = Param.GetBias(w, name, Out, requireBias);
+    }
+
+    public DeviceTensor Apply(IOps ops, DeviceTensor x, DeviceTensor? residual = null)
+    {
+        if (x.Dim(-1) != In)
+            throw new PisaException($"{Name}: input has {x.Dim(-1)} features, weight expects {In} (input [{ShapeUtil.Format(x.Shape)}])");
+        return ops.Linear(x, Weight, Bias, residual);
+    }
+}
+
+/// <summary>nn.Conv2d with "same"-style symmetric padding (k-1)/2 unless given, stride 1 unless given.</summary>
+public sealed class ConvLayer
+{
+    public HostTensor Weight { get; }
+    public HostTensor? Bias { get; }
+    public string Name { get; }
+    public int Stride { get; }
+    public Pad2d Pad { get; }
+    public int In => Weight.Dim(1);
+    public int Out => Weight.Dim(0);
+
+    public ConvLayer(IWeightSource w, string name, int stride = 1, Pad2d? pad = null)
+    {
+        Name = name;
+        Weight = Param.Get(w, name + ".weight", rank: 4);
+        Bias = Param.GetBias(w, name, Out, requireBias: true);
+        Stride = stride;
+        int kh = Weight.Dim(2), kw = Weight.Dim(3);
+        Pad = pad ?? new Pad2d((kh - 1) / 2, (kh - 1) / 2, (kw - 1) / 2, (kw - 1) / 2);
+    }
+
+    public DeviceTensor Apply(IOps ops, DeviceTensor x, DeviceTensor? residual = null)
+    {
+        if (x.Rank != 4 || x.Dim(3) != In)
+            throw new PisaException($"{Name}: input [{ShapeUtil.Format(x.Shape)}] is not NHWC with {In} channels");
+        return ops.Conv2d(x, Weight, Bias, Stride, Pad, residual);
+    }
+}
+
+/// <summary>Affine parameters of a GroupNorm or LayerNorm (weight = gamma, bias = beta).</summary>
+public sealed class NormLayer
+{
+    public HostTensor Gamma { get; }
+    public HostTensor Beta { get; }
+    public string Name { get; }
+    public float Eps { get; }
+    public int Channels => Gamma.Dim(0);
+
+    public NormLayer(IWeightSource w, string name, float eps)
+    {
+        Name = name;
+        Eps = eps;
+        Gamma = Param.Get(w, name + ".weight", rank: 1);
+        Beta = Param.Get(w, name + ".bias", rank: 1);
+        if (Beta.Dim(0) != Channels)
+            throw new PisaException($"{name}: bias has {Beta.Dim(0)} elements, weight {Channels}");
+    }
+
+    /// <summary>GroupNorm over NHWC (or [B, L, C]) with <paramref name="groups"/> groups, optional fused SiLU.</summary>
+    public DeviceTensor GroupNorm(IOps ops, DeviceTensor x, int groups, bool silu)
+    {
+        if (x.Dim(-1) != Channels)
+            throw new PisaException($"{Name}: input [{ShapeUtil.Format(x.Shape)}] does not have {Channels} channels");
+        if (groups <= 0 || Channels % groups != 0)
+            throw new PisaException($"{Name}: {Channels} channels cannot be split into {groups} groups");
+        return ops.GroupNorm(x, Gamma, Beta, groups, Eps, silu);
+    }
+
+    /// <summary>LayerNorm over the last dimension.</summary>
+    public DeviceTensor LayerNorm(IOps ops, DeviceTensor x)
+    {
+        if (x.Dim(-1) != Channels)
+            throw new PisaException($"{Name}: input [{ShapeUtil.Format(x.Shape)}] does not have {Channels} features");
+        return ops.LayerNorm(x, Gamma, Beta, Eps);
+    }
+}
+
+/// <summary>Checked parameter lookups with one-line errors naming the tensor.</summary>
+public static class Param
+{
+    public static HostTensor Get(IWeightSource w, string name, int rank)
+    {
+        if (!w.Contains(name)) throw new PisaException($"missing weight '{name}'");
+        var t = w.Get(name);
+        if (t.Rank != rank)
+            throw new PisaException($"weight '{name}' has shape [{ShapeUtil.Format(t.Shape)}], expected rank {rank}");
+        return t;
+    }
+
+    public static HostTensor? GetBias(IWeightSource w, string module, int outFeatures, bool? requireBias)
+    {
+        string name = module + ".bias";
+        bool has = w.Contains(name);
+        if (requireBias == true && !has) throw new PisaException($"missing weight '{name}'");
+        if (requireBias == false && has) throw new PisaException($"unexpected weight '{name}' (this layer has no bias)");
+        if (!has) return null;
+        var b = Get(w, name, rank: 1);
+        if (b.Dim(0) != outFeatures)
+            throw new PisaException($"weight '{name}' has {b.Dim(0)} elements, expected {outFeatures}");
+        return b;
+    }
+}

@@ -1,0 +1,81 @@
+using PiSa.Engine.Backends;
+
+namespace PiSa.Engine.Models.Common;
+
+/// <summary>
+/// diffusers ResnetBlock2D ("default" time-embedding norm, SiLU, pre-norm):
+/// h = conv1(silu(norm1(x))) [+ time_emb_proj(silu(temb)) per channel]; h = conv2(silu(norm2(h)));
+/// out = (shortcut(x) + h) / outputScaleFactor, shortcut = 1x1 conv_shortcut when in != out channels.
+/// Used by the UNet (with a time embedding) and usable by the VAE (without one).
+/// </summary>
+public sealed class ResnetBlock2D
+{
+    private readonly IOps _ops;
+    private readonly NormLayer _norm1, _norm2;
+    private readonly ConvLayer _conv1, _conv2;
+    private readonly ConvLayer? _shortcut;
+    private readonly LinearLayer? _timeProj;
+    private readonly int _groups, _groupsOut;
+    private readonly float _outputScaleFactor;
+
+    public string Prefix { get; }
+    public int InChannels => _conv1.In;
+    public int OutChannels => _conv1.Out;
+
+    /// <param name="prefix">module name, e.g. "down_blocks.0.resnets.1" (no trailing dot).</param>
+    /// <param name="groups">GroupNorm groups of norm1; <paramref name="groupsOut"/> of norm2 (defaults to the same).</param>
+    /// <param name="hasTimeEmbedding">whether the block carries time_emb_proj (UNet: yes, VAE: no).</param>
+    public ResnetBlock2D(IOps ops, IWeightSource w, string prefix, int groups, float eps, bool hasTimeEmbedding,
+        float outputScaleFactor = 1f, int? groupsOut = null)
+    {
+        _ops = ops;
+        Prefix = prefix;
+        _groups = groups;
+        _groupsOut = groupsOut ?? groups;
+        _outputScaleFactor = outputScaleFactor;
+        _norm1 = new NormLayer(w, prefix + ".norm1", eps);
+        _conv1 = new ConvLayer(w, prefix + ".conv1");
+        _norm2 = new NormLayer(w, prefix + ".norm2", eps);
+        _conv2 = new ConvLayer(w, prefix + ".conv2");
+        if (hasTimeEmbedding) _timeProj = new LinearLayer(w, prefix + ".time_emb_proj", requireBias: true);
+        // diffusers creates conv_shortcut exactly when in_channels != out_channels (use_in_shortcut default).
+        if (_conv1.In != _conv1.Out) _shortcut = new ConvLayer(w, prefix + ".conv_shortcut", pad: new Pad2d(0, 0, 0, 0));
+        if (_norm1.Channels != _conv1.In || _norm2.Channels != _conv1.Out || _conv2.In != _conv1.Out || _conv2.Out != _conv1.Out)
+            throw new PisaException($"{prefix}: inconsistent channel counts between norm1/conv1/norm2/conv2 weights");
+    }
+
+    /// <summary>
+    /// x: NHWC [N, H, W, in]. tembAct: the time embedding AFTER SiLU, [N or 1, temb] (the silu is shared by every
+    /// block, so the caller applies it once); required iff the block has a time projection. x is not disposed.
+    /// </summary>
+    public DeviceTensor Forward(DeviceTensor x, DeviceTensor? tembAct)
+    {
+        if (_timeProj != null && tembAct == null) throw new PisaException($"{Prefix}: needs a time embedding");
+        if (_timeProj == null && tembAct != null) throw new PisaException($"{Prefix}: has no time_emb_proj but got a time embedding");
+
+        var h = _norm1.GroupNorm(_ops, x, _groups, silu: true);
+        var c1 = _conv1.Apply(_ops, h);
+        h.Dispose();
+        if (_timeProj != null)
+        {
+            var t = _timeProj.Apply(_ops, tembAct!);
+            var withT = _ops.AddChannelVector(c1, t);
+            t.Dispose();
+            c1.Dispose();
+            c1 = withT;
+        }
+        var h2 = _norm2.GroupNorm(_ops, c1, _groupsOut, silu: true);
+        c1.Dispose();
+        var shortcut = _shortcut?.Apply(_ops, x);
+        var y = _conv2.Apply(_ops, h2, residual: shortcut ?? x);
+        h2.Dispose();
+        shortcut?.Dispose();
+        if (_outputScaleFactor != 1f)
+        {
+            var scaled = _ops.ScaleShift(y, 1f / _outputScaleFactor, 0f);
+            y.Dispose();
+            y = scaled;
+        }
+        return y;
+    }
+}

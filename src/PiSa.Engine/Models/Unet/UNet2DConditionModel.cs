@@ -1,0 +1,124 @@
+using PiSa.Engine.Backends;
+using PiSa.Engine.Models.Common;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Engine.Models.Unet;
+
+/// <summary>
+/// diffusers 0.25 UNet2DConditionModel (positional time embedding, default resnets, linear or conv projections,
+/// no class/addition embeddings), written once against <see cref="IOps"/> on NHWC activations:
+/// conv_in -> down blocks (skips kept) -> mid block -> up blocks (skips consumed) -> GroupNorm+SiLU -> conv_out.
+/// </summary>
+public sealed class UNet2DConditionModel
+{
+    private readonly IOps _ops;
+    private readonly UNetConfig _cfg;
+    private readonly TimestepEmbedding _time;
+    private readonly ConvLayer _convIn, _convOut;
+    private readonly NormLayer _normOut;
+    private readonly UNetDownBlock[] _down;
+    private readonly UNetMidBlock _mid;
+    private readonly UNetUpBlock[] _up;
+
+    public UNetConfig Config => _cfg;
+
+    public UNet2DConditionModel(UNetConfig cfg, IWeightSource weights, IOps ops)
+    {
+        _cfg = cfg;
+        _ops = ops;
+        int blocks = cfg.BlockOutChannels.Length;
+        if (cfg.DownBlockTypes.Length != blocks || cfg.UpBlockTypes.Length != blocks || cfg.AttentionHeads.Length != blocks)
+            throw new PisaException($"UNet config: {blocks} block_out_channels but {cfg.DownBlockTypes.Length} down blocks, " +
+                $"{cfg.UpBlockTypes.Length} up blocks, {cfg.AttentionHeads.Length} attention head counts");
+        if (cfg.MidBlockType != "UNetMidBlock2DCrossAttn")
+            throw new PisaException($"UNet config: mid_block_type '{cfg.MidBlockType}' is not supported");
+
+        _time = new TimestepEmbedding(ops, weights, "time_embedding", cfg.BlockOutChannels[0], cfg.FlipSinToCos, cfg.FreqShift);
+        _convIn = new ConvLayer(weights, "conv_in");
+        if (_convIn.In != cfg.InChannels)
+            throw new PisaException($"UNet: conv_in takes {_convIn.In} channels, config in_channels is {cfg.InChannels}");
+
+        _down = new UNetDownBlock[blocks];
+        for (int i = 0; i < blocks; i++)
+        {
+            bool cross = cfg.DownBlockTypes[i] switch
+            {
+                "CrossAttnDownBlock2D" => true,
+                "DownBlock2D" => false,
+                var t => throw new PisaException($"UNet config: down block type '{t}' is not supported"),
+            };
+            _down[i] = new UNetDownBlock(ops, weights, cfg, i, cross, addDownsample: i < blocks - 1);
+        }
+        _mid = new UNetMidBlock(ops, weights, cfg);
+        _up = new UNetUpBlock[blocks];
+        for (int i = 0; i < blocks; i++)
+        {
+            bool cross = cfg.UpBlockTypes[i] switch
+            {
+                "CrossAttnUpBlock2D" => true,
+                "UpBlock2D" => false,
+                var t => throw new PisaException($"UNet config: up block type '{t}' is not supported"),
+            };
+            _up[i] = new UNetUpBlock(ops, weights, cfg, i, cross, addUpsample: i < blocks - 1);
+        }
+        _normOut = new NormLayer(weights, "conv_norm_out", cfg.NormEps);
+        _convOut = new ConvLayer(weights, "conv_out");
+        if (_convOut.Out != cfg.OutChannels)
+            throw new PisaException($"UNet: conv_out gives {_convOut.Out} channels, config out_channels is {cfg.OutChannels}");
+    }
+
+    /// <summary>The time embedding [1, time_embed_dim] for one timestep (before the resnets' SiLU).</summary>
+    public DeviceTensor TimeEmbedding(float timestep) => _time.Forward(timestep);
+
+    /// <summary>
+    /// sample: NHWC latent [N, h, w, in_channels]; encoderHiddenStates: [N or 1, L, cross_attention_dim].
+    /// Returns the prediction [N, h, w, out_channels]. Inputs are not disposed.
+    /// </summary>
+    public DeviceTensor Forward(DeviceTensor sample, float timestep, DeviceTensor encoderHiddenStates)
+    {
+        if (sample.Rank != 4 || sample.Dim(3) != _cfg.InChannels)
+            throw new PisaException($"UNet: sample [{ShapeUtil.Format(sample.Shape)}] is not NHWC with {_cfg.InChannels} channels");
+        if (encoderHiddenStates.Rank != 3 || encoderHiddenStates.Dim(2) != _cfg.CrossAttentionDim)
+            throw new PisaException($"UNet: encoder_hidden_states [{ShapeUtil.Format(encoderHiddenStates.Shape)}] is not [B, L, {_cfg.CrossAttentionDim}]");
+        int n = sample.Dim(0);
+        if (encoderHiddenStates.Dim(0) != n && encoderHiddenStates.Dim(0) != 1)
+            throw new PisaException($"UNet: encoder_hidden_states batch {encoderHiddenStates.Dim(0)} does not match sample batch {n}");
+
+        var context = encoderHiddenStates.Dim(0) == n ? encoderHiddenStates : RepeatBatch(encoderHiddenStates, n);
+        // One time embedding for the whole batch ([1, C] broadcasts in AddChannelVector); every resnet applies
+        // SiLU to it before its projection, so do that once here.
+        var temb = _time.Forward(timestep);
+        var tembAct = _ops.Silu(temb);
+        temb.Dispose();
+
+        var skips = new List<DeviceTensor> { _convIn.Apply(_ops, sample) };
+        foreach (var block in _down) block.Forward(skips, tembAct, context);
+
+        var h = _mid.Forward(skips[^1], tembAct, context);
+        foreach (var block in _up)
+        {
+            var next = block.Forward(h, skips, tembAct, context);
+            h.Dispose();
+            h = next;
+        }
+        if (skips.Count != 0)
+            throw new PisaException($"UNet: {skips.Count} skip connections left unused (down/up block layer counts disagree)");
+
+        var normed = _normOut.GroupNorm(_ops, h, _cfg.NormNumGroups, silu: true);
+        h.Dispose();
+        var y = _convOut.Apply(_ops, normed);
+        normed.Dispose();
+        tembAct.Dispose();
+        if (!ReferenceEquals(context, encoderHiddenStates)) context.Dispose();
+        return y;
+    }
+
+    /// <summary>Broadcast a batch-1 prompt embedding to n samples (tiny: done on the host once per call).</summary>
+    private DeviceTensor RepeatBatch(DeviceTensor x, int n)
+    {
+        var host = _ops.Download(x);
+        var data = new float[host.Count * n];
+        for (int i = 0; i < n; i++) Array.Copy(host.Data, 0, data, i * host.Count, host.Count);
+        return _ops.Upload(new HostTensor([n, x.Dim(1), x.Dim(2)], data));
+    }
+}

@@ -1,0 +1,136 @@
+using PiSa.Engine.Backends;
+using PiSa.Engine.Formats;
+using PiSa.Engine.Lora;
+using PiSa.Engine.Models;
+using PiSa.Engine.Models.Clip;
+using PiSa.Engine.Models.Descriptions;
+using PiSa.Engine.Models.Unet;
+using PiSa.Engine.Models.Vae;
+using PiSa.Engine.Text;
+
+namespace PiSa.Engine.Pipeline;
+
+/// <summary>
+/// Everything loaded once per run: configs, the tokenizer, base weights (memory-mapped), the LoRA checkpoint,
+/// the three models on one backend, and caches that depend only on the weights — prompt embeddings per
+/// prompt and one UNet per weight set (W_pisa, W_pix, fused at given lambdas).
+/// </summary>
+public sealed class PisaModel : IDisposable
+{
+    public IOps Ops { get; }
+    public UNetConfig UNetConfig { get; }
+    public VaeConfig VaeConfig { get; }
+    public ClipTextConfig TextConfig { get; }
+    public ClipTokenizer? Tokenizer { get; }
+    public AutoencoderKL Vae { get; }
+    public PisaCheckpoint Lora { get; }
+
+    private readonly IWeightSource _unetBase;
+    private readonly ClipTextModel _text;
+    private readonly List<IDisposable> _owned = [];
+    private readonly Dictionary<string, DeviceTensor> _promptCache = [];
+    private readonly Dictionary<string, UNet2DConditionModel> _unets = [];
+
+    public PisaModel(IOps ops, UNetConfig unetCfg, IWeightSource unetWeights, VaeConfig vaeCfg, IWeightSource vaeWeights,
+        ClipTextConfig textCfg, IWeightSource textWeights, ClipTokenizer? tokenizer, PisaCheckpoint lora)
+    {
+        Ops = ops;
+        UNetConfig = unetCfg;
+        VaeConfig = vaeCfg;
+        TextConfig = textCfg;
+        Tokenizer = tokenizer;
+        Lora = lora;
+        _unetBase = unetWeights;
+        CheckShapes(UNetDescription.Build(unetCfg), unetWeights, "unet");
+        CheckShapes(VaeDescription.Build(vaeCfg), vaeWeights, "vae");
+        CheckShapes(ClipTextDescription.Build(textCfg), textWeights, "text_encoder");
+        lora.ValidateAgainst(unetWeights);
+        Vae = new AutoencoderKL(vaeCfg, vaeWeights, ops);
+        _text = new ClipTextModel(textCfg, textWeights, ops);
+    }
+
+    /// <summary>Loads a diffusers-layout SD2.1 folder and a PiSA-SR checkpoint (.pkl or .safetensors).</summary>
+    public static PisaModel Load(string modelDir, string loraPath, IOps ops)
+    {
+        var files = ModelFiles.Locate(modelDir);
+        if (!File.Exists(loraPath))
+            throw new PisaException($"LoRA checkpoint not found: {loraPath} (see weights/README.md: the official pisa_sr.pkl)");
+        var unetCfg = DiffusersConfig.LoadUNet(files.UNetConfig);
+        var vaeCfg = DiffusersConfig.LoadVae(files.VaeConfig);
+        var textCfg = DiffusersConfig.LoadClipText(files.TextConfig);
+        var tokenizer = ClipTokenizer.Load(files.TokenizerDir);
+        var unetW = SafetensorsWeightSource.Open(files.UNetWeights);
+        var vaeW = SafetensorsWeightSource.Open(files.VaeWeights);
+        var textW = SafetensorsWeightSource.Open(files.TextWeights);
+        try
+        {
+            var lora = PisaCheckpoint.Load(loraPath);
+            var model = new PisaModel(ops, unetCfg, unetW, vaeCfg, vaeW, textCfg, textW, tokenizer, lora);
+            model._owned.AddRange([unetW, vaeW, textW]);
+            return model;
+        }
+        catch
+        {
+            unetW.Dispose(); vaeW.Dispose(); textW.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Every parameter a model description expects must be present with exactly its shape (buffers such
+    /// as CLIP's position_ids may be absent). Reports the first mismatch by name.</summary>
+    private static void CheckShapes(IReadOnlyList<ParamSpec> specs, IWeightSource weights, string what)
+    {
+        foreach (var spec in specs)
+        {
+            if (!weights.Contains(spec.Name))
+            {
+                if (spec.IsBuffer) continue;
+                throw new PisaException($"{what}: weight '{spec.Name}' is missing from the weight file (does the config match the weights? see weights/README.md)");
+            }
+            var shape = weights is SafetensorsWeightSource st ? st.GetEntry(spec.Name).Shape : weights.Get(spec.Name).Shape;
+            if (!shape.AsSpan().SequenceEqual(spec.Shape))
+                throw new PisaException($"{what}: weight '{spec.Name}' has shape [{string.Join(", ", shape)}], the config implies [{string.Join(", ", spec.Shape)}]");
+        }
+    }
+
+    /// <summary>Prompt embeddings [1, 77, hidden], computed once per prompt and kept on the backend.</summary>
+    public DeviceTensor PromptEmbeddings(string prompt)
+    {
+        if (_promptCache.TryGetValue(prompt, out var cached)) return cached;
+        if (Tokenizer is null) throw new PisaException("this model has no tokenizer");
+        var emb = _text.Encode(Tokenizer.Encode(prompt));
+        _promptCache[prompt] = emb;
+        return emb;
+    }
+
+    /// <summary>The UNet on the weight set a mode needs: "pisa" (both adapters merged), "pix" (pixel adapter only),
+    /// or the fused set at (lambdaPix, lambdaSem). Merged tensors are computed once per set; tensors without LoRA
+    /// are the base objects, shared by all sets (and by the backend's weight cache).</summary>
+    public UNet2DConditionModel UNet(string set, float lambdaPix = 1, float lambdaSem = 1)
+    {
+        string key = set == "fused" ? $"fused:{lambdaPix:R}:{lambdaSem:R}" : set;
+        if (_unets.TryGetValue(key, out var unet)) return unet;
+        IWeightSource weights = set switch
+        {
+            "pisa" => LoraMerger.PisaWeights(_unetBase, Lora),
+            "pix" => LoraMerger.PixWeights(_unetBase, Lora),
+            "fused" => LoraMerger.FusedWeights(_unetBase, Lora, lambdaPix, lambdaSem),
+            _ => throw new ArgumentException($"unknown weight set '{set}'"),
+        };
+        // Only one fused set stays alive: lambdas change between runs, the two exact sets do not.
+        if (set == "fused")
+            foreach (var stale in _unets.Keys.Where(k => k.StartsWith("fused:", StringComparison.Ordinal)).ToList())
+                _unets.Remove(stale);
+        unet = new UNet2DConditionModel(UNetConfig, weights, Ops);
+        _unets[key] = unet;
+        return unet;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _promptCache.Values) t.Dispose();
+        _promptCache.Clear();
+        foreach (var d in _owned) d.Dispose();
+        _owned.Clear();
+    }
+}

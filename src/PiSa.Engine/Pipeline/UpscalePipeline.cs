@@ -1,0 +1,129 @@
+using PiSa.Engine.Backends;
+using PiSa.Engine.Imaging;
+using PiSa.Engine.Pipeline.VaeTiling;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Engine.Pipeline;
+
+/// <summary>What one image produced: the saved image and, when asked for, the intermediates.</summary>
+public sealed class UpscaleResult
+{
+    public required RgbImage Output { get; init; }
+    /// <summary>input_image, prompt_embeds, lq_latent, unet_pred, hq_latent, decoded (NCHW float32) and final
+    /// (HWC float32), named as in the golden fixtures; null unless intermediates were requested.</summary>
+    public Dictionary<string, HostTensor>? Tensors { get; init; }
+}
+
+/// <summary>
+/// One image end to end, SPEC section 3: preprocess (PIL-exact resizes), prompt embedding (cached), VAE encode
+/// (posterior mean; VAEHook tiling above its threshold), UNet at t = 1 in the chosen LoRA mode (latent tiling
+/// above its threshold), z_H = z_L - eps, decode, clamp, truncating 8-bit conversion, colour fix, resize back.
+/// Knows nothing of the backend: everything heavy goes through <see cref="IOps"/>.
+/// </summary>
+public sealed class UpscalePipeline(PisaModel model)
+{
+    public const float Timestep = 1f;
+    public StageTimer Timer { get; } = new();
+    /// <summary>Lines the caller should show the user (e.g. the fused mode's distance to the exact mode).</summary>
+    public List<string> Notices { get; } = [];
+    private bool _fusedDistanceReported;
+
+    public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false)
+    {
+        o.Validate();
+        var ops = model.Ops;
+        var tensors = keepTensors ? new Dictionary<string, HostTensor>() : null;
+        float sf = model.VaeConfig.ScalingFactor;
+
+        var pre = Timer.Time("preprocess", () => Preprocess.Run(input, o.Upscale, o.ProcessSize));
+        tensors?.Add("input_image", pre.ModelInput);
+
+        var prompt = Timer.Time("text encoder", () => { var p = model.PromptEmbeddings(o.Prompt); ops.Synchronize(); return p; });
+        if (tensors != null) tensors["prompt_embeds"] = ops.Download(prompt);
+
+        using var lq = Timer.Time("vae encode", () =>
+        {
+            using var x = ops.Upload(Layout.NchwToNhwc(pre.ModelInput));
+            using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
+            var r = ops.ScaleShift(mean, sf, 0);
+            ops.Synchronize();
+            return r;
+        });
+        if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
+
+        using var eps = Timer.Time("unet", () => { var r = PredictNoise(lq, prompt, o); ops.Synchronize(); return r; });
+        if (tensors != null) tensors["unet_pred"] = Layout.NhwcToNchw(ops.Download(eps));
+
+        using var hq = ops.Axpby(lq, eps, 1, -1);
+        if (tensors != null) tensors["hq_latent"] = Layout.NhwcToNchw(ops.Download(hq));
+
+        var decoded = Timer.Time("vae decode", () =>
+        {
+            using var z = ops.ScaleShift(hq, 1f / sf, 0);
+            using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
+            using var c = ops.Clamp(d, -1, 1);
+            return Layout.NhwcToNchw(ops.Download(c));
+        });
+        if (tensors != null) tensors["decoded"] = decoded;
+
+        var output = Timer.Time("postprocess", () =>
+        {
+            var image = Preprocess.ToImageTruncating(decoded);
+            var fixedUp = ColorFix.Apply(o.ColorFix, image, pre.Source);
+            if (tensors != null) tensors["final"] = new HostTensor([image.Height, image.Width, 3], fixedUp.FinalHwc);
+            return pre.ResizeFlag ? Preprocess.ResizeBack(fixedUp.Image, pre) : fixedUp.Image;
+        });
+        return new UpscaleResult { Output = output, Tensors = tensors };
+    }
+
+    /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>
+    private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o)
+    {
+        int h = lq.Dim(1), w = lq.Dim(2);
+        if (!LatentTiling.IsActive(h, w, o.LatentTile)) return PredictTile(lq, prompt, o);
+        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o));
+    }
+
+    /// <summary>One UNet evaluation in the chosen LoRA mode.</summary>
+    private DeviceTensor PredictTile(DeviceTensor z, DeviceTensor prompt, UpscaleOptions o)
+    {
+        var ops = model.Ops;
+        switch (o.Mode)
+        {
+            case LoraMode.Default:
+                return model.UNet("pisa").Forward(z, Timestep, prompt);
+            case LoraMode.Adjustable:
+                return Exact(z, prompt, o.LambdaPix, o.LambdaSem);
+            case LoraMode.Fused:
+                var fused = model.UNet("fused", o.LambdaPix, o.LambdaSem).Forward(z, Timestep, prompt);
+                if (!_fusedDistanceReported)
+                {
+                    // The fused mode is a different function off (1, 1): say how far it is, once, on this input.
+                    _fusedDistanceReported = true;
+                    using var exact = Exact(z, prompt, o.LambdaPix, o.LambdaSem);
+                    double d = RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
+                    Notices.Add($"fused mode at (lambda_pix {o.LambdaPix}, lambda_sem {o.LambdaSem}): relative L2 distance of the UNet prediction to the exact adjustable mode = {d:G3} (first tile of the first image)");
+                }
+                return fused;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(o));
+        }
+    }
+
+    /// <summary>The official adjustable mode: lambda_pix * eps(W_pix) + lambda_sem * (eps(W_pisa) - eps(W_pix)).</summary>
+    private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem)
+    {
+        var ops = model.Ops;
+        using var sem = model.UNet("pisa").Forward(z, Timestep, prompt);
+        using var pix = model.UNet("pix").Forward(z, Timestep, prompt);
+        using var semOnly = ops.Axpby(sem, pix, 1, -1);
+        return ops.Axpby(pix, semOnly, lambdaPix, lambdaSem);
+    }
+
+    public static double RelativeL2(float[] a, float[] b)
+    {
+        double num = 0, den = 0;
+        for (int i = 0; i < a.Length; i++) { double d = a[i] - b[i]; num += d * d; den += (double)b[i] * b[i]; }
+        return Math.Sqrt(num / Math.Max(den, 1e-30));
+    }
+}

@@ -1,0 +1,160 @@
+using System.Text.Json;
+using PiSa.Engine.Backends;
+using PiSa.Engine.Models;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Tests.Models.UnetClip;
+
+/// <summary>
+/// Test-side access to the pisa-tiny fixtures for the UNet/CLIP tests: a minimal safetensors reader (F32, I64),
+/// the configs, NCHW <-> NHWC conversion and the relative-L2 comparison.
+/// </summary>
+public static class UnetClipFixtures
+{
+    public static string Modules => Path.Combine(FixturePaths.Tiny, "modules.safetensors");
+    public static string Text => Path.Combine(FixturePaths.Tiny, "text.safetensors");
+    public static string UnetDir => Path.Combine(FixturePaths.Tiny, "sd", "unet");
+    public static string TextEncoderDir => Path.Combine(FixturePaths.Tiny, "sd", "text_encoder");
+
+    private static readonly Dictionary<string, Dictionary<string, HostTensor>> Cache = new();
+
+    /// <summary>All tensors of a safetensors file as float32 (I64 converted), cached per path.</summary>
+    public static Dictionary<string, HostTensor> Load(string path)
+    {
+        lock (Cache)
+        {
+            if (Cache.TryGetValue(path, out var hit)) return hit;
+            var bytes = File.ReadAllBytes(path);
+            long n = BitConverter.ToInt64(bytes, 0);
+            using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
+            var result = new Dictionary<string, HostTensor>();
+            foreach (var e in doc.RootElement.EnumerateObject())
+            {
+                if (e.Name == "__metadata__") continue;
+                string dtype = e.Value.GetProperty("dtype").GetString()!;
+                int[] shape = e.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
+                var offs = e.Value.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+                int start = (int)(8 + n + offs[0]);
+                long count = ShapeUtil.Product(shape);
+                var data = new float[count];
+                if (dtype == "F32") Buffer.BlockCopy(bytes, start, data, 0, (int)(count * 4));
+                else if (dtype == "I64") for (int i = 0; i < count; i++) data[i] = BitConverter.ToInt64(bytes, start + 8 * i);
+                else continue;
+                result[e.Name] = new HostTensor(shape, data);
+            }
+            Cache[path] = result;
+            return result;
+        }
+    }
+
+    public static IWeightSource UnetWeights() =>
+        new DictionaryWeightSource(Load(Path.Combine(UnetDir, "diffusion_pytorch_model.safetensors")), "tiny unet");
+    public static IWeightSource TextWeights() =>
+        new DictionaryWeightSource(Load(Path.Combine(TextEncoderDir, "model.safetensors")), "tiny text encoder");
+
+    public static HostTensor Module(string name) =>
+        Load(Modules).TryGetValue(name, out var t) ? t : throw new KeyNotFoundException("fixture tensor " + name);
+
+    public static UNetConfig UnetConfig()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(UnetDir, "config.json")));
+        var r = doc.RootElement;
+        int[] Ints(string k) => r.GetProperty(k).EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        string[] Strs(string k) => r.GetProperty(k).EnumerateArray().Select(x => x.GetString()!).ToArray();
+        var heads = r.TryGetProperty("num_attention_heads", out var nh) && nh.ValueKind != JsonValueKind.Null ? nh : r.GetProperty("attention_head_dim");
+        int blocks = Ints("block_out_channels").Length;
+        return new UNetConfig
+        {
+            InChannels = r.GetProperty("in_channels").GetInt32(),
+            OutChannels = r.GetProperty("out_channels").GetInt32(),
+            BlockOutChannels = Ints("block_out_channels"),
+            DownBlockTypes = Strs("down_block_types"),
+            UpBlockTypes = Strs("up_block_types"),
+            MidBlockType = r.GetProperty("mid_block_type").GetString()!,
+            LayersPerBlock = r.GetProperty("layers_per_block").GetInt32(),
+            AttentionHeads = heads.ValueKind == JsonValueKind.Array ? heads.EnumerateArray().Select(x => x.GetInt32()).ToArray()
+                : Enumerable.Repeat(heads.GetInt32(), blocks).ToArray(),
+            CrossAttentionDim = r.GetProperty("cross_attention_dim").GetInt32(),
+            NormNumGroups = r.GetProperty("norm_num_groups").GetInt32(),
+            NormEps = r.GetProperty("norm_eps").GetSingle(),
+            FlipSinToCos = r.GetProperty("flip_sin_to_cos").GetBoolean(),
+            FreqShift = r.GetProperty("freq_shift").GetSingle(),
+            UseLinearProjection = r.GetProperty("use_linear_projection").GetBoolean(),
+            DownsamplePadding = r.GetProperty("downsample_padding").GetInt32(),
+            MidBlockScaleFactor = r.GetProperty("mid_block_scale_factor").GetSingle(),
+            TransformerLayersPerBlock = r.GetProperty("transformer_layers_per_block").GetInt32(),
+        };
+    }
+
+    public static ClipTextConfig ClipConfig()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(TextEncoderDir, "config.json")));
+        var r = doc.RootElement;
+        return new ClipTextConfig
+        {
+            VocabSize = r.GetProperty("vocab_size").GetInt32(),
+            HiddenSize = r.GetProperty("hidden_size").GetInt32(),
+            IntermediateSize = r.GetProperty("intermediate_size").GetInt32(),
+            NumHiddenLayers = r.GetProperty("num_hidden_layers").GetInt32(),
+            NumAttentionHeads = r.GetProperty("num_attention_heads").GetInt32(),
+            MaxPositionEmbeddings = r.GetProperty("max_position_embeddings").GetInt32(),
+            LayerNormEps = r.GetProperty("layer_norm_eps").GetSingle(),
+            HiddenAct = r.GetProperty("hidden_act").GetString()!,
+        };
+    }
+
+    /// <summary>NCHW -> NHWC (other ranks unchanged).</summary>
+    public static HostTensor ToNhwc(HostTensor t)
+    {
+        if (t.Rank != 4) return t;
+        int n = t.Dim(0), c = t.Dim(1), h = t.Dim(2), w = t.Dim(3);
+        var y = new HostTensor(n, h, w, c);
+        for (int b = 0; b < n; b++)
+            for (int ch = 0; ch < c; ch++)
+                for (int yy = 0; yy < h; yy++)
+                    for (int xx = 0; xx < w; xx++)
+                        y.Data[((b * h + yy) * w + xx) * c + ch] = t.Data[((b * c + ch) * h + yy) * w + xx];
+        return y;
+    }
+
+    public static DeviceTensor UploadNhwc(IOps ops, string name) => ops.Upload(ToNhwc(Module(name)));
+
+    /// <summary>||actual - expected|| / ||expected|| after converting the expected NCHW tensor to NHWC; shapes must agree.</summary>
+    public static double RelL2(HostTensor expectedNchw, HostTensor actual)
+    {
+        var e = ToNhwc(expectedNchw);
+        Assert.Equal(e.Shape, actual.Shape);
+        double num = 0, den = 0;
+        for (int i = 0; i < e.Data.Length; i++)
+        {
+            Assert.False(float.IsNaN(actual.Data[i]), "NaN in output");
+            double d = actual.Data[i] - e.Data[i];
+            num += d * d;
+            den += (double)e.Data[i] * e.Data[i];
+        }
+        Assert.True(den > 0, "expected tensor is all zeros");
+        return Math.Sqrt(num / den);
+    }
+
+    public static void AssertClose(HostTensor expectedNchw, HostTensor actual, double tol = 1e-4)
+    {
+        double r = RelL2(expectedNchw, actual);
+        Assert.True(r < tol, $"relative L2 {r:E3} >= {tol:E1}");
+    }
+
+    /// <summary>
+    /// False when the tensor holds NaN/Inf. The public pisa-tiny modules fixture has NaN in unet.mid_block.*,
+    /// unet.up_blocks.*.upsamplers.* and unet.out (recorded with a torch build that gave intermittent NaNs);
+    /// tests fall back to independent checks for those and never compare against NaN.
+    /// </summary>
+    public static bool IsFinite(HostTensor t) => t.Data.All(float.IsFinite);
+
+    /// <summary>Deterministic pseudo-random values in [-1, 1).</summary>
+    public static HostTensor RandomNchw(int[] shape, int seed)
+    {
+        var rng = new Random(seed);
+        var t = new HostTensor(shape);
+        for (int i = 0; i < t.Data.Length; i++) t.Data[i] = (float)(rng.NextDouble() * 2 - 1);
+        return t;
+    }
+}
