@@ -94,6 +94,7 @@ public static class OpsSelfTest
                 for (int i = 0; i < inputs.Length; i++) dev[i] = ops.Upload(inputs[i]);
                 if (poisonShape is not null) Poison(ops, poisonShape);
                 using var y = f(ops, dev);
+                ops.Synchronize();
                 return ops.Download(y);
             }
             finally { foreach (var d in dev) d?.Dispose(); }

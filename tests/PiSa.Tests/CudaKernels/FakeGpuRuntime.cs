@@ -69,5 +69,8 @@ internal sealed class FakeGpuRuntime : IGpuRuntime
 
     public void LinearF16(IntPtr x, IntPtr w, int ldw, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF) => LinearCalls++;
 
+    public int Syncs;
+    public void Synchronize() => Syncs++;
+
     public void Dispose() { }
 }

@@ -36,6 +36,7 @@ public class OpsSelfTestCoverageTests
         public DeviceTensor ConcatChannels(DeviceTensor a, DeviceTensor b) => Log(nameof(ConcatChannels), inner.ConcatChannels(a, b));
         public DeviceTensor SliceChannels(DeviceTensor x, int s, int c) => Log(nameof(SliceChannels), inner.SliceChannels(x, s, c));
         public DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1) => Log(nameof(CropSpatial), inner.CropSpatial(x, y0, y1, x0, x1));
+        public void Synchronize() { seen.Add(nameof(Synchronize)); inner.Synchronize(); }
         public void Dispose() => inner.Dispose();
     }
 
@@ -52,5 +53,14 @@ public class OpsSelfTestCoverageTests
         var members = typeof(IOps).GetMethods().Select(m => m.Name).Where(n => n != "Dispose" && !n.StartsWith("get_")).Distinct();
         foreach (var m in members) Assert.Contains(m, seen);
         Assert.Contains("FAIL", OpsSelfTest.Format([new OpCheck("X", "c", 1, 0.01, false)]));
+    }
+
+    [Fact]
+    public void SelfTestCasesAreValidForTheCpuBackend()
+    {
+        using var a = new PiSa.Engine.Backends.Cpu.CpuOps();
+        using var b = new PiSa.Engine.Backends.Cpu.CpuOps();
+        var results = OpsSelfTest.Run(a, b, includeLarge: false);
+        Assert.All(results, r => Assert.True(r.Passed && r.RelL2 == 0, r.ToString()));
     }
 }

@@ -349,6 +349,8 @@ public sealed class CudaOps : IOps
         return y;
     }
 
+    public void Synchronize() => _rt.Synchronize();
+
     public void Dispose()
     {
         _weights.Dispose();

@@ -32,6 +32,9 @@ public interface IGpuRuntime : IDisposable
     /// asynchronous kernel failure.</summary>
     void CopyToHost(Span<byte> dst, IntPtr src);
 
+    /// <summary>Blocks until all queued work is done; reports any asynchronous kernel failure.</summary>
+    void Synchronize();
+
     /// <summary>Launches <paramref name="kernel"/> (an extern "C" name) from kernels/<paramref name="file"/>,
     /// compiling that file at first use (source: <see cref="KernelSources.Get"/>). Throws with the
     /// driver's error name when compilation or the launch fails.</summary>
