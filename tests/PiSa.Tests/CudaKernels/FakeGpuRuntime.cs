@@ -67,7 +67,7 @@ internal sealed class FakeGpuRuntime : IGpuRuntime
         Launches.Add(new Launched(file, kernel, grid, block, sharedBytes, args, left));
     }
 
-    public void LinearF16(IntPtr x, IntPtr w, int ldw, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF) => LinearCalls++;
+    public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF) => LinearCalls++;
 
     public int Syncs;
     public void Synchronize() => Syncs++;

@@ -122,18 +122,18 @@ public sealed class CudaOps : IOps
         if (rc is not null && !ShapeUtil.Equal(rc.Shape, outShape))
             throw new PisaException($"linear: residual {S(rc)} does not match output [{ShapeUtil.Format(outShape)}]");
         var wp = _weights.Packed(weight);
-        IntPtr b = bias is null ? IntPtr.Zero : _weights.Vector(bias);
         var y = New(outShape);
         Int(y.Count, "linear");
         if (rows == 0) return y;
-        if (_rt.HasLinear)
+        if (_rt.HasLinear && wp.Kp == inF)   // packed rows are then exactly [out, in]
         {
-            try { _rt.LinearF16(xc.Ptr, wp.Memory.Ptr, wp.Kp, b, rc?.Ptr ?? IntPtr.Zero, y.Ptr, rows, inF, outF); }
+            IntPtr b16 = bias is null ? IntPtr.Zero : _weights.VectorF16(bias);
+            try { _rt.LinearF16(xc.Ptr, wp.Memory.Ptr, b16, rc?.Ptr ?? IntPtr.Zero, y.Ptr, rows, inF, outF); }
             catch (Exception e) when (e is not PisaException)
             { throw new PisaException($"cuBLASLt linear x {S(xc)} w {weight}: {e.Message}", e); }
         }
         else // the implicit-GEMM conv kernel as a 1x1 convolution over a 1 x rows "image"
-            _k.Conv2d(xc.Ptr, wp.Memory.Ptr, b, rc?.Ptr ?? IntPtr.Zero, y.Ptr, 1, 1, rows, inF, outF, 1, rows, 1, 1, 1, 0, 0, wp.Kp);
+            _k.Conv2d(xc.Ptr, wp.Memory.Ptr, bias is null ? IntPtr.Zero : _weights.Vector(bias), rc?.Ptr ?? IntPtr.Zero, y.Ptr, 1, 1, rows, inF, outF, 1, rows, 1, 1, 1, 0, 0, wp.Kp);
         return y;
     }
 

@@ -43,8 +43,9 @@ public interface IGpuRuntime : IDisposable
     /// <summary>True when cuBLASLt is loaded and <see cref="LinearF16"/> may be called.</summary>
     bool HasLinear { get; }
 
-    /// <summary>cuBLASLt: y[rows, outF] = x[rows, inF] * w^T + bias (+ residual), all row-major fp16 except the
-    /// fp32 bias; w is [outF] rows with leading dimension <paramref name="ldw"/> elements; compute in fp32.
-    /// <paramref name="bias"/> and <paramref name="residual"/> may be zero (absent).</summary>
-    void LinearF16(IntPtr x, IntPtr w, int ldw, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF);
+    /// <summary>cuBLASLt (PiSa.Cuda CublasLtGemm.Linear): y[rows, outF] = x[rows, inF] * w[outF, inF]^T + bias
+    /// (+ residual), all row-major fp16 (the bias too: cuBLASLt's bias has the output's type), fp32 compute.
+    /// <paramref name="bias"/> and <paramref name="residual"/> may be zero (absent); with a residual the adapter
+    /// copies it into y and runs the GEMM with beta = 1. Called only with inF % 8 == 0.</summary>
+    void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF);
 }

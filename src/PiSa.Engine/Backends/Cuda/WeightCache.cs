@@ -14,6 +14,7 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
 {
     private readonly Dictionary<HostTensor, PackedWeight> _packed = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<HostTensor, DeviceMemory> _vectors = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<HostTensor, DeviceMemory> _vectors16 = new(ReferenceEqualityComparer.Instance);
     private readonly object _lock = new();
 
     public PackedWeight Packed(HostTensor w)
@@ -43,7 +44,22 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
         }
     }
 
-    public int Count { get { lock (_lock) return _packed.Count + _vectors.Count; } }
+    /// <summary>Device pointer of the fp16 copy of a parameter vector (cuBLASLt bias epilogue).</summary>
+    public IntPtr VectorF16(HostTensor v)
+    {
+        lock (_lock)
+        {
+            if (_vectors16.TryGetValue(v, out var m)) return m.Ptr;
+            var bits = new ushort[v.Count];
+            for (int i = 0; i < bits.Length; i++) bits[i] = WeightPacking.ToHalfBits(v.Data[i]);
+            m = new DeviceMemory(rt, bits.LongLength * 2);
+            rt.CopyToDevice(m.Ptr, MemoryMarshal.AsBytes(bits.AsSpan()));
+            _vectors16[v] = m;
+            return m.Ptr;
+        }
+    }
+
+    public int Count { get { lock (_lock) return _packed.Count + _vectors.Count + _vectors16.Count; } }
 
     public void Dispose()
     {
@@ -51,6 +67,8 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
         {
             foreach (var p in _packed.Values) p.Memory.Release();
             foreach (var m in _vectors.Values) m.Release();
+            foreach (var m in _vectors16.Values) m.Release();
+            _vectors16.Clear();
             _packed.Clear();
             _vectors.Clear();
         }
