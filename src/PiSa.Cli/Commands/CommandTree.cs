@@ -8,5 +8,7 @@ public static class CommandTree
     public static void AddAll(RootCommand root)
     {
         root.Add(UpscaleCommand.Build());
+        root.Add(FileCommands.Inspect());
+        root.Add(FileCommands.Convert());
     }
 }

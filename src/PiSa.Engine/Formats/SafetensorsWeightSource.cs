@@ -65,6 +65,8 @@ public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
     }
 
     /// <summary>The stored entry (dtype, shape) without converting anything.</summary>
+    public int[] ShapeOf(string name) => GetEntry(name).Shape;
+
     public SafetensorsEntry GetEntry(string name) =>
         _owner.TryGetValue(name, out var f) ? f.GetEntry(name) : throw new PisaException($"missing parameter '{name}' in {Describe()}");
 

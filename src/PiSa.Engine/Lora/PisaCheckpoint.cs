@@ -235,7 +235,7 @@ public sealed class PisaCheckpoint
         {
             if (!unet.Contains(a.WeightName))
                 throw new PisaException($"PiSA checkpoint '{Source}': LoRA module '{a.Module}' ({LoraModuleLists.KeyOf(a.Group, a.Kind)}) has no weight '{a.WeightName}' in the UNet");
-            int[] shape = unet is SafetensorsWeightSource st ? st.GetEntry(a.WeightName).Shape : unet.Get(a.WeightName).Shape;
+            int[] shape = unet.ShapeOf(a.WeightName);
             a.CheckShapes(shape);
         }
     }

@@ -13,6 +13,8 @@ public interface IWeightSource
     /// <summary>The tensor, or a clear error naming the missing parameter and the model.</summary>
     HostTensor Get(string name);
     IEnumerable<string> Names { get; }
+    /// <summary>The shape of a tensor without materialising it (file-backed sources read only the header).</summary>
+    int[] ShapeOf(string name) => Get(name).Shape;
 }
 
 /// <summary>A weight source over an in-memory dictionary (tests, random-weight models, merged LoRA sets).</summary>

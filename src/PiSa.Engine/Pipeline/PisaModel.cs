@@ -41,9 +41,10 @@ public sealed class PisaModel : IDisposable
         Tokenizer = tokenizer;
         Lora = lora;
         _unetBase = unetWeights;
-        CheckShapes(UNetDescription.Build(unetCfg), unetWeights, "unet");
-        CheckShapes(VaeDescription.Build(vaeCfg), vaeWeights, "vae");
-        CheckShapes(ClipTextDescription.Build(textCfg), textWeights, "text_encoder");
+        // Every tensor the configs imply must be in the files with exactly its shape, before any compute.
+        ParamCheck.Verify(UNetDescription.Build(unetCfg), unetWeights, "unet");
+        ParamCheck.Verify(VaeDescription.Build(vaeCfg), vaeWeights, "vae");
+        ParamCheck.Verify(ClipTextDescription.Build(textCfg), textWeights, "text_encoder");
         lora.ValidateAgainst(unetWeights);
         Vae = new AutoencoderKL(vaeCfg, vaeWeights, ops);
         _text = new ClipTextModel(textCfg, textWeights, ops);
@@ -73,23 +74,6 @@ public sealed class PisaModel : IDisposable
         {
             unetW.Dispose(); vaeW.Dispose(); textW.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>Every parameter a model description expects must be present with exactly its shape (buffers such
-    /// as CLIP's position_ids may be absent). Reports the first mismatch by name.</summary>
-    private static void CheckShapes(IReadOnlyList<ParamSpec> specs, IWeightSource weights, string what)
-    {
-        foreach (var spec in specs)
-        {
-            if (!weights.Contains(spec.Name))
-            {
-                if (spec.IsBuffer) continue;
-                throw new PisaException($"{what}: weight '{spec.Name}' is missing from the weight file (does the config match the weights? see weights/README.md)");
-            }
-            var shape = weights is SafetensorsWeightSource st ? st.GetEntry(spec.Name).Shape : weights.Get(spec.Name).Shape;
-            if (!shape.AsSpan().SequenceEqual(spec.Shape))
-                throw new PisaException($"{what}: weight '{spec.Name}' has shape [{string.Join(", ", shape)}], the config implies [{string.Join(", ", spec.Shape)}]");
         }
     }
 

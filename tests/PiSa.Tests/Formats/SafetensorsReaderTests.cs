@@ -30,8 +30,10 @@ public class SafetensorsReaderTests : IDisposable
             long begin = prop.Value.GetProperty("data_offsets")[0].GetInt64();
             var t = st.ReadFloat(prop.Name);
             Assert.Equal(shape, t.Shape);
-            for (int i = 0; i < t.Data.Length; i++)
-                Assert.Equal(BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan((int)(8 + n + begin + 4 * i))), t.Data[i]);
+            var expected = new float[t.Data.Length];
+            for (int i = 0; i < expected.Length; i++)
+                expected[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan((int)(8 + n + begin + 4 * i)));
+            Assert.Equal(expected, t.Data);
         }
         Assert.Equal(count, st.Entries.Count);
         Assert.Equal("pt", st.Metadata["format"]);

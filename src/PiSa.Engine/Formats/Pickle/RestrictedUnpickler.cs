@@ -19,6 +19,8 @@ public sealed class RestrictedUnpickler
     /// <summary>Deepest MARK nesting and deepest container nesting of the result.</summary>
     public const int MaxNesting = 200;
     public const int MaxTensorRank = 16;
+    /// <summary>Total values ever pushed: bounds the memory a small hostile pickle can make us allocate.</summary>
+    public const long MaxPushes = 1L << 26;
 
     private readonly byte[] _data;
     private readonly string _source;
@@ -28,6 +30,7 @@ public sealed class RestrictedUnpickler
     private readonly Dictionary<long, object?> _memo = new();
     private readonly Dictionary<string, TorchStorageRef> _storages = new(StringComparer.Ordinal);
     private int _pos;
+    private long _pushes;
 
     private RestrictedUnpickler(byte[] data, string source, TorchTensorFactory tensors)
     {
@@ -297,6 +300,7 @@ public sealed class RestrictedUnpickler
     private void Push(object? v)
     {
         if (_stack.Count >= MaxStack) throw Fail($"stack grows past {MaxStack} items");
+        if (++_pushes > MaxPushes) throw Fail($"more than {MaxPushes} values");
         _stack.Add(v);
     }
 

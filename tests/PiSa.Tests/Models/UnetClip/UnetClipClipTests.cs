@@ -19,7 +19,7 @@ public class UnetClipClipTests
     public void Encode_MatchesTransformers(string backend, string prompt)
     {
         using var ops = UnetClipBackends.Create(backend);
-        var text = Load(Text);
+        var text = Load(TextFile);
         var ids = text["ids_" + prompt].Data.Select(v => (int)v).ToArray();
         var model = new ClipTextModel(ClipConfig(), TextWeights(), ops);
         using var y = model.Encode(ids);

@@ -12,7 +12,7 @@ namespace PiSa.Tests.Models.UnetClip;
 public static class UnetClipFixtures
 {
     public static string Modules => Path.Combine(FixturePaths.Tiny, "modules.safetensors");
-    public static string Text => Path.Combine(FixturePaths.Tiny, "text.safetensors");
+    public static string TextFile => Path.Combine(FixturePaths.Tiny, "text.safetensors");
     public static string UnetDir => Path.Combine(FixturePaths.Tiny, "sd", "unet");
     public static string TextEncoderDir => Path.Combine(FixturePaths.Tiny, "sd", "text_encoder");
 

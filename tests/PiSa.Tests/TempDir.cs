@@ -1,7 +1,7 @@
-namespace PiSa.Tests.Formats;
+namespace PiSa.Tests;
 
 /// <summary>A private temporary folder, deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
+public sealed class TempDir : IDisposable
 {
     public string Path { get; } = Directory.CreateDirectory(
         System.IO.Path.Combine(System.IO.Path.GetTempPath(), "pisa-tests-" + Guid.NewGuid().ToString("N")[..10])).FullName;

@@ -1,0 +1,56 @@
+using System.Text.Json;
+
+namespace PiSa.Tests.Pipeline;
+
+/// <summary>The cases of tests/fixtures/pisa-tiny/manifest.json, as the CLI options they stand for.</summary>
+public sealed record GoldenCase(
+    string Name, string Input, string Mode, float LambdaPix, float LambdaSem, string Prompt, int ProcessSize, int Upscale,
+    string ColorFix, int LatentTile, int LatentOverlap, int VaeEncoderTile, int VaeDecoderTile, string ExpectedPng, string ExpectedTensors)
+{
+    public override string ToString() => Name;
+
+    public static IReadOnlyList<GoldenCase> Load(string fixtureDir)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtureDir, "manifest.json")));
+        var list = new List<GoldenCase>();
+        foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            float Lambda(string key) => c.GetProperty(key).ValueKind == JsonValueKind.Null ? 1f : c.GetProperty(key).GetSingle();
+            var expected = c.GetProperty("expected");
+            list.Add(new GoldenCase(
+                c.GetProperty("name").GetString()!,
+                Path.Combine(fixtureDir, c.GetProperty("input").GetString()!),
+                c.GetProperty("mode").GetString()!,
+                Lambda("lambda_pix"), Lambda("lambda_sem"),
+                c.GetProperty("prompt").GetString()!,
+                c.GetProperty("process_size").GetInt32(),
+                c.GetProperty("upscale").GetInt32(),
+                c.GetProperty("align_method").GetString()!,
+                c.GetProperty("latent_tiled_size").GetInt32(),
+                c.GetProperty("latent_tiled_overlap").GetInt32(),
+                c.GetProperty("vae_encoder_tiled_size").GetInt32(),
+                c.GetProperty("vae_decoder_tiled_size").GetInt32(),
+                Path.Combine(fixtureDir, expected.GetProperty("png").GetString()!),
+                Path.Combine(fixtureDir, expected.GetProperty("tensors").GetString()!)));
+        }
+        return list;
+    }
+
+    /// <summary>The `pisa upscale` arguments for this case.</summary>
+    public string[] CliArgs(string sdDir, string lora, string output, string? dump, string device = "cpu")
+    {
+        var args = new List<string>
+        {
+            "upscale", Input, "-o", output, "--model", sdDir, "--lora", lora,
+            "--mode", Mode, "--lambda-pix", LambdaPix.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            "--lambda-sem", LambdaSem.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            "--prompt", Prompt, "--color-fix", ColorFix == "nofix" ? "none" : ColorFix,
+            "--upscale", Upscale.ToString(), "--process-size", ProcessSize.ToString(),
+            "--latent-tile", LatentTile.ToString(), "--latent-overlap", LatentOverlap.ToString(),
+            "--vae-encoder-tile", VaeEncoderTile.ToString(), "--vae-decoder-tile", VaeDecoderTile.ToString(),
+            "--device", device,
+        };
+        if (dump != null) { args.Add("--dump-tensors"); args.Add(dump); }
+        return args.ToArray();
+    }
+}
