@@ -21,7 +21,7 @@ public static class Program
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            Console.Error.WriteLine($"pisa: {parsed.Errors[0].Message} (see 'pisa --help')");
+            Console.Error.WriteLine($"pisa: {OneLine(parsed.Errors[0].Message)} (see 'pisa --help')");
             return ExitUsage;
         }
         try

@@ -5,7 +5,9 @@ namespace PiSa.Cuda;
 /// <summary>
 /// Stream capture into an executable CUDA graph: record one forward pass once, replay it with a single
 /// launch. Everything captured must use pre-allocated memory (see <see cref="DevicePool"/>) and must
-/// not synchronise the host.
+/// not synchronise the host; host-to-device copies from managed arrays must not be captured (the graph
+/// would keep the array's address). The graph replays on the exact device blocks used during capture:
+/// give each captured shape its own <see cref="DevicePool"/> and rent from it only in the same order.
 /// <code>
 /// CudaGraph.BeginCapture(stream);
 /// RunForward(stream);                 // kernel launches, async copies

@@ -22,13 +22,28 @@ public sealed unsafe class DeviceBuffer : IDisposable
     public long Capacity { get; }
 
     private DevicePool? _pool;
+    private readonly bool _owns;
 
-    internal DeviceBuffer(ulong ptr, long bytes, long capacity, DevicePool? pool)
+    internal DeviceBuffer(ulong ptr, long bytes, long capacity, DevicePool? pool, bool owns = true)
     {
         Ptr = ptr;
         Bytes = bytes;
         Capacity = capacity;
         _pool = pool;
+        _owns = owns;
+    }
+
+    /// <summary>True for a <see cref="Slice"/>: disposing it frees nothing.</summary>
+    public bool IsView => !_owns;
+
+    /// <summary>
+    /// A non-owning view of <paramref name="bytes"/> starting at <paramref name="offset"/> (for packed
+    /// weights or Q/K/V thirds of one buffer). Valid only while this buffer lives; disposing it is a no-op.
+    /// </summary>
+    public DeviceBuffer Slice(long offset, long bytes)
+    {
+        CheckRange(offset, bytes, "Slice");
+        return new DeviceBuffer(Ptr + (ulong)offset, bytes, bytes, null, owns: false);
     }
 
     public bool IsDisposed => Ptr == 0;
@@ -151,6 +166,8 @@ public sealed unsafe class DeviceBuffer : IDisposable
             return;
         var p = Ptr;
         Ptr = 0;
+        if (!_owns)
+            return;
         if (_pool is { } pool)
             pool.Return(p, Capacity);
         else

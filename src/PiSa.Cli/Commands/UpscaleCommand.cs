@@ -20,6 +20,13 @@ public static class UpscaleCommand
     public static Command Build()
     {
         var inputs = new Argument<string[]>("INPUT") { Description = "input image(s) or folder(s) of images (PNG, JPEG, BMP, TGA)", Arity = ArgumentArity.OneOrMore };
+        // The variadic INPUT would otherwise swallow a mistyped option as a file name.
+        inputs.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens)
+                if (token.Value.StartsWith('-') && !File.Exists(token.Value) && !Directory.Exists(token.Value))
+                    result.AddError($"Unrecognized command or argument '{token.Value}'.");
+        });
         var output = new Option<string>("--output", "-o") { Description = "output file (one input) or folder (several)", Required = true };
         var model = new Option<string>("--model") { Description = "SD 2.1-base folder in diffusers layout", Required = true };
         var lora = new Option<string>("--lora") { Description = "PiSA-SR checkpoint: pisa_sr.pkl or pisa_sr.safetensors", Required = true };

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 
 namespace PiSa.Engine.Formats;
@@ -167,6 +166,6 @@ internal sealed class DiffusersConfigReader
             // Python configs sometimes write integral values as floats (1.0).
             if (e.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue) return (int)d;
         }
-        throw new PisaException($"{Source}: {field}: expected an integer, found {e.GetRawText().ToString(CultureInfo.InvariantCulture)}");
+        throw new PisaException($"{Source}: {field} = {e.GetRawText()}: expected an integer");
     }
 }

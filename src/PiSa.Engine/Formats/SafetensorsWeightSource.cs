@@ -64,13 +64,15 @@ public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
         }
     }
 
-    /// <summary>The stored entry (dtype, shape) without converting anything.</summary>
+    /// <summary>The stored shape, read from the header: nothing is converted.</summary>
     public int[] ShapeOf(string name) => GetEntry(name).Shape;
 
+    /// <summary>The stored entry (dtype, shape) without converting anything.</summary>
     public SafetensorsEntry GetEntry(string name) =>
         _owner.TryGetValue(name, out var f) ? f.GetEntry(name) : throw new PisaException($"missing parameter '{name}' in {Describe()}");
 
-    /// <summary>Drops the cached float copy of a tensor (e.g. after a backend uploaded it).</summary>
+    /// <summary>Drops the cached float copy of a tensor (e.g. after a backend uploaded it). A later Get returns a
+    /// NEW object, so only evict what no backend will ask for again.</summary>
     public void Evict(string name)
     {
         lock (_lock) _cache.Remove(name);

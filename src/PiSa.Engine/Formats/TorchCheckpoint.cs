@@ -36,13 +36,21 @@ public sealed class TorchCheckpoint
         return fs.Read(magic) == 4 && magic[0] == (byte)'P' && magic[1] == (byte)'K' && magic[2] == 3 && magic[3] == 4;
     }
 
+    private static bool StartsLikePickle(string path)
+    {
+        using var fs = File.OpenRead(path);
+        return fs.ReadByte() == 0x80; // PROTO: the legacy format is a sequence of pickles
+    }
+
     public static TorchCheckpoint Load(string path)
     {
         if (!File.Exists(path)) throw new PisaException($"torch checkpoint '{path}': file not found");
         try
         {
             if (!LooksLikeZip(path))
-                throw new PisaException($"torch checkpoint '{path}': not a zip archive (the legacy pre-1.6 torch.save format is not supported; re-save it with a recent torch)");
+                throw new PisaException(StartsLikePickle(path)
+                    ? $"torch checkpoint '{path}': legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a recent torch"
+                    : $"torch checkpoint '{path}': not a zip archive");
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
             using var zip = new ZipArchive(fs, ZipArchiveMode.Read);
             return Read(path, zip);

@@ -47,6 +47,8 @@ public sealed class LoraMergedWeightSource : IWeightSource
 
     public bool Contains(string name) => _base.Contains(name);
     public IEnumerable<string> Names => _base.Names;
+    /// <summary>Merging never changes a shape: ask the base, so no merge (or conversion) happens for it.</summary>
+    public int[] ShapeOf(string name) => _base.ShapeOf(name);
 
     public HostTensor Get(string name)
     {

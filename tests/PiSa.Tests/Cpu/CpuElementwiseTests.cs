@@ -31,6 +31,22 @@ public class CpuElementwiseTests
         => Assert.True(Math.Abs(ErfMath.Erfc(2.5 - 1e-12) - ErfMath.Erfc(2.5)) < 1e-14);
 
     [Fact]
+    public void FastExpIsWithinAFewUlp()
+    {
+        var x = new float[20003];
+        for (int i = 0; i < x.Length; i++) x[i] = -100f + 190f * i / (x.Length - 1);
+        var y = new float[x.Length];
+        FastExp.Exp(x, y);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double e = Math.Exp(x[i]);
+            if (e > float.MaxValue) Assert.Equal(float.PositiveInfinity, y[i]);
+            else if (e < 1.2e-38) Assert.True(y[i] < 1.2e-38f, $"exp({x[i]}) = {y[i]}");  // flushed below the normal range
+            else Assert.True(Math.Abs(y[i] - e) <= 2.5e-7 * e, $"exp({x[i]}) = {y[i]}, expected {e}");
+        }
+    }
+
+    [Fact]
     public void GeluMatchesErfDefinitionAndKnownValues()
     {
         using var ops = new CpuOps();

@@ -135,3 +135,33 @@ public class DevicePoolTests
         Assert.Throws<ObjectDisposedException>(() => pool.Rent(1));
     }
 }
+
+public class DeviceBufferViewTests
+{
+    [Fact]
+    public void Slice_PointsInside_ChecksBounds_AndFreesNothing()
+    {
+        var fake = new CountingAllocator();
+        using var pool = new DevicePool(fake);
+        var buf = pool.Rent(4096);
+        var view = buf.Slice(1024, 512);
+        Assert.True(view.IsView);
+        Assert.Equal(buf.Ptr + 1024, view.Ptr);
+        Assert.Equal(512, view.Bytes);
+        Assert.Throws<ArgumentOutOfRangeException>(() => buf.Slice(4000, 200));
+        Assert.Throws<ArgumentOutOfRangeException>(() => view.Slice(0, 513));
+        view.Dispose();
+        Assert.Equal(4096, pool.CurrentBytes); // the view's dispose returned nothing
+        buf.Dispose();
+        Assert.Equal(0, pool.CurrentBytes);
+        Assert.Equal(0, fake.Frees);
+    }
+
+    private sealed class CountingAllocator : IDeviceAllocator
+    {
+        public int Frees;
+        private ulong _next = 0x10000;
+        public ulong Allocate(long bytes) { var p = _next; _next += (ulong)bytes; return p; }
+        public void Free(ulong ptr) => Frees++;
+    }
+}

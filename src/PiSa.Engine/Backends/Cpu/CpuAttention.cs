@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace PiSa.Engine.Backends.Cpu;
 
 /// <summary>
@@ -62,22 +64,14 @@ internal static unsafe class CpuAttention
     private static void Softmax(Span<float> row, float scale, int valid)
     {
         valid = Math.Min(valid, row.Length);
-        float max = float.NegativeInfinity;
-        for (int j = 0; j < valid; j++)
-        {
-            float v = row[j] * scale;
-            row[j] = v;
-            if (v > max) max = v;
-        }
+        var live = row.Slice(0, valid);
+        TensorPrimitives.Multiply(live, scale, live);
+        float max = TensorPrimitives.Max(live);
+        TensorPrimitives.Subtract(live, max, live);
+        FastExp.Exp(live, live);
         double sum = 0;
-        for (int j = 0; j < valid; j++)
-        {
-            float e = MathF.Exp(row[j] - max);
-            row[j] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < valid; j++) row[j] *= inv;
+        foreach (float e in live) sum += e;
+        TensorPrimitives.Multiply(live, (float)(1.0 / sum), live);
         row.Slice(valid).Clear();
     }
 }

@@ -24,6 +24,23 @@ public sealed class LinearLayer
         Bias = Param.GetBias(w, name, Out, requireBias);
     }
 
+    /// <summary>y = W x + b on the host for one vector (float64 accumulation): for tiny constant inputs such as
+    /// the time embedding, which are folded into biases instead of being recomputed on the device.</summary>
+    public float[] ApplyHost(ReadOnlySpan<float> x)
+    {
+        if (x.Length != In) throw new PisaException($"{Name}: input has {x.Length} features, weight expects {In}");
+        var y = new float[Out];
+        var w = Weight.Data;
+        for (int o = 0; o < Out; o++)
+        {
+            double s = Bias?.Data[o] ?? 0;
+            int row = o * In;
+            for (int i = 0; i < In; i++) s += (double)w[row + i] * x[i];
+            y[o] = (float)s;
+        }
+        return y;
+    }
+
     public DeviceTensor Apply(IOps ops, DeviceTensor x, DeviceTensor? residual = null)
     {
         if (x.Dim(-1) != In)
@@ -53,11 +70,12 @@ public sealed class ConvLayer
         Pad = pad ?? new Pad2d((kh - 1) / 2, (kh - 1) / 2, (kw - 1) / 2, (kw - 1) / 2);
     }
 
-    public DeviceTensor Apply(IOps ops, DeviceTensor x, DeviceTensor? residual = null)
+    /// <param name="bias">replaces the layer's own bias (e.g. with a constant time projection folded in).</param>
+    public DeviceTensor Apply(IOps ops, DeviceTensor x, DeviceTensor? residual = null, HostTensor? bias = null)
     {
         if (x.Rank != 4 || x.Dim(3) != In)
             throw new PisaException($"{Name}: input [{ShapeUtil.Format(x.Shape)}] is not NHWC with {In} channels");
-        return ops.Conv2d(x, Weight, Bias, Stride, Pad, residual);
+        return ops.Conv2d(x, Weight, bias ?? Bias, Stride, Pad, residual);
     }
 }
 

@@ -1,4 +1,5 @@
 using PiSa.Engine.Backends;
+using PiSa.Engine.Tensors;
 
 namespace PiSa.Engine.Models.Common;
 
@@ -17,6 +18,7 @@ public sealed class ResnetBlock2D
     private readonly LinearLayer? _timeProj;
     private readonly int _groups, _groupsOut;
     private readonly float _outputScaleFactor;
+    private HostTensor? _conv1BiasWithTime;
 
     public string Prefix { get; }
     public int InChannels => _conv1.In;
@@ -45,20 +47,41 @@ public sealed class ResnetBlock2D
     }
 
     /// <summary>
-    /// x: NHWC [N, H, W, in]. tembAct: the time embedding AFTER SiLU, [N or 1, temb] (the silu is shared by every
-    /// block, so the caller applies it once); required iff the block has a time projection. x is not disposed.
+    /// Folds a constant time embedding into conv1's bias: conv1(h) + time_emb_proj(tembAct) per channel equals conv1
+    /// with bias b1 + time_emb_proj(tembAct) (computed on the host in float64). After this, <see cref="Forward"/>
+    /// needs no time input. tembAct: the time embedding after SiLU, one vector (the same timestep for the whole batch).
+    /// Each call creates a new bias tensor (backends upload it once, by identity): fold once per timestep value.
     /// </summary>
-    public DeviceTensor Forward(DeviceTensor x, DeviceTensor? tembAct)
+    public void FoldTimeEmbedding(ReadOnlySpan<float> tembAct)
     {
-        if (_timeProj != null && tembAct == null) throw new PisaException($"{Prefix}: needs a time embedding");
-        if (_timeProj == null && tembAct != null) throw new PisaException($"{Prefix}: has no time_emb_proj but got a time embedding");
+        if (_timeProj == null) throw new PisaException($"{Prefix}: has no time_emb_proj to fold");
+        var t = _timeProj.ApplyHost(tembAct);
+        var b = new float[t.Length];
+        for (int i = 0; i < b.Length; i++) b[i] = _conv1.Bias!.Data[i] + t[i];
+        _conv1BiasWithTime = new HostTensor([b.Length], b);
+    }
 
+    /// <summary>
+    /// x: NHWC [N, H, W, in], not disposed. tembAct: the time embedding AFTER SiLU, [N or 1, temb] (every block
+    /// applies SiLU to the same embedding, so the caller does it once); when null, a block with a time projection
+    /// uses the embedding folded by <see cref="FoldTimeEmbedding"/>. Blocks without time_emb_proj take null.
+    /// </summary>
+    public DeviceTensor Forward(DeviceTensor x, DeviceTensor? tembAct = null)
+    {
+        if (_timeProj == null && tembAct != null) throw new PisaException($"{Prefix}: has no time_emb_proj but got a time embedding");
+        if (_timeProj != null && tembAct == null && _conv1BiasWithTime == null)
+            throw new PisaException($"{Prefix}: needs a time embedding (pass it, or fold it with FoldTimeEmbedding)");
+        return ForwardCore(x, tembAct, tembAct == null ? _conv1BiasWithTime : null);
+    }
+
+    private DeviceTensor ForwardCore(DeviceTensor x, DeviceTensor? tembAct, HostTensor? conv1Bias)
+    {
         var h = _norm1.GroupNorm(_ops, x, _groups, silu: true);
-        var c1 = _conv1.Apply(_ops, h);
+        var c1 = _conv1.Apply(_ops, h, bias: conv1Bias);
         h.Dispose();
-        if (_timeProj != null)
+        if (tembAct != null)
         {
-            var t = _timeProj.Apply(_ops, tembAct!);
+            var t = _timeProj!.Apply(_ops, tembAct);
             var withT = _ops.AddChannelVector(c1, t);
             t.Dispose();
             c1.Dispose();

@@ -36,8 +36,8 @@ public static class UNetDescription
 
         // Up path: layers_per_block + 1 resnets, each concatenating one skip connection; the last
         // skip of a block comes from the next-shallower down block.
-        var rev = ch.Reverse().ToArray();
-        var revHeads = c.AttentionHeads.Reverse().ToArray();
+        var rev = Enumerable.Reverse(ch).ToArray();
+        var revHeads = Enumerable.Reverse(c.AttentionHeads).ToArray();
         output = rev[0];
         for (int i = 0; i < n; i++)
         {

@@ -29,7 +29,7 @@ public static class VaeDescription
         b.Conv("encoder.conv_out", top, 2 * c.LatentChannels, 3);
 
         b.Conv("decoder.conv_in", c.LatentChannels, top, 3);
-        var rev = ch.Reverse().ToArray();
+        var rev = Enumerable.Reverse(ch).ToArray();
         output = rev[0];
         for (int i = 0; i < n; i++)
         {

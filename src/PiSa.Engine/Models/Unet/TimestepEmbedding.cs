@@ -44,6 +44,14 @@ public sealed class TimestepEmbedding
         return y;
     }
 
+    /// <summary>The same on the host (float64 accumulation): a [EmbedDim] vector, for folding into biases.</summary>
+    public float[] ForwardHost(float timestep)
+    {
+        var h = _linear1.ApplyHost(Sinusoid(timestep, ProjectionDim, _flipSinToCos, _freqShift));
+        for (int i = 0; i < h.Length; i++) h[i] = h[i] / (1f + MathF.Exp(-h[i]));
+        return _linear2.ApplyHost(h);
+    }
+
     /// <summary>
     /// diffusers get_timestep_embedding for one timestep (max_period 10000, scale 1), float32 arithmetic in the
     /// same order: freq_i = exp(-ln(10000) * i / (half - shift)); [sin(t f), cos(t f)], swapped when flipSinToCos;

@@ -19,6 +19,7 @@ public sealed class UNet2DConditionModel
     private readonly UNetDownBlock[] _down;
     private readonly UNetMidBlock _mid;
     private readonly UNetUpBlock[] _up;
+    private float? _foldedTimestep;
 
     public UNetConfig Config => _cfg;
 
@@ -70,6 +71,23 @@ public sealed class UNet2DConditionModel
     /// <summary>The time embedding [1, time_embed_dim] for one timestep (before the resnets' SiLU).</summary>
     public DeviceTensor TimeEmbedding(float timestep) => _time.Forward(timestep);
 
+    private IEnumerable<ResnetBlock2D> AllResnets() =>
+        _down.SelectMany(b => b.Resnets).Concat(_mid.Resnets).Concat(_up.SelectMany(b => b.Resnets));
+
+    /// <summary>
+    /// The timestep is one constant for the whole batch (PiSA-SR: always 1), so the time embedding and every resnet's
+    /// time_emb_proj(silu(temb)) are computed once on the host (float64 accumulation) and folded into the conv1
+    /// biases; a new timestep value refolds. Forward does this itself; call it early to do it at load time.
+    /// </summary>
+    public void PrepareTimestep(float timestep)
+    {
+        if (_foldedTimestep == timestep) return;
+        var act = _time.ForwardHost(timestep);
+        for (int i = 0; i < act.Length; i++) act[i] = act[i] / (1f + MathF.Exp(-act[i]));
+        foreach (var r in AllResnets()) r.FoldTimeEmbedding(act);
+        _foldedTimestep = timestep;
+    }
+
     /// <summary>
     /// sample: NHWC latent [N, h, w, in_channels]; encoderHiddenStates: [N or 1, L, cross_attention_dim].
     /// Returns the prediction [N, h, w, out_channels]. Inputs are not disposed.
@@ -85,11 +103,8 @@ public sealed class UNet2DConditionModel
             throw new PisaException($"UNet: encoder_hidden_states batch {encoderHiddenStates.Dim(0)} does not match sample batch {n}");
 
         var context = encoderHiddenStates.Dim(0) == n ? encoderHiddenStates : RepeatBatch(encoderHiddenStates, n);
-        // One time embedding for the whole batch ([1, C] broadcasts in AddChannelVector); every resnet applies
-        // SiLU to it before its projection, so do that once here.
-        var temb = _time.Forward(timestep);
-        var tembAct = _ops.Silu(temb);
-        temb.Dispose();
+        PrepareTimestep(timestep);
+        DeviceTensor? tembAct = null; // resnets use their folded conv1 biases
 
         var skips = new List<DeviceTensor> { _convIn.Apply(_ops, sample) };
         foreach (var block in _down) block.Forward(skips, tembAct, context);
@@ -108,7 +123,6 @@ public sealed class UNet2DConditionModel
         h.Dispose();
         var y = _convOut.Apply(_ops, normed);
         normed.Dispose();
-        tembAct.Dispose();
         if (!ReferenceEquals(context, encoderHiddenStates)) context.Dispose();
         return y;
     }

@@ -30,11 +30,14 @@ public sealed class UNetDownBlock
         if (addDownsample) _downsampler = new Downsample2D(ops, w, $"{prefix}.downsamplers.0", cfg.DownsamplePadding);
     }
 
+    /// <summary>The block's resnets (the UNet folds the constant time embedding into them).</summary>
+    public IReadOnlyList<ResnetBlock2D> Resnets => _resnets;
+
     /// <summary>
     /// Reads its input from skips[^1] and appends each layer's output (and the downsampled one) to
     /// <paramref name="skips"/>, which owns them; the block's result is the last element.
     /// </summary>
-    public void Forward(List<DeviceTensor> skips, DeviceTensor tembAct, DeviceTensor context)
+    public void Forward(List<DeviceTensor> skips, DeviceTensor? tembAct, DeviceTensor context)
     {
         for (int i = 0; i < _resnets.Length; i++)
         {

@@ -25,8 +25,11 @@ public sealed class UNetMidBlock
                 cfg.NormNumGroups, cfg.TransformerLayersPerBlock, cfg.UseLinearProjection, onlyCrossAttention: false);
     }
 
+    /// <summary>The block's resnets (the UNet folds the constant time embedding into them).</summary>
+    public IReadOnlyList<ResnetBlock2D> Resnets => _resnets;
+
     /// <summary>x NHWC, not disposed.</summary>
-    public DeviceTensor Forward(DeviceTensor x, DeviceTensor tembAct, DeviceTensor context)
+    public DeviceTensor Forward(DeviceTensor x, DeviceTensor? tembAct, DeviceTensor context)
     {
         var h = _resnets[0].Forward(x, tembAct);
         for (int i = 0; i < _attentions.Length; i++)

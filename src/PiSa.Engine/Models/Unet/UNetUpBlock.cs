@@ -37,11 +37,14 @@ public sealed class UNetUpBlock
 
     public int Layers => _resnets.Length;
 
+    /// <summary>The block's resnets (the UNet folds the constant time embedding into them).</summary>
+    public IReadOnlyList<ResnetBlock2D> Resnets => _resnets;
+
     /// <summary>
     /// x: NHWC, not disposed. Pops (and disposes) one skip per layer from the end of <paramref name="skips"/>.
     /// Returns a new tensor.
     /// </summary>
-    public DeviceTensor Forward(DeviceTensor x, List<DeviceTensor> skips, DeviceTensor tembAct, DeviceTensor context)
+    public DeviceTensor Forward(DeviceTensor x, List<DeviceTensor> skips, DeviceTensor? tembAct, DeviceTensor context)
     {
         if (skips.Count < _resnets.Length)
             throw new PisaException($"UNet up block: needs {_resnets.Length} skip connections, {skips.Count} left");

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PiSa.Engine.Backends;
+using PiSa.Engine.Formats;
 using PiSa.Engine.Models;
 using PiSa.Engine.Tensors;
 
@@ -7,7 +8,7 @@ namespace PiSa.Tests.Models.UnetClip;
 
 /// <summary>
 /// Test-side access to the pisa-tiny fixtures for the UNet/CLIP tests: a minimal safetensors reader (F32, I64),
-/// the configs, NCHW <-> NHWC conversion and the relative-L2 comparison.
+/// the configs (product parser), NCHW <-> NHWC conversion and the relative-L2 comparison.
 /// </summary>
 public static class UnetClipFixtures
 {
@@ -47,61 +48,20 @@ public static class UnetClipFixtures
         }
     }
 
-    public static IWeightSource UnetWeights() =>
-        new DictionaryWeightSource(Load(Path.Combine(UnetDir, "diffusion_pytorch_model.safetensors")), "tiny unet");
-    public static IWeightSource TextWeights() =>
-        new DictionaryWeightSource(Load(Path.Combine(TextEncoderDir, "model.safetensors")), "tiny text encoder");
+    private static readonly Lazy<SafetensorsWeightSource> UnetSource =
+        new(() => SafetensorsWeightSource.Open(Path.Combine(UnetDir, "diffusion_pytorch_model.safetensors")));
+    private static readonly Lazy<SafetensorsWeightSource> TextSource =
+        new(() => SafetensorsWeightSource.Open(Path.Combine(TextEncoderDir, "model.safetensors")));
+
+    /// <summary>The tiny base UNet through the product's safetensors reader (one shared source: same tensor objects).</summary>
+    public static IWeightSource UnetWeights() => UnetSource.Value;
+    public static IWeightSource TextWeights() => TextSource.Value;
 
     public static HostTensor Module(string name) =>
         Load(Modules).TryGetValue(name, out var t) ? t : throw new KeyNotFoundException("fixture tensor " + name);
 
-    public static UNetConfig UnetConfig()
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(UnetDir, "config.json")));
-        var r = doc.RootElement;
-        int[] Ints(string k) => r.GetProperty(k).EnumerateArray().Select(x => x.GetInt32()).ToArray();
-        string[] Strs(string k) => r.GetProperty(k).EnumerateArray().Select(x => x.GetString()!).ToArray();
-        var heads = r.TryGetProperty("num_attention_heads", out var nh) && nh.ValueKind != JsonValueKind.Null ? nh : r.GetProperty("attention_head_dim");
-        int blocks = Ints("block_out_channels").Length;
-        return new UNetConfig
-        {
-            InChannels = r.GetProperty("in_channels").GetInt32(),
-            OutChannels = r.GetProperty("out_channels").GetInt32(),
-            BlockOutChannels = Ints("block_out_channels"),
-            DownBlockTypes = Strs("down_block_types"),
-            UpBlockTypes = Strs("up_block_types"),
-            MidBlockType = r.GetProperty("mid_block_type").GetString()!,
-            LayersPerBlock = r.GetProperty("layers_per_block").GetInt32(),
-            AttentionHeads = heads.ValueKind == JsonValueKind.Array ? heads.EnumerateArray().Select(x => x.GetInt32()).ToArray()
-                : Enumerable.Repeat(heads.GetInt32(), blocks).ToArray(),
-            CrossAttentionDim = r.GetProperty("cross_attention_dim").GetInt32(),
-            NormNumGroups = r.GetProperty("norm_num_groups").GetInt32(),
-            NormEps = r.GetProperty("norm_eps").GetSingle(),
-            FlipSinToCos = r.GetProperty("flip_sin_to_cos").GetBoolean(),
-            FreqShift = r.GetProperty("freq_shift").GetSingle(),
-            UseLinearProjection = r.GetProperty("use_linear_projection").GetBoolean(),
-            DownsamplePadding = r.GetProperty("downsample_padding").GetInt32(),
-            MidBlockScaleFactor = r.GetProperty("mid_block_scale_factor").GetSingle(),
-            TransformerLayersPerBlock = r.GetProperty("transformer_layers_per_block").GetInt32(),
-        };
-    }
-
-    public static ClipTextConfig ClipConfig()
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(TextEncoderDir, "config.json")));
-        var r = doc.RootElement;
-        return new ClipTextConfig
-        {
-            VocabSize = r.GetProperty("vocab_size").GetInt32(),
-            HiddenSize = r.GetProperty("hidden_size").GetInt32(),
-            IntermediateSize = r.GetProperty("intermediate_size").GetInt32(),
-            NumHiddenLayers = r.GetProperty("num_hidden_layers").GetInt32(),
-            NumAttentionHeads = r.GetProperty("num_attention_heads").GetInt32(),
-            MaxPositionEmbeddings = r.GetProperty("max_position_embeddings").GetInt32(),
-            LayerNormEps = r.GetProperty("layer_norm_eps").GetSingle(),
-            HiddenAct = r.GetProperty("hidden_act").GetString()!,
-        };
-    }
+    public static UNetConfig UnetConfig() => DiffusersConfig.LoadUNet(Path.Combine(UnetDir, "config.json"));
+    public static ClipTextConfig ClipConfig() => DiffusersConfig.LoadClipText(Path.Combine(TextEncoderDir, "config.json"));
 
     /// <summary>NCHW -> NHWC (other ranks unchanged).</summary>
     public static HostTensor ToNhwc(HostTensor t)

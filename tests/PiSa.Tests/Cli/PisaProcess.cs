@@ -1,0 +1,37 @@
+using System.Diagnostics;
+
+namespace PiSa.Tests.Cli;
+
+/// <summary>Runs the built `pisa` (pisa.dll beside the tests) as a separate process, as a user would.</summary>
+public static class PisaProcess
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    public static Result Run(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pisa.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment.Remove("PISA_DEBUG");
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException("pisa did not finish in 120 s"); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>A failure as the brief wants it: non-zero exit, one line on stderr, no stack trace.</summary>
+    public static void AssertOneLineError(Result r, string expectedFragment, int exitCode = 1)
+    {
+        Assert.Equal(exitCode, r.ExitCode);
+        var lines = r.StderrLines;
+        Assert.True(lines.Length == 1, $"expected one stderr line, got {lines.Length}:\n{r.Stderr}");
+        Assert.StartsWith("pisa: ", lines[0]);
+        Assert.Contains(expectedFragment, lines[0]);
+        Assert.DoesNotContain("   at ", r.Stderr);
+        Assert.DoesNotContain("Exception", r.Stderr);
+    }
+}
