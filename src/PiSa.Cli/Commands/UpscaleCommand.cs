@@ -59,7 +59,7 @@ public static class UpscaleCommand
                 LambdaPix = r.GetValue(lambdaPix),
                 LambdaSem = r.GetValue(lambdaSem),
                 Prompt = r.GetValue(prompt) ?? "",
-                ColorFix = r.GetValue(colorFix) switch { "wavelet" => ColorFixMethod.Wavelet, "none" => ColorFixMethod.None, _ => ColorFixMethod.AdaIn },
+                ColorFix = r.GetValue(colorFix) switch { "wavelet" => ColorFixMethod.Wavelet, "none" => ColorFixMethod.None, _ => ColorFixMethod.Adain },
                 Upscale = r.GetValue(upscale),
                 ProcessSize = r.GetValue(processSize),
                 LatentTile = r.GetValue(latentTile),

@@ -3,7 +3,7 @@ namespace PiSa.Engine.Imaging;
 /// <summary>The colour-fix choices of test_pisasr.py (<c>--align_method</c>).</summary>
 public enum ColorFixMethod
 {
-    Adain,
+    AdaIn,
     Wavelet,
     None,
 }
@@ -27,7 +27,7 @@ public static class ColorFix
 
     public static ColorFixResult Apply(ColorFixMethod method, RgbImage target, RgbImage source) => method switch
     {
-        ColorFixMethod.Adain => Adain(target, source),
+        ColorFixMethod.AdaIn => AdaIn(target, source),
         ColorFixMethod.Wavelet => Wavelet(target, source),
         ColorFixMethod.None => Finish(ToUnit(target), target),
         _ => throw new ArgumentOutOfRangeException(nameof(method), method, null),
@@ -37,7 +37,7 @@ public static class ColorFix
     /// Adaptive instance normalisation: per channel, <c>(t - mean_t) / std_t * std_s + mean_s</c> with
     /// <c>std = sqrt(unbiased var + 1e-5)</c>. The images may differ in size (only statistics are shared).
     /// </summary>
-    public static ColorFixResult Adain(RgbImage target, RgbImage source)
+    public static ColorFixResult AdaIn(RgbImage target, RgbImage source)
     {
         float[] t = ToUnit(target);
         var (tMean, tStd) = MeanStd(t);

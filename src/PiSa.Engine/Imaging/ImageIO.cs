@@ -107,7 +107,7 @@ public static class ImageIO
         switch (format)
         {
             case ImageFormat.Png:
-                writer.WritePng(image.Data, image.Width, image.Height, WriteComponents.RedGreenBlue, destination);
+                PngEncoder.Write(image, destination);
                 break;
             case ImageFormat.Jpeg:
                 writer.WriteJpg(image.Data, image.Width, image.Height, WriteComponents.RedGreenBlue, destination, JpegQuality);

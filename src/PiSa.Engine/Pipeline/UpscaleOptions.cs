@@ -20,7 +20,7 @@ public sealed record UpscaleOptions
     public float LambdaPix { get; init; } = 1f;
     public float LambdaSem { get; init; } = 1f;
     public string Prompt { get; init; } = "";
-    public ColorFixMethod ColorFix { get; init; } = ColorFixMethod.AdaIn;
+    public ColorFixMethod ColorFix { get; init; } = ColorFixMethod.Adain;
     public int Upscale { get; init; } = 4;
     public int ProcessSize { get; init; } = 512;
     public int LatentTile { get; init; } = 96;

@@ -66,13 +66,10 @@ public sealed class UpscalePipeline(PisaModel model)
         });
         if (tensors != null) tensors["decoded"] = decoded;
 
-        var output = Timer.Time("postprocess", () =>
-        {
-            var image = Preprocess.ToImageTruncating(decoded);
-            var fixedUp = ColorFix.Apply(o.ColorFix, image, pre.Source);
-            if (tensors != null) tensors["final"] = new HostTensor([image.Height, image.Width, 3], fixedUp.FinalHwc);
-            return pre.ResizeFlag ? Preprocess.ResizeBack(fixedUp.Image, pre) : fixedUp.Image;
-        });
+        var post = Timer.Time("postprocess", () => Postprocess.Run(decoded, pre, o.ColorFix));
+        if (tensors != null)
+            tensors["final"] = new HostTensor([post.PreColorFix.Height, post.PreColorFix.Width, 3], post.ColorFixed.FinalHwc);
+        var output = post.Output;
         return new UpscaleResult { Output = output, Tensors = tensors };
     }
 

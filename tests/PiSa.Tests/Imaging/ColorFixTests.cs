@@ -20,7 +20,7 @@ public class ColorFixTests
     {
         var target = Random(40, 24, 1);
         var source = Random(33, 17, 2, 40, 200);   // sizes may differ: only statistics are transferred
-        var r = ColorFix.Adain(target, source);
+        var r = ColorFix.AdaIn(target, source);
 
         double[] Stats(RgbImage img, int c, out double std)
         {
@@ -45,7 +45,7 @@ public class ColorFixTests
     public void AdaIn_of_an_image_onto_itself_is_nearly_identity()
     {
         var img = Random(31, 19, 3);
-        var r = ColorFix.Adain(img, img);
+        var r = ColorFix.AdaIn(img, img);
         for (int i = 0; i < img.Data.Length; i++)
         {
             Assert.True(Math.Abs(r.FinalHwc[i] - img.Data[i] / 255f) < 1e-6);

@@ -42,6 +42,31 @@ public sealed class ImageIOTests : IDisposable
         Assert.Equal(img.Data, back.Data);
     }
 
+    [Fact]
+    public void Png_chunks_carry_valid_crcs()
+    {
+        // stb_image ignores CRCs, so check them here with a bitwise CRC-32 (other tools do verify them).
+        ImageIO.Save(PilResizeTests.RandomImage(50, 30, 4), PathOf("c.png"));
+        byte[] f = File.ReadAllBytes(PathOf("c.png"));
+        int pos = 8, chunks = 0;
+        while (pos < f.Length)
+        {
+            int len = BinaryPrimitives.ReadInt32BigEndian(f.AsSpan(pos));
+            uint crc = 0xFFFFFFFF;
+            foreach (byte b in f.AsSpan(pos + 4, len + 4))
+            {
+                crc ^= b;
+                for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (uint)-(int)(crc & 1));
+            }
+            Assert.Equal(~crc, BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(pos + 8 + len)));
+            pos += 12 + len;
+            chunks++;
+        }
+        Assert.Equal(f.Length, pos);
+        Assert.Equal(3, chunks);   // IHDR, IDAT, IEND
+        Assert.Equal(new byte[] { 0xAE, 0x42, 0x60, 0x82 }, f[^4..]);   // the well-known IEND CRC
+    }
+
     [Theory]
     [InlineData("a.jpg")]
     [InlineData("a.jpeg")]

@@ -51,7 +51,7 @@ public class ImagingGoldenTests
         var target = new RgbImage(hwc[1], hwc[0], t.U8("pre_colorfix_u8"));
         var source = new RgbImage(hwc[1], hwc[0], t.U8("source_u8"));
 
-        var fixedUp = ColorFix.Adain(target, source);
+        var fixedUp = ColorFix.AdaIn(target, source);
         float[] final = t.F32("final");
         Assert.Equal(final.Length, fixedUp.FinalHwc.Length);
         float worst = 0;
@@ -78,7 +78,7 @@ public class ImagingGoldenTests
         var c = GoldenCase.Get(name);
         var t = new FixtureTensors(c.TensorsPath);
         var pre = Preprocess.Run(ImageIO.Load(c.Input), c.Upscale, c.ProcessSize);
-        var post = Postprocess.Run(new HostTensor(t.Shape("decoded"), t.F32("decoded")), pre, ColorFixMethod.Adain);
+        var post = Postprocess.Run(new HostTensor(t.Shape("decoded"), t.F32("decoded")), pre, ColorFixMethod.AdaIn);
         AssertBytesEqual(t.U8("pre_colorfix_u8"), post.PreColorFix.Data, post.PreColorFix.Width, "pre_colorfix_u8", maxDiff: 0);
         var png = ImageIO.Load(c.PngPath);
         Assert.Equal((png.Width, png.Height), (post.Output.Width, post.Output.Height));
