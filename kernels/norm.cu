@@ -1,0 +1,106 @@
+// Normalisation kernels on fp16 activations with fp32 statistics.
+//
+// GroupNorm runs as three small kernels so that the full op, the stats-only op (tiled VAE) and the
+// apply-with-given-stats op share code and every launch has plenty of blocks:
+//   gn_partial_stats  grid (chunks, N*G), 256 threads: (count, mean, M2) of one pixel chunk of one (n, group),
+//                     two-pass within the chunk (the chunk is re-read from L1/L2), so no cancellation;
+//   gn_finalize_stats grid ceil(N*G / 256), 256 threads: Chan's parallel combination of the chunks -> (mean, var);
+//   gn_apply          flat grid-stride: (x - mean) * rsqrt(var + eps) * gamma + beta, optional SiLU.
+// Layout: x [N, HW, C] (NHWC flattened, or [B, L, C]); group g owns channels [g*Cg, (g+1)*Cg).
+typedef unsigned short half_t;
+__device__ __forceinline__ float h2f(half_t h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+__device__ __forceinline__ half_t f2h(float f) { half_t h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_sum(float v, float* red /* [33] shared */)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();                       // red may still be read by a previous call
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float t = lane < nw ? red[lane] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+        if (lane == 0) red[32] = t;
+    }
+    __syncthreads();
+    return red[32];
+}
+
+// partial[((n*G + g) * chunks + chunk) * 3 + {0,1,2}] = (count, mean, M2) over pixels
+// [chunk*pixPerChunk, min(HW, (chunk+1)*pixPerChunk)) and channels of group g.
+extern "C" __global__ void gn_partial_stats(const half_t* __restrict__ x, float* __restrict__ partial,
+                                            int HW, int C, int G, int pixPerChunk)
+{
+    __shared__ float red[33];
+    int chunk = blockIdx.x, chunks = gridDim.x, ng = blockIdx.y;
+    int n = ng / G, g = ng - n * G, Cg = C / G;
+    int p0 = chunk * pixPerChunk, p1 = min(HW, p0 + pixPerChunk);
+    int cnt = p1 > p0 ? (p1 - p0) * Cg : 0;
+    const half_t* base = x + ((long long)n * HW + p0) * C + g * Cg;
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < cnt; i += blockDim.x) { int p = i / Cg, c = i - p * Cg; s += h2f(base[(long long)p * C + c]); }
+    float mean = cnt > 0 ? block_sum(s, red) / (float)cnt : block_sum(0.0f, red);
+    float m2 = 0.0f;
+    for (int i = threadIdx.x; i < cnt; i += blockDim.x) {
+        int p = i / Cg, c = i - p * Cg;
+        float d = h2f(base[(long long)p * C + c]) - mean; m2 += d * d;
+    }
+    m2 = block_sum(m2, red);
+    if (threadIdx.x == 0) {
+        float* o = partial + ((long long)ng * chunks + chunk) * 3;
+        o[0] = (float)cnt; o[1] = cnt > 0 ? mean : 0.0f; o[2] = m2;
+    }
+}
+
+// meanVar[ng*2] = (mean, biased variance) combining `chunks` partials of each (n, group).
+extern "C" __global__ void gn_finalize_stats(const float* __restrict__ partial, float* __restrict__ meanVar, int NG, int chunks)
+{
+    int ng = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ng >= NG) return;
+    const float* p = partial + (long long)ng * chunks * 3;
+    float n = 0.0f, mean = 0.0f, m2 = 0.0f;
+    for (int k = 0; k < chunks; k++) {
+        float nb = p[3 * k], mb = p[3 * k + 1], m2b = p[3 * k + 2];
+        if (nb <= 0.0f) continue;
+        float nt = n + nb, d = mb - mean;
+        mean += d * (nb / nt);
+        m2 += m2b + d * d * (n * nb / nt);
+        n = nt;
+    }
+    meanVar[2 * ng] = mean;
+    meanVar[2 * ng + 1] = n > 0.0f ? m2 / n : 0.0f;
+}
+
+// y = (x - mean) * rsqrt(var + eps) * gamma[c] + beta[c] (then SiLU if silu != 0); total = N*HW*C.
+extern "C" __global__ void gn_apply(const half_t* __restrict__ x, const float* __restrict__ meanVar,
+                                    const float* __restrict__ gamma, const float* __restrict__ beta, half_t* __restrict__ y,
+                                    int total, int HWC, int C, int G, float eps, int silu)
+{
+    int Cg = C / G;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        int n = i / HWC, c = i % C, ng = n * G + c / Cg;
+        float v = (h2f(x[i]) - meanVar[2 * ng]) * rsqrtf(meanVar[2 * ng + 1] + eps) * gamma[c] + beta[c];
+        if (silu) v = v / (1.0f + __expf(-v));
+        y[i] = f2h(v);
+    }
+}
+
+// LayerNorm over the last dim: one block (128 threads) per row; two passes over the row in fp32.
+extern "C" __global__ void layernorm_f16(const half_t* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
+                                         half_t* __restrict__ y, int rows, int C, float eps)
+{
+    __shared__ float red[33];
+    int r = blockIdx.x;
+    if (r >= rows) return;                 // uniform per block: safe around the barriers below
+    const half_t* xr = x + (long long)r * C;
+    half_t* yr = y + (long long)r * C;
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) s += h2f(xr[c]);
+    float mean = block_sum(s, red) / (float)C;
+    float q = 0.0f;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) { float d = h2f(xr[c]) - mean; q += d * d; }
+    float rstd = rsqrtf(block_sum(q, red) / (float)C + eps);
+    for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = f2h((h2f(xr[c]) - mean) * rstd * gamma[c] + beta[c]);
+}

@@ -1,0 +1,359 @@
+using System.Runtime.InteropServices;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Engine.Backends.Cuda;
+
+/// <summary>
+/// The CUDA backend: fp16 activations (<see cref="CudaTensor"/>), fp32 accumulation in every kernel,
+/// parameters uploaded and repacked once per HostTensor object (<see cref="WeightCache"/>).
+/// Shapes are validated here so that kernel index math can assume them.
+/// </summary>
+public sealed class CudaOps : IOps
+{
+    private readonly IGpuRuntime _rt;
+    private readonly bool _ownsRuntime;
+    private readonly CudaKernels _k;
+    private readonly WeightCache _weights;
+
+    public CudaOps(IGpuRuntime runtime, bool ownsRuntime = true)
+    {
+        _rt = runtime;
+        _ownsRuntime = ownsRuntime;
+        _k = new CudaKernels(runtime);
+        _weights = new WeightCache(runtime);
+    }
+
+    public string Name => "cuda";
+    public IGpuRuntime Runtime => _rt;
+
+    // ---- helpers --------------------------------------------------------------------------------
+    private static CudaTensor C(DeviceTensor t, string op, string arg) =>
+        t as CudaTensor ?? throw new PisaException($"{op}: {arg} {t} is not a CUDA tensor");
+
+    private CudaTensor New(params int[] shape) => new(shape, new DeviceMemory(_rt, ShapeUtil.Product(shape) * 2));
+
+    private static int Int(long n, string op) =>
+        n <= int.MaxValue ? (int)n : throw new PisaException($"{op}: {n} elements exceed 2^31-1");
+
+    private static string S(DeviceTensor t) => "[" + ShapeUtil.Format(t.Shape) + "]";
+
+    private static int[] WithLast(int[] shape, int last)
+    {
+        var s = (int[])shape.Clone();
+        s[^1] = last;
+        return s;
+    }
+
+    // ---- transfers ------------------------------------------------------------------------------
+    public DeviceTensor Upload(HostTensor t)
+    {
+        var y = New(t.Shape);
+        if (t.Count == 0) return y;
+        var stage = new DeviceMemory(_rt, t.Count * 4);
+        try
+        {
+            _rt.CopyToDevice(stage.Ptr, MemoryMarshal.AsBytes(t.Data.AsSpan()));
+            _k.F32ToF16(stage.Ptr, y.Ptr, Int(t.Count, "upload"));
+        }
+        finally { stage.Release(); }
+        return y;
+    }
+
+    public HostTensor Download(DeviceTensor t)
+    {
+        var x = C(t, "download", "tensor");
+        var host = new HostTensor(x.Shape);
+        if (x.Count == 0) return host;
+        var stage = new DeviceMemory(_rt, x.Count * 4);
+        try
+        {
+            _k.F16ToF32(x.Ptr, stage.Ptr, Int(x.Count, "download"));
+            _rt.CopyToHost(MemoryMarshal.AsBytes(host.Data.AsSpan()), stage.Ptr);
+        }
+        finally { stage.Release(); }
+        return host;
+    }
+
+    public DeviceTensor Reshape(DeviceTensor x, params int[] shape)
+    {
+        var c = C(x, "reshape", "x");
+        if (ShapeUtil.Product(shape) != c.Count)
+            throw new PisaException($"reshape: {S(c)} cannot become [{ShapeUtil.Format(shape)}]");
+        c.Memory.AddRef();
+        return new CudaTensor(shape, c.Memory);
+    }
+
+    // ---- layers ---------------------------------------------------------------------------------
+    public DeviceTensor Conv2d(DeviceTensor x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual = null)
+    {
+        var xc = C(x, "conv2d", "x");
+        if (xc.Rank != 4 || weight.Rank != 4)
+            throw new PisaException($"conv2d: x {S(xc)} must be NHWC and weight {weight} [O, I, kh, kw]");
+        int n = xc.Shape[0], h = xc.Shape[1], w = xc.Shape[2], c = xc.Shape[3];
+        int o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
+        if (weight.Shape[1] != c) throw new PisaException($"conv2d: x {S(xc)} has {c} channels but weight {weight} expects {weight.Shape[1]}");
+        if (stride < 1 || pad.Top < 0 || pad.Bottom < 0 || pad.Left < 0 || pad.Right < 0)
+            throw new PisaException($"conv2d: bad stride {stride} or padding {pad}");
+        if (bias is not null && bias.Count != o) throw new PisaException($"conv2d: bias {bias} does not match {o} output channels");
+        var (oh, ow) = LaunchMath.ConvOutput(h, w, kh, kw, stride, pad);
+        if (oh <= 0 || ow <= 0) throw new PisaException($"conv2d: x {S(xc)} is smaller than the {kh}x{kw} kernel");
+        int[] outShape = [n, oh, ow, o];
+        CudaTensor? rc = residual is null ? null : C(residual, "conv2d", "residual");
+        if (rc is not null && !ShapeUtil.Equal(rc.Shape, outShape))
+            throw new PisaException($"conv2d: residual {S(rc)} does not match output [{ShapeUtil.Format(outShape)}]");
+        var wp = _weights.Packed(weight);
+        IntPtr b = bias is null ? IntPtr.Zero : _weights.Vector(bias);
+        var y = New(outShape);
+        Int(y.Count, "conv2d"); Int(xc.Count, "conv2d");
+        _k.Conv2d(xc.Ptr, wp.Memory.Ptr, b, rc?.Ptr ?? IntPtr.Zero, y.Ptr, n, h, w, c, o, oh, ow, kh, kw, stride, pad.Top, pad.Left, wp.Kp);
+        return y;
+    }
+
+    public DeviceTensor Linear(DeviceTensor x, HostTensor weight, HostTensor? bias, DeviceTensor? residual = null)
+    {
+        var xc = C(x, "linear", "x");
+        if (weight.Rank != 2) throw new PisaException($"linear: weight {weight} must be [out, in]");
+        int outF = weight.Shape[0], inF = weight.Shape[1];
+        if (xc.Rank < 1 || xc.Dim(-1) != inF) throw new PisaException($"linear: x {S(xc)} does not end in {inF} features of weight {weight}");
+        if (bias is not null && bias.Count != outF) throw new PisaException($"linear: bias {bias} does not match {outF} outputs");
+        int rows = Int(xc.Count / Math.Max(inF, 1), "linear");
+        var outShape = WithLast(xc.Shape, outF);
+        CudaTensor? rc = residual is null ? null : C(residual, "linear", "residual");
+        if (rc is not null && !ShapeUtil.Equal(rc.Shape, outShape))
+            throw new PisaException($"linear: residual {S(rc)} does not match output [{ShapeUtil.Format(outShape)}]");
+        var wp = _weights.Packed(weight);
+        var y = New(outShape);
+        Int(y.Count, "linear");
+        if (rows == 0) return y;
+        if (_rt.HasLinear && wp.Kp == inF)   // packed rows are then exactly [out, in]
+        {
+            IntPtr b16 = bias is null ? IntPtr.Zero : _weights.VectorF16(bias);
+            try { _rt.LinearF16(xc.Ptr, wp.Memory.Ptr, b16, rc?.Ptr ?? IntPtr.Zero, y.Ptr, rows, inF, outF); }
+            catch (Exception e) when (e is not PisaException)
+            { throw new PisaException($"cuBLASLt linear x {S(xc)} w {weight}: {e.Message}", e); }
+        }
+        else // the implicit-GEMM conv kernel as a 1x1 convolution over a 1 x rows "image"
+            _k.Conv2d(xc.Ptr, wp.Memory.Ptr, bias is null ? IntPtr.Zero : _weights.Vector(bias), rc?.Ptr ?? IntPtr.Zero, y.Ptr, 1, 1, rows, inF, outF, 1, rows, 1, 1, 1, 0, 0, wp.Kp);
+        return y;
+    }
+
+    private (int N, int HW, int C) NormDims(CudaTensor x, int groups, string op)
+    {
+        if (x.Rank < 2) throw new PisaException($"{op}: x {S(x)} needs a batch and a channel dimension");
+        int n = x.Shape[0], c = x.Dim(-1);
+        if (groups <= 0 || c % groups != 0) throw new PisaException($"{op}: {c} channels of x {S(x)} do not split into {groups} groups");
+        int hw = n == 0 || c == 0 ? 0 : Int(x.Count / ((long)n * c), op);
+        if ((long)n * groups > 65535) throw new PisaException($"{op}: batch {n} x {groups} groups is too many");
+        return (n, hw, c);
+    }
+
+    /// <summary>Runs the two statistics kernels; the returned device memory holds N*G (mean, var) pairs.</summary>
+    private DeviceMemory Stats(CudaTensor x, int n, int hw, int c, int groups)
+    {
+        var (per, chunks) = LaunchMath.GroupNormChunks(hw, c / groups);
+        int ng = n * groups;
+        var partial = new DeviceMemory(_rt, (long)ng * chunks * 3 * 4);
+        var meanVar = new DeviceMemory(_rt, (long)ng * 2 * 4);
+        try
+        {
+            _k.GnPartialStats(x.Ptr, partial.Ptr, n, hw, c, groups, per, chunks);
+            _k.GnFinalizeStats(partial.Ptr, meanVar.Ptr, ng, chunks);
+        }
+        catch { meanVar.Release(); throw; }
+        finally { partial.Release(); }
+        return meanVar;
+    }
+
+    private DeviceTensor Apply(CudaTensor x, DeviceMemory meanVar, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu, int hw, int c)
+    {
+        if (gamma.Count != c || beta.Count != c) throw new PisaException($"group norm: gamma {gamma} / beta {beta} do not match {c} channels");
+        var y = New(x.Shape);
+        if (y.Count == 0) return y;
+        _k.GnApply(x.Ptr, meanVar.Ptr, _weights.Vector(gamma), _weights.Vector(beta), y.Ptr, Int(x.Count, "group norm"), Int((long)hw * c, "group norm"), c, groups, eps, silu);
+        return y;
+    }
+
+    public DeviceTensor GroupNorm(DeviceTensor x, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+    {
+        var xc = C(x, "group norm", "x");
+        var (n, hw, c) = NormDims(xc, groups, "group norm");
+        if (xc.Count == 0) return New(xc.Shape);
+        var mv = Stats(xc, n, hw, c, groups);
+        try { return Apply(xc, mv, gamma, beta, groups, eps, silu, hw, c); }
+        finally { mv.Release(); }
+    }
+
+    public float[] GroupNormStats(DeviceTensor x, int groups)
+    {
+        var xc = C(x, "group norm stats", "x");
+        var (n, hw, c) = NormDims(xc, groups, "group norm stats");
+        var result = new float[n * groups * 2];
+        if (xc.Count == 0) return result;
+        var mv = Stats(xc, n, hw, c, groups);
+        try { _rt.CopyToHost(MemoryMarshal.AsBytes(result.AsSpan()), mv.Ptr); }
+        finally { mv.Release(); }
+        return result;
+    }
+
+    public DeviceTensor GroupNormApply(DeviceTensor x, float[] meanVar, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+    {
+        var xc = C(x, "group norm apply", "x");
+        var (n, hw, c) = NormDims(xc, groups, "group norm apply");
+        if (meanVar.Length != n * groups * 2)
+            throw new PisaException($"group norm apply: {meanVar.Length} statistics for x {S(xc)} with {groups} groups (need {n * groups * 2})");
+        var mv = new DeviceMemory(_rt, meanVar.Length * 4L);
+        try
+        {
+            _rt.CopyToDevice(mv.Ptr, MemoryMarshal.AsBytes(meanVar.AsSpan()));
+            return Apply(xc, mv, gamma, beta, groups, eps, silu, hw, c);
+        }
+        finally { mv.Release(); }
+    }
+
+    public DeviceTensor LayerNorm(DeviceTensor x, HostTensor gamma, HostTensor beta, float eps)
+    {
+        var xc = C(x, "layer norm", "x");
+        int c = xc.Rank >= 1 ? xc.Dim(-1) : 0;
+        if (c == 0 || gamma.Count != c || beta.Count != c)
+            throw new PisaException($"layer norm: x {S(xc)} does not match gamma {gamma} / beta {beta}");
+        var y = New(xc.Shape);
+        int rows = Int(xc.Count / c, "layer norm");
+        if (rows > 0) _k.LayerNorm(xc.Ptr, _weights.Vector(gamma), _weights.Vector(beta), y.Ptr, rows, c, eps);
+        return y;
+    }
+
+    public DeviceTensor Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int heads, bool causal)
+    {
+        var qc = C(q, "attention", "q"); var kc = C(k, "attention", "k"); var vc = C(v, "attention", "v");
+        if (qc.Rank != 3 || kc.Rank != 3 || !ShapeUtil.Equal(kc.Shape, vc.Shape) || qc.Shape[0] != kc.Shape[0] || qc.Shape[2] != kc.Shape[2])
+            throw new PisaException($"attention: q {S(qc)}, k {S(kc)}, v {S(vc)} must be [B, L, H*D] with equal B and H*D");
+        int b = qc.Shape[0], lq = qc.Shape[1], lk = kc.Shape[1], hd = qc.Shape[2];
+        if (heads <= 0 || hd % heads != 0 || heads > 65535 || b > 65535)
+            throw new PisaException($"attention: {hd} channels of q {S(qc)} do not split into {heads} heads");
+        int d = hd / heads;
+        if (d > LaunchMath.MaxHeadDim) throw new PisaException($"attention: head dim {d} over the supported {LaunchMath.MaxHeadDim}");
+        var y = New(qc.Shape);
+        Int(qc.Count, "attention"); Int(kc.Count, "attention");
+        if (y.Count > 0) _k.Attention(qc.Ptr, kc.Ptr, vc.Ptr, y.Ptr, b, lq, lk, heads, d, causal);
+        return y;
+    }
+
+    // ---- activations and elementwise ------------------------------------------------------------
+    private DeviceTensor Unary(DeviceTensor x, string kernel)
+    {
+        var xc = C(x, kernel, "x");
+        var y = New(xc.Shape);
+        if (y.Count > 0) _k.Unary(kernel, xc.Ptr, y.Ptr, Int(xc.Count, kernel));
+        return y;
+    }
+
+    public DeviceTensor Silu(DeviceTensor x) => Unary(x, "silu_f16");
+    public DeviceTensor Gelu(DeviceTensor x) => Unary(x, "gelu_f16");
+
+    public DeviceTensor Geglu(DeviceTensor x)
+    {
+        var xc = C(x, "geglu", "x");
+        int c2 = xc.Rank >= 1 ? xc.Dim(-1) : 0;
+        if (c2 == 0 || c2 % 2 != 0) throw new PisaException($"geglu: last dim of x {S(xc)} must be even");
+        var y = New(WithLast(xc.Shape, c2 / 2));
+        if (y.Count > 0) _k.Geglu(xc.Ptr, y.Ptr, Int(xc.Count / c2, "geglu"), c2 / 2);
+        return y;
+    }
+
+    public DeviceTensor Axpby(DeviceTensor a, DeviceTensor b, float alpha, float beta)
+    {
+        var ac = C(a, "axpby", "a"); var bc = C(b, "axpby", "b");
+        if (!ShapeUtil.Equal(ac.Shape, bc.Shape)) throw new PisaException($"axpby: shapes {S(ac)} and {S(bc)} differ");
+        var y = New(ac.Shape);
+        if (y.Count > 0) _k.Axpby(ac.Ptr, bc.Ptr, y.Ptr, Int(ac.Count, "axpby"), alpha, beta);
+        return y;
+    }
+
+    public DeviceTensor ScaleShift(DeviceTensor x, float scale, float shift)
+    {
+        var xc = C(x, "scale shift", "x");
+        var y = New(xc.Shape);
+        if (y.Count > 0) _k.ScaleShift(xc.Ptr, y.Ptr, Int(xc.Count, "scale shift"), scale, shift);
+        return y;
+    }
+
+    public DeviceTensor Clamp(DeviceTensor x, float lo, float hi)
+    {
+        var xc = C(x, "clamp", "x");
+        var y = New(xc.Shape);
+        if (y.Count > 0) _k.Clamp(xc.Ptr, y.Ptr, Int(xc.Count, "clamp"), lo, hi);
+        return y;
+    }
+
+    public DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v)
+    {
+        var xc = C(x, "add channel vector", "x"); var vc = C(v, "add channel vector", "v");
+        if (xc.Rank < 2 || vc.Rank != 2 || vc.Shape[1] != xc.Dim(-1) || (vc.Shape[0] != 1 && vc.Shape[0] != xc.Shape[0]))
+            throw new PisaException($"add channel vector: v {S(vc)} does not broadcast over x {S(xc)}");
+        int c = xc.Dim(-1);
+        var y = New(xc.Shape);
+        if (y.Count > 0)
+            _k.AddChannelVector(xc.Ptr, vc.Ptr, y.Ptr, Int(xc.Count, "add channel vector"), Int(xc.Count / xc.Shape[0], "add channel vector"), c, vc.Shape[0] == 1 ? 0 : c);
+        return y;
+    }
+
+    // ---- shape ----------------------------------------------------------------------------------
+    public DeviceTensor UpsampleNearest2x(DeviceTensor x)
+    {
+        var xc = C(x, "upsample", "x");
+        if (xc.Rank != 4) throw new PisaException($"upsample: x {S(xc)} must be NHWC");
+        return UpsampleNearest(xc, checked(xc.Shape[1] * 2), checked(xc.Shape[2] * 2));
+    }
+
+    /// <summary>Nearest-neighbour resize of NHWC to any size (PyTorch 'nearest': src = floor(dst * in / out)).</summary>
+    public DeviceTensor UpsampleNearest(DeviceTensor x, int outH, int outW)
+    {
+        var xc = C(x, "upsample", "x");
+        if (xc.Rank != 4 || outH <= 0 || outW <= 0) throw new PisaException($"upsample: x {S(xc)} to {outH}x{outW}");
+        var y = New(xc.Shape[0], outH, outW, xc.Shape[3]);
+        if (y.Count > 0 && xc.Count > 0)
+            _k.UpsampleNearest(xc.Ptr, y.Ptr, Int(y.Count, "upsample"), xc.Shape[1], xc.Shape[2], xc.Shape[3], outH, outW);
+        return y;
+    }
+
+    public DeviceTensor ConcatChannels(DeviceTensor a, DeviceTensor b)
+    {
+        var ac = C(a, "concat", "a"); var bc = C(b, "concat", "b");
+        bool ok = ac.Rank == bc.Rank && ac.Rank >= 1;
+        for (int i = 0; ok && i < ac.Rank - 1; i++) ok = ac.Shape[i] == bc.Shape[i];
+        if (!ok) throw new PisaException($"concat: {S(ac)} and {S(bc)} differ outside the channel dimension");
+        int ca = ac.Dim(-1), cb = bc.Dim(-1);
+        var y = New(WithLast(ac.Shape, ca + cb));
+        if (y.Count > 0) _k.Concat(ac.Ptr, bc.Ptr, y.Ptr, Int(y.Count / (ca + cb), "concat"), ca, cb);
+        return y;
+    }
+
+    public DeviceTensor SliceChannels(DeviceTensor x, int start, int count)
+    {
+        var xc = C(x, "slice", "x");
+        int c = xc.Rank >= 1 ? xc.Dim(-1) : 0;
+        if (start < 0 || count < 0 || start + count > c) throw new PisaException($"slice: channels [{start}, {start + count}) outside x {S(xc)}");
+        var y = New(WithLast(xc.Shape, count));
+        if (y.Count > 0) _k.Slice(xc.Ptr, y.Ptr, Int(xc.Count / c, "slice"), c, start, count);
+        return y;
+    }
+
+    public DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1)
+    {
+        var xc = C(x, "crop", "x");
+        if (xc.Rank != 4 || y0 < 0 || x0 < 0 || y1 > xc.Shape[1] || x1 > xc.Shape[2] || y1 < y0 || x1 < x0)
+            throw new PisaException($"crop: rows [{y0}, {y1}) columns [{x0}, {x1}) outside x {S(xc)}");
+        var y = New(xc.Shape[0], y1 - y0, x1 - x0, xc.Shape[3]);
+        if (y.Count > 0)
+            _k.Crop(xc.Ptr, y.Ptr, Int(y.Count, "crop"), xc.Shape[1], xc.Shape[2], xc.Shape[3], y0, x0, y1 - y0, x1 - x0);
+        return y;
+    }
+
+    public void Synchronize() => _rt.Synchronize();
+
+    public void Dispose()
+    {
+        _weights.Dispose();
+        if (_ownsRuntime) _rt.Dispose();
+    }
+}

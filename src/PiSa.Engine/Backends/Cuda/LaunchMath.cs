@@ -1,0 +1,71 @@
+namespace PiSa.Engine.Backends.Cuda;
+
+/// <summary>
+/// Host-side launch geometry for the kernels in kernels/*.cu. Each formula mirrors the comment at the
+/// top of its kernel; kept here (pure, no GPU) so tests can check it.
+/// </summary>
+public static class LaunchMath
+{
+    /// <summary>Default dynamic shared memory limit without opting in per function.</summary>
+    public const int MaxSharedBytes = 48 * 1024;
+
+    public const int FlatThreads = 256;
+
+    /// <summary>Grid for the flat grid-stride kernels over <paramref name="n"/> elements (256 threads).</summary>
+    public static Dim3 FlatGrid(long n) => new((int)Math.Clamp((n + FlatThreads - 1) / FlatThreads, 1, 1 << 20));
+
+    // ---- conv2d_igemm_f16 ----
+    public const int ConvTileM = 64, ConvTileN = 64, ConvThreads = 128;
+
+    /// <summary>Reduction length padded to a multiple of 8 (row stride of packed weights).</summary>
+    public static int PaddedK(int k) => (k + 7) / 8 * 8;
+
+    public static (int OH, int OW) ConvOutput(int h, int w, int kh, int kw, int stride, Pad2d pad)
+    {
+        int oh = (h + pad.Top + pad.Bottom - kh) / stride + 1;
+        int ow = (w + pad.Left + pad.Right - kw) / stride + 1;
+        return (oh, ow);
+    }
+
+    public static Dim3 ConvGrid(long m, int o)
+    {
+        long gx = (m + ConvTileM - 1) / ConvTileM;
+        if (gx > int.MaxValue) throw new PisaException($"conv2d: {m} output pixels is too many for one launch");
+        return new Dim3((int)gx, (o + ConvTileN - 1) / ConvTileN);
+    }
+
+    // ---- attention_f16 ----
+    public const int MaxHeadDim = 512;
+
+    /// <summary>Row stride (halfs) of the K/V smem tile: D rounded up to even, plus 2 when half of it is even,
+    /// so that 32 lanes reading 32 different key rows hit 32 different banks.</summary>
+    public static int AttentionRowStride(int d)
+    {
+        int dp = (d + 1) & ~1;
+        if (((dp >> 1) & 1) == 0) dp += 2;
+        return dp;
+    }
+
+    public static int AttentionShared(int warps, int d) => warps * d * 4 + 32 * AttentionRowStride(d) * 2;
+
+    /// <summary>Warps (query rows) per block: the largest of 8, 4, 2, 1 whose smem fits 48 KB.</summary>
+    public static int AttentionWarps(int d)
+    {
+        foreach (int w in new[] { 8, 4, 2, 1 })
+            if (AttentionShared(w, d) <= MaxSharedBytes) return w;
+        throw new PisaException($"attention: head dim {d} needs more than {MaxSharedBytes} bytes of shared memory");
+    }
+
+    // ---- group norm ----
+    /// <summary>Pixel chunking for gn_partial_stats: about 8192 elements per block, at most 1024 chunks.
+    /// Returns (pixels per chunk, number of chunks); chunks * pixPerChunk covers HW exactly once.</summary>
+    public static (int PixPerChunk, int Chunks) GroupNormChunks(int hw, int channelsPerGroup)
+    {
+        if (hw <= 0) return (1, 1);
+        long elems = (long)hw * channelsPerGroup;
+        int chunks = (int)Math.Clamp((elems + 8191) / 8192, 1, 1024);
+        chunks = Math.Min(chunks, hw);
+        int per = (hw + chunks - 1) / chunks;
+        return (per, (hw + per - 1) / per);
+    }
+}

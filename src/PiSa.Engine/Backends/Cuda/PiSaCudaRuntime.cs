@@ -1,0 +1,120 @@
+using PiSa.Cuda;
+using CuDim3 = PiSa.Cuda.Dim3;
+
+namespace PiSa.Engine.Backends.Cuda;
+
+/// <summary>
+/// <see cref="IGpuRuntime"/> over PiSa.Cuda: one context, one stream, the pooled allocator, the NVRTC
+/// KernelCompiler (disk cache) and cuBLASLt when present. Kernels are compiled per file at first use for
+/// the device's sm_XX, or as PTX for the newest architecture NVRTC knows when the device is newer.
+/// Not written against a GPU yet: checked on a GPU machine by <see cref="OpsSelfTest"/>.
+/// </summary>
+public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
+{
+    private readonly CudaContext _ctx;
+    private readonly CudaStream _stream;
+    private readonly DevicePool _pool = new();
+    private readonly KernelCompiler _compiler = KernelCompiler.Default;
+    private readonly CublasLtGemm? _lt;
+    private readonly Dictionary<IntPtr, DeviceBuffer> _live = new();
+    private readonly Dictionary<string, CudaModule> _modules = new();
+    private readonly Dictionary<(string, string), CudaKernel> _kernels = new();
+
+    public string Arch { get; }
+    public bool HasLinear => _lt is not null;
+
+    private PiSaCudaRuntime(CudaContext ctx)
+    {
+        _ctx = ctx;
+        _stream = CudaStream.Create();
+        int cc = ctx.ComputeCapability;
+        int[] sup = KernelCompiler.SupportedArchs();
+        if (sup.Length == 0) throw new PisaException($"NVRTC: {KernelCompiler.UnavailableReason}");
+        Arch = sup.Contains(cc) ? $"sm_{cc}" : $"compute_{sup.Where(a => a <= cc).DefaultIfEmpty(sup.Min()).Max()}";
+        _lt = CublasLtGemm.Available ? new CublasLtGemm() : null;
+    }
+
+    /// <summary>A CudaOps on device 0, or the reason there is none (for BackendFactory.CudaFactory).</summary>
+    public static (IOps? Ops, string? Reason) TryCreateOps()
+    {
+        var (ok, reason) = CudaAvailability.Probe();
+        if (!ok) return (null, reason);
+        if (!KernelCompiler.Available) return (null, KernelCompiler.UnavailableReason);
+        try { return (new CudaOps(new PiSaCudaRuntime(CudaContext.Create(0))), null); }
+        catch (Exception e) { return (null, e.Message); }
+    }
+
+    public IntPtr Alloc(long bytes)
+    {
+        var b = _pool.Rent(bytes);
+        var p = (IntPtr)(long)b.Ptr;
+        _live.Add(p, b);
+        return p;
+    }
+
+    public void Free(IntPtr ptr, long bytes)
+    {
+        if (_live.Remove(ptr, out var b)) b.Dispose();   // back to the pool; later work on the one stream is ordered after
+    }
+
+    private DeviceBuffer Buf(IntPtr p) =>
+        _live.TryGetValue(p, out var b) ? b : throw new InvalidOperationException($"0x{p:x} is not the start of a live device buffer");
+
+    public void CopyToDevice(IntPtr dst, ReadOnlySpan<byte> src)
+    {
+        Buf(dst).CopyFromHost(src, 0, _stream);
+        _stream.Synchronize();   // the managed source may move or be reused once we return
+    }
+
+    public void CopyToHost(Span<byte> dst, IntPtr src) => Buf(src).CopyToHost(dst, 0, _stream);   // synchronises the stream
+
+    public void Synchronize() => _stream.Synchronize();
+
+    public void Launch(string file, string kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args)
+    {
+        if (!_kernels.TryGetValue((file, kernel), out var fn))
+        {
+            if (!_modules.TryGetValue(file, out var module))
+            {
+                var compiled = _compiler.Compile(file, KernelSources.Get(file), Arch);
+                module = CudaModule.Load(compiled);
+                _modules[file] = module;
+            }
+            fn = module.GetKernel(kernel);
+            _kernels[(file, kernel)] = fn;
+        }
+        if (sharedBytes > LaunchMath.MaxSharedBytes) fn.SetMaxDynamicSharedMemory(sharedBytes);
+        ReadOnlySpan<byte> blob = args.Blob;
+        void** ptrs = stackalloc void*[Math.Max(args.Count, 1)];
+        fixed (byte* b = blob)
+        {
+            for (int i = 0; i < args.Count; i++) ptrs[i] = b + args.Offsets[i];
+            fn.Launch(new CuDim3((uint)grid.X, (uint)grid.Y, (uint)grid.Z), new CuDim3((uint)block.X, (uint)block.Y, (uint)block.Z),
+                      ptrs, _stream.Handle, sharedBytes);
+        }
+    }
+
+    public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
+    {
+        float beta = 0f;
+        if (residual != IntPtr.Zero)
+        {
+            Buf(y).CopyFrom(Buf(residual), (long)rows * outF * 2, stream: _stream);
+            beta = 1f;
+        }
+        _lt!.Linear((ulong)(long)x, (ulong)(long)w, (ulong)(long)bias, (ulong)(long)y, rows, outF, inF,
+                    bias == IntPtr.Zero ? GemmEpilogue.None : GemmEpilogue.Bias, _stream, beta);
+    }
+
+    public void Dispose()
+    {
+        try { _stream.Synchronize(); } catch (CudaException) { }
+        foreach (var b in _live.Values) b.Dispose();
+        _live.Clear();
+        foreach (var m in _modules.Values) m.Dispose();
+        _lt?.Dispose();
+        _pool.Dispose();
+        _stream.Dispose();
+        _ctx.Dispose();
+    }
+}

@@ -1,0 +1,264 @@
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Engine.Backends;
+
+/// <summary>Outcome of one op on one input case: relative L2 error of candidate vs reference.</summary>
+public sealed record OpCheck(string Op, string Case, double RelL2, double Tolerance, bool Passed, string? Error = null)
+{
+    public override string ToString() =>
+        $"{(Passed ? "PASS" : "FAIL")} {Op,-18} {Case,-44} relL2 {RelL2:E2} (tol {Tolerance:E0}){(Error is null ? "" : "  " + Error)}";
+}
+
+/// <summary>
+/// Backend-agnostic op checker: runs every <see cref="IOps"/> member on random non-zero inputs of
+/// tiny and (optionally) SD2.1-sized shapes on a reference backend (the float32 CPU one) and a
+/// candidate (CUDA), and reports per case the relative L2 error ||cand - ref|| / ||ref||.
+/// Before each candidate op a NaN-filled tensor of the output's size is uploaded and disposed, so a
+/// pooling backend is likely to hand that memory to the output: elements a kernel forgets to write
+/// then show up as NaN and fail the case. Uses only the IOps interface.
+/// </summary>
+public static class OpsSelfTest
+{
+    /// <summary>fp16 storage with fp32 accumulation: about 1e-2 relative L2 for compute ops.</summary>
+    public const double ComputeTolerance = 1e-2;
+    /// <summary>Pure data movement only suffers the fp16 rounding of the inputs (about 3e-4).</summary>
+    public const double CopyTolerance = 2e-3;
+
+    public static IReadOnlyList<OpCheck> Run(IOps reference, IOps candidate, bool includeLarge = true, int seed = 1234, Action<OpCheck>? progress = null)
+    {
+        var t = new Runner(reference, candidate, new Random(seed), progress);
+        t.All(includeLarge);
+        return t.Results;
+    }
+
+    public static string Format(IReadOnlyList<OpCheck> results)
+    {
+        var lines = results.Select(r => r.ToString()).ToList();
+        int failed = results.Count(r => !r.Passed);
+        lines.Add($"{results.Count - failed}/{results.Count} passed, worst relL2 {results.Where(r => !double.IsNaN(r.RelL2)).DefaultIfEmpty().Max(r => r?.RelL2 ?? 0):E2}");
+        return string.Join(Environment.NewLine, lines);
+    }
+
+    private sealed class Runner(IOps refOps, IOps cand, Random rng, Action<OpCheck>? progress)
+    {
+        public readonly List<OpCheck> Results = new();
+
+        private HostTensor R(params int[] shape) => R(1f, shape);
+
+        /// <summary>Uniform in ±scale, nudged away from zero so no input is accidentally zero.</summary>
+        private HostTensor R(float scale, params int[] shape)
+        {
+            var h = new HostTensor(shape);
+            for (int i = 0; i < h.Data.Length; i++)
+            {
+                float u = (float)(rng.NextDouble() * 2 - 1);
+                h.Data[i] = scale * (u + (u >= 0 ? 0.05f : -0.05f)) / 1.05f;
+            }
+            return h;
+        }
+
+        private HostTensor Pos(params int[] shape)   // e.g. a gamma near 1
+        {
+            var h = R(0.5f, shape);
+            for (int i = 0; i < h.Data.Length; i++) h.Data[i] += 1f;
+            return h;
+        }
+
+        private void Add(OpCheck c) { Results.Add(c); progress?.Invoke(c); }
+
+        private static double RelL2(ReadOnlySpan<float> got, ReadOnlySpan<float> want)
+        {
+            double num = 0, den = 0;
+            for (int i = 0; i < want.Length; i++)
+            {
+                double d = (double)got[i] - want[i];
+                num += d * d;
+                den += (double)want[i] * want[i];
+            }
+            if (double.IsNaN(num)) return double.NaN;
+            return Math.Sqrt(num) / Math.Max(Math.Sqrt(den), 1e-30);
+        }
+
+        private static void Poison(IOps ops, int[] shape)
+        {
+            var nan = new HostTensor(shape);
+            Array.Fill(nan.Data, float.NaN);
+            ops.Upload(nan).Dispose();
+        }
+
+        private HostTensor RunOn(IOps ops, HostTensor[] inputs, Func<IOps, DeviceTensor[], DeviceTensor> f, int[]? poisonShape)
+        {
+            var dev = new DeviceTensor[inputs.Length];
+            try
+            {
+                for (int i = 0; i < inputs.Length; i++) dev[i] = ops.Upload(inputs[i]);
+                if (poisonShape is not null) Poison(ops, poisonShape);
+                using var y = f(ops, dev);
+                ops.Synchronize();
+                return ops.Download(y);
+            }
+            finally { foreach (var d in dev) d?.Dispose(); }
+        }
+
+        /// <summary>Checks one tensor-valued op; inputs are uploaded to both backends, parameters captured by f.</summary>
+        public void Check(string op, string name, double tol, HostTensor[] inputs, Func<IOps, DeviceTensor[], DeviceTensor> f)
+        {
+            try
+            {
+                HostTensor want = RunOn(refOps, inputs, f, null);
+                HostTensor got = RunOn(cand, inputs, f, want.Shape);
+                if (!ShapeUtil.Equal(want.Shape, got.Shape))
+                {
+                    Add(new OpCheck(op, name, double.NaN, tol, false, $"shape [{ShapeUtil.Format(got.Shape)}] vs reference [{ShapeUtil.Format(want.Shape)}]"));
+                    return;
+                }
+                double e = RelL2(got.Data, want.Data);
+                Add(new OpCheck(op, name, e, tol, e <= tol));
+            }
+            catch (Exception ex) { Add(new OpCheck(op, name, double.NaN, tol, false, ex.GetType().Name + ": " + ex.Message)); }
+        }
+
+        private void CheckStats(string name, HostTensor x, int groups)
+        {
+            try
+            {
+                float[] Stats(IOps ops) { using var d = ops.Upload(x); return ops.GroupNormStats(d, groups); }
+                float[] want = Stats(refOps), got = Stats(cand);
+                if (want.Length != got.Length) { Add(new OpCheck("GroupNormStats", name, double.NaN, ComputeTolerance, false, $"{got.Length} values vs {want.Length}")); return; }
+                double e = RelL2(got, want);
+                Add(new OpCheck("GroupNormStats", name, e, ComputeTolerance, e <= ComputeTolerance));
+            }
+            catch (Exception ex) { Add(new OpCheck("GroupNormStats", name, double.NaN, ComputeTolerance, false, ex.GetType().Name + ": " + ex.Message)); }
+        }
+
+        private static string Sh(params int[] s) => "[" + string.Join(",", s) + "]";
+
+        public void All(bool large)
+        {
+            const double C = ComputeTolerance, M = CopyTolerance;
+
+            // ---- transfers ----
+            foreach (var s in new[] { new[] { 3, 5 }, new[] { 1, 7, 9, 3 } })
+                Check("Upload/Download", Sh(s), M, [R(s)], (o, d) => o.ScaleShift(d[0], 1f, 0f));
+            Check("Reshape", "[2,6,4]->[12,4]", M, [R(2, 6, 4)], (o, d) => { using var v = o.Reshape(d[0], 12, 4); return o.ScaleShift(v, 1f, 0f); });
+
+            // ---- conv ----
+            void Conv(string name, int[] x, int o, int k, int stride, Pad2d pad, bool bias, bool residual)
+            {
+                var w = R(1f / MathF.Sqrt(x[3] * k * k), o, x[3], k, k);
+                var b = bias ? R(o) : null;
+                int oh = (x[1] + pad.Top + pad.Bottom - k) / stride + 1, ow = (x[2] + pad.Left + pad.Right - k) / stride + 1;
+                HostTensor[] ins = residual ? [R(x), R(x[0], oh, ow, o)] : [R(x)];
+                Check("Conv2d", name, C, ins, (ops, d) => ops.Conv2d(d[0], w, b, stride, pad, residual ? d[1] : null));
+            }
+            Conv("[1,5,7,3] 3x3 ->4 pad1 bias", [1, 5, 7, 3], 4, 3, 1, Pad2d.Same(1), true, false);
+            Conv("[2,8,8,16] 3x3 s2 pad(0,1,0,1) ->16", [2, 8, 8, 16], 16, 3, 2, new Pad2d(0, 1, 0, 1), false, false);
+            Conv("[1,6,5,16] 1x1 ->70 bias+res", [1, 6, 5, 16], 70, 1, 1, Pad2d.Same(0), true, true);
+            Conv("[1,9,9,4] 3x3 ->8 s2 pad1 bias", [1, 9, 9, 4], 8, 3, 2, Pad2d.Same(1), true, false);
+            if (large)
+            {
+                Conv("[1,64,64,320] 3x3 ->320 bias+res", [1, 64, 64, 320], 320, 3, 1, Pad2d.Same(1), true, true);
+                Conv("[1,64,64,4] 3x3 ->320 bias", [1, 64, 64, 4], 320, 3, 1, Pad2d.Same(1), true, false);
+                Conv("[1,64,64,320] 3x3 s2 ->320", [1, 64, 64, 320], 320, 3, 2, Pad2d.Same(1), true, false);
+                Conv("[1,128,128,256] 1x1 ->512", [1, 128, 128, 256], 512, 1, 1, Pad2d.Same(0), true, false);
+            }
+
+            // ---- linear ----
+            void Lin(string name, int[] x, int outF, bool bias, bool residual)
+            {
+                var w = R(1f / MathF.Sqrt(x[^1]), outF, x[^1]);
+                var b = bias ? R(outF) : null;
+                var ys = (int[])x.Clone(); ys[^1] = outF;
+                HostTensor[] ins = residual ? [R(x), R(ys)] : [R(x)];
+                Check("Linear", name, C, ins, (ops, d) => ops.Linear(d[0], w, b, residual ? d[1] : null));
+            }
+            Lin("[2,9,24]->40 bias", [2, 9, 24], 40, true, false);
+            Lin("[3,5]->7 bias+res", [3, 5], 7, true, true);
+            Lin("[1,10,16]->16", [1, 10, 16], 16, false, false);
+            if (large)
+            {
+                Lin("[2,4096,320]->1280 bias", [2, 4096, 320], 1280, true, false);
+                Lin("[2,77,1024]->320", [2, 77, 1024], 320, false, false);
+                Lin("[2,4096,1280]->320 bias+res", [2, 4096, 1280], 320, true, true);
+            }
+
+            // ---- norms ----
+            void Gn(string name, int[] x, int groups, bool silu)
+            {
+                int c = x[^1];
+                var g = Pos(c); var b = R(c);
+                var xs = R(x);
+                for (int i = 0; i < xs.Data.Length; i++) xs.Data[i] = xs.Data[i] * 2f + 0.5f;   // non-zero mean
+                Check("GroupNorm", name + (silu ? " silu" : ""), C, [xs], (o, d) => o.GroupNorm(d[0], g, b, groups, 1e-6f, silu));
+                CheckStats(name, xs, groups);
+                Check("GroupNormApply", name, C, [xs], (o, d) =>
+                {
+                    float[] mv = o.GroupNormStats(d[0], groups);
+                    return o.GroupNormApply(d[0], mv, g, b, groups, 1e-6f, silu);
+                });
+            }
+            Gn("[2,8,8,16] g4", [2, 8, 8, 16], 4, true);
+            Gn("[2,9,24] g8", [2, 9, 24], 8, false);
+            Gn("[1,5,3,4] g2", [1, 5, 3, 4], 2, true);
+            if (large)
+            {
+                Gn("[1,64,64,512] g32", [1, 64, 64, 512], 32, false);
+                Gn("[2,64,64,320] g32", [2, 64, 64, 320], 32, true);
+            }
+            void Ln(string name, int[] x)
+            {
+                int c = x[^1];
+                var g = Pos(c); var b = R(c);
+                Check("LayerNorm", name, C, [R(x)], (o, d) => o.LayerNorm(d[0], g, b, 1e-5f));
+            }
+            Ln("[2,9,24]", [2, 9, 24]);
+            Ln("[1,3,5]", [1, 3, 5]);
+            if (large) Ln("[2,4096,320]", [2, 4096, 320]);
+
+            // ---- attention ----
+            void Att(string name, int b, int lq, int lk, int heads, int d, bool causal, bool self)
+            {
+                HostTensor[] ins = self ? [R(b, lq, heads * d)] : [R(b, lq, heads * d), R(b, lk, heads * d), R(b, lk, heads * d)];
+                Check("Attention", name + (causal ? " causal" : ""), C, ins,
+                      (o, t) => self ? o.Attention(t[0], t[0], t[0], heads, causal) : o.Attention(t[0], t[1], t[2], heads, causal));
+            }
+            Att("self B1 L10 H2 D4", 1, 10, 10, 2, 4, false, true);
+            Att("cross B2 Lq33 Lk77 H3 D8", 2, 33, 77, 3, 8, false, false);
+            Att("self B1 L40 H1 D64", 1, 40, 40, 1, 64, true, true);
+            Att("cross B1 Lq7 Lk5 H1 D512", 1, 7, 5, 1, 512, false, false);
+            Att("self B2 L77 H2 D32 (CLIP)", 2, 77, 77, 2, 32, true, true);
+            if (large)
+            {
+                Att("self B1 L4096 H1 D512 (VAE)", 1, 4096, 4096, 1, 512, false, true);
+                Att("self B2 L4096 H5 D64", 2, 4096, 4096, 5, 64, false, true);
+                Att("cross B2 Lq4096 Lk77 H5 D64", 2, 4096, 77, 5, 64, false, false);
+            }
+
+            // ---- activations and elementwise ----
+            var ew = large ? new[] { new[] { 2, 5, 7, 3 }, new[] { 2, 64, 64, 320 } } : [new[] { 2, 5, 7, 3 }];
+            foreach (var s in ew)
+            {
+                string n = Sh(s);
+                Check("Silu", n, C, [R(3f, s)], (o, d) => o.Silu(d[0]));
+                Check("Gelu", n, C, [R(3f, s)], (o, d) => o.Gelu(d[0]));
+                Check("Axpby", n, C, [R(s), R(s)], (o, d) => o.Axpby(d[0], d[1], 0.7f, -1.3f));
+                Check("ScaleShift", n, C, [R(s)], (o, d) => o.ScaleShift(d[0], 2.5f, -0.25f));
+                Check("Clamp", n, C, [R(2f, s)], (o, d) => o.Clamp(d[0], -1f, 0.5f));
+            }
+            Check("Geglu", "[2,9,48]", C, [R(2f, 2, 9, 48)], (o, d) => o.Geglu(d[0]));
+            Check("Geglu", "[1,3,6]", C, [R(2f, 1, 3, 6)], (o, d) => o.Geglu(d[0]));
+            if (large) Check("Geglu", "[2,4096,2560]", C, [R(2f, 2, 4096, 2560)], (o, d) => o.Geglu(d[0]));
+            Check("AddChannelVector", "[2,5,7,3]+[2,3]", C, [R(2, 5, 7, 3), R(2, 3)], (o, d) => o.AddChannelVector(d[0], d[1]));
+            Check("AddChannelVector", "[2,9,24]+[1,24]", C, [R(2, 9, 24), R(1, 24)], (o, d) => o.AddChannelVector(d[0], d[1]));
+            if (large) Check("AddChannelVector", "[2,64,64,320]+[2,320]", C, [R(2, 64, 64, 320), R(2, 320)], (o, d) => o.AddChannelVector(d[0], d[1]));
+
+            // ---- shape ----
+            Check("UpsampleNearest2x", "[2,3,5,3]", M, [R(2, 3, 5, 3)], (o, d) => o.UpsampleNearest2x(d[0]));
+            if (large) Check("UpsampleNearest2x", "[1,32,32,1280]", M, [R(1, 32, 32, 1280)], (o, d) => o.UpsampleNearest2x(d[0]));
+            Check("ConcatChannels", "[2,4,3,5]++[2,4,3,3]", M, [R(2, 4, 3, 5), R(2, 4, 3, 3)], (o, d) => o.ConcatChannels(d[0], d[1]));
+            if (large) Check("ConcatChannels", "[2,64,64,320]++[2,64,64,640]", M, [R(2, 64, 64, 320), R(2, 64, 64, 640)], (o, d) => o.ConcatChannels(d[0], d[1]));
+            Check("SliceChannels", "[2,9,24][5,+11]", M, [R(2, 9, 24)], (o, d) => o.SliceChannels(d[0], 5, 11));
+            Check("CropSpatial", "[2,9,8,3] rows1-7 cols2-5", M, [R(2, 9, 8, 3)], (o, d) => o.CropSpatial(d[0], 1, 7, 2, 5));
+        }
+    }
+}

@@ -1,0 +1,180 @@
+using PiSa.Engine;
+using PiSa.Engine.Backends;
+using PiSa.Engine.Backends.Cuda;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Tests.CudaKernels;
+
+/// <summary>
+/// Drives every CudaOps member on a recording fake runtime (no GPU) and checks each launch against the
+/// kernel signatures parsed from kernels/*.cu: argument kinds and order, live device pointers with room
+/// for the output, block/grid/shared-memory limits, tiles covering the output, and no leaked memory.
+/// </summary>
+public class CudaOpsLaunchTests
+{
+    private static HostTensor Rand(int seed, params int[] shape)
+    {
+        var r = new Random(seed);
+        var t = new HostTensor(shape);
+        for (int i = 0; i < t.Data.Length; i++) t.Data[i] = (float)(r.NextDouble() * 2 - 1);
+        return t;
+    }
+
+    /// <summary>Runs every IOps member once or more; returns the runtime with its recorded launches.</summary>
+    private static FakeGpuRuntime RunAllOps(bool cublas)
+    {
+        var rt = new FakeGpuRuntime { HasLinear = cublas };
+        using (var ops = new CudaOps(rt, ownsRuntime: false))
+        {
+            var tensors = new List<DeviceTensor>();
+            DeviceTensor U(params int[] s) { var t = ops.Upload(Rand(s.Length * 7 + s[^1], s)); tensors.Add(t); return t; }
+            DeviceTensor K(DeviceTensor t) { tensors.Add(t); return t; }
+
+            var x = U(2, 5, 7, 3);          // odd channels: generic conv path
+            var x16 = U(1, 8, 8, 16);       // vectorised conv path
+            K(ops.Conv2d(x, Rand(1, 4, 3, 3, 3), Rand(2, 4), 1, Pad2d.Same(1)));
+            var w2 = Rand(3, 16, 16, 3, 3);
+            var down = K(ops.Conv2d(x16, w2, null, 2, new Pad2d(0, 1, 0, 1)));
+            K(ops.Conv2d(x16, w2, Rand(4, 16), 1, Pad2d.Same(1), K(ops.Conv2d(x16, w2, null, 1, Pad2d.Same(1)))));
+            K(ops.Conv2d(down, Rand(5, 70, 16, 1, 1), Rand(6, 70), 1, Pad2d.Same(0)));
+            var seq = U(2, 9, 24);
+            K(ops.Linear(seq, Rand(7, 40, 24), Rand(8, 40)));
+            K(ops.Linear(seq, Rand(9, 24, 24), null, seq));
+            K(ops.Linear(U(3, 5), Rand(10, 7, 5), Rand(11, 7)));
+            K(ops.GroupNorm(x16, Rand(12, 16), Rand(13, 16), 4, 1e-6f, true));
+            K(ops.GroupNorm(seq, Rand(14, 24), Rand(15, 24), 8, 1e-5f, false));
+            float[] stats = ops.GroupNormStats(x16, 4);
+            Assert.Equal(2 * 4, stats.Length);
+            K(ops.GroupNormApply(x16, stats, Rand(12, 16), Rand(13, 16), 4, 1e-6f, false));
+            K(ops.LayerNorm(seq, Rand(16, 24), Rand(17, 24), 1e-5f));
+            var q = U(2, 33, 24); var kv = U(2, 77, 24);
+            K(ops.Attention(q, kv, kv, 3, false));
+            K(ops.Attention(q, q, q, 1, true));
+            K(ops.Attention(U(1, 4, 512), U(1, 6, 512), U(1, 6, 512), 1, false));
+            K(ops.Silu(x)); K(ops.Gelu(x)); K(ops.Geglu(seq));
+            K(ops.Axpby(x, x, 0.5f, -2f)); K(ops.ScaleShift(x, 2f, 1f)); K(ops.Clamp(x, -1f, 1f));
+            K(ops.AddChannelVector(x16, U(1, 16)));
+            K(ops.AddChannelVector(seq, U(2, 24)));
+            K(ops.UpsampleNearest2x(x)); K(ops.UpsampleNearest((CudaTensor)x, 11, 3));
+            K(ops.ConcatChannels(x, U(2, 5, 7, 5)));
+            K(ops.SliceChannels(seq, 4, 9));
+            K(ops.CropSpatial(x, 1, 4, 2, 7));
+            var r = K(ops.Reshape(seq, 18, 24));
+            Assert.Equal(new[] { 2, 5, 7, 3 }, ops.Download(x).Shape);
+            Assert.Equal(new[] { 18, 24 }, ops.Download(r).Shape);
+            foreach (var t in tensors) t.Dispose();
+        }
+        return rt;
+    }
+
+    /// <summary>Grid-stride kernels: (..., out, int n, ...) with n the number of outputs.</summary>
+    private static readonly HashSet<string> FlatKernels =
+    [
+        "f32_to_f16", "f16_to_f32", "silu_f16", "gelu_f16", "geglu_f16", "axpby_f16", "scale_shift_f16", "clamp_f16",
+        "add_channel_vector_f16", "upsample_nearest_f16", "concat_channels_f16", "slice_channels_f16", "crop_spatial_f16", "gn_apply",
+    ];
+
+    [Fact]
+    public void EveryLaunchMatchesItsKernelSignatureAndLimits()
+    {
+        var sigs = KernelSignatures.All();
+        Assert.NotEmpty(sigs);
+        var rt = RunAllOps(cublas: false);
+        Assert.NotEmpty(rt.Launches);
+        foreach (var l in rt.Launches)
+        {
+            string where = $"{l.Kernel} grid {l.Grid} block {l.Block}";
+            Assert.True(sigs.TryGetValue(l.Kernel, out var sig), $"{l.Kernel} is not a kernel in kernels/*.cu");
+            Assert.Equal(sig.File, l.File);
+            Assert.Equal(sig.Kinds, l.Args.Kinds);
+            int threads = l.Block.X * l.Block.Y * l.Block.Z;
+            Assert.True(threads >= 32 && threads <= 1024 && threads % 32 == 0, where);
+            Assert.True(l.Grid.X >= 1 && l.Grid.Y >= 1 && l.Grid.Y <= 65535 && l.Grid.Z >= 1 && l.Grid.Z <= 65535, where);
+            Assert.InRange(l.Shared, 0, LaunchMath.MaxSharedBytes);
+            for (int i = 0; i < l.Args.Count; i++)
+            {
+                if (l.Args.Kinds[i] != 'P') continue;
+                IntPtr p = l.Args.PointerAt(i);
+                bool optional = l.Kernel == "conv2d_igemm_f16" && (i == 2 || i == 3);   // bias, residual
+                if (p == IntPtr.Zero) { Assert.True(optional, $"{where}: null pointer argument {i}"); continue; }
+                Assert.True(l.BytesLeft[i] > 0, $"{where}: argument {i} is not live device memory");
+            }
+            // Flat kernels: (..., out, int n, ...) -> the last pointer must hold n outputs.
+            int firstInt = l.Args.Kinds.IndexOf('I');
+            if (FlatKernels.Contains(l.Kernel))
+            {
+                int n = l.Args.IntAt(firstInt);
+                int elem = l.Kernel == "f16_to_f32" ? 4 : 2;
+                Assert.True(l.BytesLeft[firstInt - 1] >= (long)n * elem, $"{where}: output too small for n={n}");
+            }
+        }
+        foreach (var name in sigs.Keys)
+            Assert.True(rt.Launches.Exists(l => l.Kernel == name), $"kernel {name} is never launched by CudaOps");
+        Assert.Empty(rt.Live);   // every buffer (activations, staging, weights) went back to the pool
+    }
+
+    [Fact]
+    public void ConvAndAttentionGridsCoverTheirOutputs()
+    {
+        var rt = RunAllOps(cublas: false);
+        foreach (var l in rt.Launches)
+        {
+            if (l.Kernel == "conv2d_igemm_f16")
+            {
+                int n = l.Args.IntAt(5), o = l.Args.IntAt(9), oh = l.Args.IntAt(10), ow = l.Args.IntAt(11);
+                Assert.True((long)l.Grid.X * LaunchMath.ConvTileM >= (long)n * oh * ow && (long)(l.Grid.X - 1) * LaunchMath.ConvTileM < (long)n * oh * ow);
+                Assert.True(l.Grid.Y * LaunchMath.ConvTileN >= o && (l.Grid.Y - 1) * LaunchMath.ConvTileN < o);
+                int k = l.Args.IntAt(12) * l.Args.IntAt(13) * l.Args.IntAt(8), kp = l.Args.IntAt(17);
+                Assert.Equal(LaunchMath.PaddedK(k), kp);
+                Assert.True(l.BytesLeft[1] >= (long)o * kp * 2, "packed weight too small");
+                Assert.True(l.BytesLeft[4] >= (long)n * oh * ow * o * 2, "conv output too small");
+            }
+            if (l.Kernel == "attention_f16")
+            {
+                int lq = l.Args.IntAt(4), heads = l.Args.IntAt(6), d = l.Args.IntAt(7), warps = l.Block.X / 32;
+                Assert.True(l.Grid.X * warps >= lq && (l.Grid.X - 1) * warps < lq);
+                Assert.Equal(heads, l.Grid.Y);
+                Assert.Equal(LaunchMath.AttentionShared(warps, d), l.Shared);
+            }
+        }
+    }
+
+    [Fact]
+    public void LinearUsesCublasLtWhenPresent()
+    {
+        var rt = RunAllOps(cublas: true);
+        Assert.Equal(2, rt.LinearCalls);   // in = 24 twice; in = 5 is not a multiple of 8: conv-kernel fallback
+        Assert.Contains(rt.Launches, l => l.Kernel == "conv2d_igemm_f16" && l.Args.IntAt(8) == 5);
+        Assert.Empty(rt.Live);
+    }
+
+    [Fact]
+    public void WeightsAreUploadedOncePerObject()
+    {
+        var rt = new FakeGpuRuntime();
+        using var ops = new CudaOps(rt, ownsRuntime: false);
+        var w = Rand(1, 8, 4, 3, 3); var b = Rand(2, 8);
+        using var x = ops.Upload(Rand(3, 1, 6, 6, 4));
+        ops.Conv2d(x, w, b, 1, Pad2d.Same(1)).Dispose();
+        int live = rt.Live.Count;
+        ops.Conv2d(x, w, b, 1, Pad2d.Same(1)).Dispose();
+        Assert.Equal(live, rt.Live.Count);
+        ops.Conv2d(x, w.Clone(), b, 1, Pad2d.Same(1)).Dispose();   // another object: another upload
+        Assert.Equal(live + 1, rt.Live.Count);
+    }
+
+    [Fact]
+    public void BadShapesThrowOneLineErrorsNamingTheOp()
+    {
+        var rt = new FakeGpuRuntime();
+        using var ops = new CudaOps(rt, ownsRuntime: false);
+        using var x = ops.Upload(Rand(1, 1, 4, 4, 3));
+        var e = Assert.Throws<PisaException>(() => ops.Conv2d(x, Rand(2, 8, 5, 3, 3), null, 1, Pad2d.Same(1)));
+        Assert.Contains("conv2d", e.Message);
+        Assert.Contains("1, 4, 4, 3", e.Message);
+        using var q = ops.Upload(Rand(3, 1, 2, 1026));
+        Assert.Throws<PisaException>(() => ops.Attention(q, q, q, 2, false));   // head dim 513
+        Assert.Throws<PisaException>(() => ops.GroupNorm(x, Rand(4, 3), Rand(5, 3), 2, 1e-5f, false));
+        Assert.Throws<PisaException>(() => ops.CropSpatial(x, 0, 5, 0, 1));
+    }
+}
