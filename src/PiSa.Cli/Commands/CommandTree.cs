@@ -10,5 +10,7 @@ public static class CommandTree
         root.Add(UpscaleCommand.Build());
         root.Add(FileCommands.Inspect());
         root.Add(FileCommands.Convert());
+        root.Add(DoctorCommand.Build());
+        root.Add(SelftestCommand.Build());
     }
 }

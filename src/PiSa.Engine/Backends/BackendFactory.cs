@@ -8,9 +8,6 @@ namespace PiSa.Engine.Backends;
 /// </summary>
 public static class BackendFactory
 {
-    /// <summary>Set by the CUDA backend's assembly wiring: returns (ops, null) or (null, reason).</summary>
-    public static Func<(IOps? Ops, string? Reason)>? CudaFactory { get; set; }
-
     public static IOps Create(string device, Action<string>? notice = null)
     {
         switch (device)
@@ -34,6 +31,5 @@ public static class BackendFactory
         }
     }
 
-    private static (IOps? Ops, string? Reason) TryCuda() =>
-        CudaFactory?.Invoke() ?? (null, "this build has no CUDA backend");
+    private static (IOps? Ops, string? Reason) TryCuda() => Cuda.PiSaCudaRuntime.TryCreateOps();
 }

@@ -169,3 +169,49 @@ public sealed class CliFailureTests
             File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
     }
 }
+
+/// <summary>`pisa doctor` and `pisa selftest` as a user runs them on a machine without a GPU.</summary>
+public sealed class CliDiagnosticsTests
+{
+    [Fact]
+    public void Doctor_reports_without_a_gpu_and_never_crashes()
+    {
+        var r = PisaProcess.Run("doctor");
+        Assert.Contains("GPU:", r.Stdout);
+        Assert.Contains("NVRTC:", r.Stdout);
+        Assert.Contains("doctor:", r.Stdout);
+        Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+        if (PiSa.Cuda.KernelCompiler.Available)
+        {
+            // Every kernel file compiles for both CI targets, without spills.
+            var kernelLines = r.Stdout.Split('\n').Where(l => l.Contains(".cu (sm_")).ToList();
+            Assert.NotEmpty(kernelLines);
+            Assert.All(kernelLines, l => Assert.Matches(@":\s+ok,", l));
+            Assert.All(kernelLines, l => Assert.Contains("no spills", l));
+        }
+        Assert.Equal(PiSa.Cuda.CudaAvailability.Probe().Ok ? 0 : 1, r.ExitCode);
+    }
+
+    [Fact]
+    public void Selftest_on_the_cpu_passes_every_op_and_golden_case()
+    {
+        var r = PisaProcess.Run("selftest", "--device", "cpu", "--fixtures", FixturePaths.Tiny);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("selftest: ", r.Stdout);
+        Assert.Matches(@"selftest: \d+ passed, 0 failed", r.Stdout);
+        Assert.Contains("pass  f_default_vaetiled", r.Stdout);
+    }
+
+    [Fact]
+    public void Device_cuda_without_a_gpu_is_a_clear_error_and_auto_falls_back()
+    {
+        if (PiSa.Cuda.CudaAvailability.Probe().Ok) return; // this test is about machines without a GPU
+        using var dir = new TempDir();
+        string[] common = ["upscale", Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png"), "-o", dir.File("o.png"),
+            "--model", Path.Combine(FixturePaths.Tiny, "sd"), "--lora", Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), "--process-size", "64"];
+        PisaProcess.AssertOneLineError(PisaProcess.Run([.. common, "--device", "cuda"]), "--device cuda");
+        var auto = PisaProcess.Run([.. common, "--device", "auto"]);
+        Assert.Equal(0, auto.ExitCode);
+        Assert.Contains("running on the CPU", auto.Stderr);
+    }
+}

@@ -16,6 +16,10 @@ public static class PisaProcess
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pisa.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("PISA_DEBUG");
+        // Where CI's NVRTC lives, for children started without it in their environment.
+        string nvrtc = Path.Combine(FixturePaths.RepoRoot, ".cache", "cuda118", "lib");
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PISA_CUDA_LIB_DIRS")) && Directory.Exists(nvrtc))
+            psi.Environment["PISA_CUDA_LIB_DIRS"] = nvrtc;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -79,7 +79,7 @@ public sealed class CudaOps : IOps
         var c = C(x, "reshape", "x");
         if (ShapeUtil.Product(shape) != c.Count)
             throw new PisaException($"reshape: {S(c)} cannot become [{ShapeUtil.Format(shape)}]");
-        c.Memory.AddRef();
+        // A view: no new reference. Disposing either the owner or the view returns the storage (IOps.Reshape).
         return new CudaTensor(shape, c.Memory);
     }
 

@@ -1,8 +1,10 @@
 namespace PiSa.Engine.Backends.Cuda;
 
 /// <summary>
-/// A reference-counted device allocation: tensors and their reshaped views share one, and the memory
-/// goes back to the runtime's pool when the last of them is disposed.
+/// A reference-counted device allocation (staging buffers and weights use AddRef/Release). A tensor and its
+/// reshaped views share one allocation under the IOps rule: the storage goes back to the pool when the FIRST
+/// of them is disposed (<see cref="ReleaseOnce"/>), because model code disposes either the owner or the view
+/// it keeps, never both, and must not use any of them after that.
 /// </summary>
 public sealed class DeviceMemory
 {
@@ -22,6 +24,14 @@ public sealed class DeviceMemory
     public void AddRef()
     {
         if (Interlocked.Increment(ref _refs) <= 1) throw new ObjectDisposedException(nameof(DeviceMemory));
+    }
+
+    private int _tensorReleased;
+
+    /// <summary>Release on behalf of a tensor group (an owner and its views): only the first call counts.</summary>
+    public void ReleaseOnce()
+    {
+        if (Interlocked.Exchange(ref _tensorReleased, 1) == 0) Release();
     }
 
     public void Release()
@@ -48,14 +58,14 @@ public sealed class CudaTensor : DeviceTensor
     {
         get
         {
-            if (_disposed != 0) throw new ObjectDisposedException(ToString());
+            if (_disposed != 0 || Memory.Ptr == IntPtr.Zero) throw new ObjectDisposedException(ToString());
             return Memory.Ptr;
         }
     }
 
     public override void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) Memory.Release();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) Memory.ReleaseOnce();
     }
 
     private static string ShapeUtilFormat(int[] s) => "[" + Tensors.ShapeUtil.Format(s) + "]";

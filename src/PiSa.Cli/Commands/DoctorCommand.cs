@@ -1,0 +1,59 @@
+using System.CommandLine;
+using PiSa.Cuda;
+using PiSa.Engine.Backends.Cuda;
+
+namespace PiSa.Cli.Commands;
+
+/// <summary>
+/// `pisa doctor`: what this machine offers the CUDA backend (GPU, driver, NVRTC, cuBLAS/cuBLASLt, kernel cache)
+/// and whether every kernel compiles for this GPU (or, without one, for sm_80 and sm_90). Exit 0 when a GPU is
+/// usable and every kernel compiles; 1 otherwise (the report still prints in full).
+/// </summary>
+public static class DoctorCommand
+{
+    public static Command Build()
+    {
+        var cmd = new Command("doctor", "Report the GPU, driver, NVRTC and cuBLAS versions and check that every kernel compiles.");
+        cmd.SetAction(_ => Run(Console.Out));
+        return cmd;
+    }
+
+    public static int Run(TextWriter o)
+    {
+        var lines = DeviceReport.Collect().ToList();
+        bool gpuOk = CudaAvailability.Probe().Ok;
+        bool kernelsOk = false;
+        if (KernelCompiler.Available)
+        {
+            string[] archs = TargetArchs(gpuOk);
+            kernelsOk = true;
+            foreach (var arch in archs)
+            {
+                var results = KernelCompiler.Default.CompileAll(KernelSources.All(), arch);
+                kernelsOk &= results.All(r => r.Module != null);
+                foreach (var l in DeviceReport.KernelLines(results))
+                    lines.Add(l with { Label = $"{l.Label} ({arch})" });
+            }
+        }
+        o.Write(DeviceReport.Format(lines));
+        o.WriteLine(gpuOk && kernelsOk ? "doctor: the CUDA backend can run here"
+            : kernelsOk ? "doctor: every kernel compiles, but no usable GPU: the CPU backend will run"
+            : "doctor: the CUDA backend cannot run here (see the lines above)");
+        return gpuOk && kernelsOk ? 0 : 1;
+    }
+
+    /// <summary>This GPU's architecture when one is usable; otherwise the two CI targets.</summary>
+    private static string[] TargetArchs(bool gpuOk)
+    {
+        if (gpuOk)
+        {
+            try
+            {
+                using var ctx = CudaContext.Create();
+                return [ctx.SmArch];
+            }
+            catch (CudaException) { }
+        }
+        return ["sm_80", "sm_90"];
+    }
+}
