@@ -91,7 +91,7 @@ public sealed class CliFailureTests
         Assert.DoesNotContain("   at ", r.Stderr);
         Assert.Contains(name + ".png", r.Stderr);
         Assert.Equal("previous result", File.ReadAllText(output));
-        Assert.Empty(Directory.GetFiles(dir.Path).Where(f => f != input && f != output));
+        Assert.DoesNotContain(Directory.GetFiles(dir.Path), f => f != input && f != output);
     }
 
     [Fact]
