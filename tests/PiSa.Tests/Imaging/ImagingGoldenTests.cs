@@ -1,3 +1,4 @@
+using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
 using PiSa.Engine.Tensors;
 
@@ -14,7 +15,7 @@ public class ImagingGoldenTests
     public void Preprocess_matches_source_and_model_input(string name)
     {
         var c = GoldenCase.Get(name);
-        var t = new FixtureTensors(c.TensorsPath);
+        using var t = SafetensorsFile.Open(c.TensorsPath);
         var p = Preprocess.Run(ImageIO.Load(c.Input), c.Upscale, c.ProcessSize);
 
         Assert.Equal(c.ResizeFlag, p.ResizeFlag);
@@ -34,7 +35,7 @@ public class ImagingGoldenTests
     [MemberData(nameof(Cases))]
     public void Decoded_to_8bit_truncates_like_ToPILImage(string name)
     {
-        var t = new FixtureTensors(GoldenCase.Get(name).TensorsPath);
+        using var t = SafetensorsFile.Open(GoldenCase.Get(name).TensorsPath);
         var decoded = new HostTensor(t.Shape("decoded"), t.F32("decoded"));
         var img = Preprocess.ToImageTruncating(decoded);
         AssertBytesEqual(t.U8("pre_colorfix_u8"), img.Data, img.Width, "pre_colorfix_u8", maxDiff: 0);
@@ -46,7 +47,7 @@ public class ImagingGoldenTests
     {
         var c = GoldenCase.Get(name);
         Assert.Equal("adain", c.Align);
-        var t = new FixtureTensors(c.TensorsPath);
+        using var t = SafetensorsFile.Open(c.TensorsPath);
         int[] hwc = t.Shape("pre_colorfix_u8");
         var target = new RgbImage(hwc[1], hwc[0], t.U8("pre_colorfix_u8"));
         var source = new RgbImage(hwc[1], hwc[0], t.U8("source_u8"));
@@ -76,7 +77,7 @@ public class ImagingGoldenTests
     public void Whole_image_side_from_input_file_and_decoded_gives_the_saved_png(string name)
     {
         var c = GoldenCase.Get(name);
-        var t = new FixtureTensors(c.TensorsPath);
+        using var t = SafetensorsFile.Open(c.TensorsPath);
         var pre = Preprocess.Run(ImageIO.Load(c.Input), c.Upscale, c.ProcessSize);
         var post = Postprocess.Run(new HostTensor(t.Shape("decoded"), t.F32("decoded")), pre, ColorFixMethod.AdaIn);
         AssertBytesEqual(t.U8("pre_colorfix_u8"), post.PreColorFix.Data, post.PreColorFix.Width, "pre_colorfix_u8", maxDiff: 0);
@@ -90,7 +91,7 @@ public class ImagingGoldenTests
     public void Expected_png_decodes_to_output_u8_and_our_png_round_trips(string name)
     {
         var c = GoldenCase.Get(name);
-        var t = new FixtureTensors(c.TensorsPath);
+        using var t = SafetensorsFile.Open(c.TensorsPath);
         byte[] output = t.U8("output_u8");
         var png = ImageIO.Load(c.PngPath);
         Assert.Equal((c.OutputWidth, c.OutputHeight), (png.Width, png.Height));

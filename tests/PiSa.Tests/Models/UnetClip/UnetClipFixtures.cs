@@ -7,7 +7,7 @@ using PiSa.Engine.Tensors;
 namespace PiSa.Tests.Models.UnetClip;
 
 /// <summary>
-/// Test-side access to the pisa-tiny fixtures for the UNet/CLIP tests: a minimal safetensors reader (F32, I64),
+/// Test-side access to the pisa-tiny fixtures for the UNet/CLIP tests: cached fixture tensors (F32, I64 as float),
 /// the configs (product parser), NCHW <-> NHWC conversion and the relative-L2 comparison.
 /// </summary>
 public static class UnetClipFixtures
@@ -25,24 +25,7 @@ public static class UnetClipFixtures
         lock (Cache)
         {
             if (Cache.TryGetValue(path, out var hit)) return hit;
-            var bytes = File.ReadAllBytes(path);
-            long n = BitConverter.ToInt64(bytes, 0);
-            using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
-            var result = new Dictionary<string, HostTensor>();
-            foreach (var e in doc.RootElement.EnumerateObject())
-            {
-                if (e.Name == "__metadata__") continue;
-                string dtype = e.Value.GetProperty("dtype").GetString()!;
-                int[] shape = e.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
-                var offs = e.Value.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-                int start = (int)(8 + n + offs[0]);
-                long count = ShapeUtil.Product(shape);
-                var data = new float[count];
-                if (dtype == "F32") Buffer.BlockCopy(bytes, start, data, 0, (int)(count * 4));
-                else if (dtype == "I64") for (int i = 0; i < count; i++) data[i] = BitConverter.ToInt64(bytes, start + 8 * i);
-                else continue;
-                result[e.Name] = new HostTensor(shape, data);
-            }
+            var result = FixtureSafetensors.ReadAllF32(path, includeI64: true);
             Cache[path] = result;
             return result;
         }

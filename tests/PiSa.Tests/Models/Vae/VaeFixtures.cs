@@ -5,8 +5,7 @@ using PiSa.Engine.Tensors;
 
 namespace PiSa.Tests.Models.Vae;
 
-/// <summary>Fixture access for the VAE tests: a minimal F32 safetensors reader (test-only, independent of
-/// the engine's reader), the tiny VAE config, NCHW/NHWC conversion and error measures.</summary>
+/// <summary>Fixture access for the VAE tests: cached F32 fixture tensors (read by the engine's reader), the tiny VAE config, NCHW/NHWC conversion and error measures.</summary>
 public static class VaeFixtures
 {
     private static readonly Dictionary<string, Dictionary<string, HostTensor>> Cache = new();
@@ -17,19 +16,7 @@ public static class VaeFixtures
         lock (Cache)
         {
             if (Cache.TryGetValue(path, out var hit)) return hit;
-            var bytes = File.ReadAllBytes(path);
-            long n = BitConverter.ToInt64(bytes, 0);
-            using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
-            var result = new Dictionary<string, HostTensor>();
-            foreach (var p in doc.RootElement.EnumerateObject())
-            {
-                if (p.Name == "__metadata__" || p.Value.GetProperty("dtype").GetString() != "F32") continue;
-                var shape = p.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-                var off = p.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                var data = new float[(off[1] - off[0]) / 4];
-                Buffer.BlockCopy(bytes, (int)(8 + n + off[0]), data, 0, data.Length * 4);
-                result[p.Name] = new HostTensor(shape, data);
-            }
+            var result = FixtureSafetensors.ReadAllF32(path);
             Cache[path] = result;
             return result;
         }
