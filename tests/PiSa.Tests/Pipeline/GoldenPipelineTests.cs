@@ -47,20 +47,3 @@ public sealed class GoldenPipelineTests(ITestOutputHelper log)
         Assert.True(mad < 0.5, $"{name}: PNG mean absolute difference {mad:F3} levels");
     }
 }
-
-public static class Metrics
-{
-    public static double RelativeL2(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Length; i++) { double d = actual[i] - expected[i]; num += d * d; den += (double)expected[i] * expected[i]; }
-        return Math.Sqrt(num / Math.Max(den, 1e-30));
-    }
-
-    public static double MaxAbs(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        double m = 0;
-        for (int i = 0; i < expected.Length; i++) m = Math.Max(m, Math.Abs(actual[i] - expected[i]));
-        return m;
-    }
-}

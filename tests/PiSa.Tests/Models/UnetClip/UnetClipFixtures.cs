@@ -63,21 +63,7 @@ public static class UnetClipFixtures
     public static DeviceTensor UploadNhwc(IOps ops, string name) => ops.Upload(ToNhwc(Module(name)));
 
     /// <summary>||actual - expected|| / ||expected|| after converting the expected NCHW tensor to NHWC; shapes must agree.</summary>
-    public static double RelL2(HostTensor expectedNchw, HostTensor actual)
-    {
-        var e = ToNhwc(expectedNchw);
-        Assert.Equal(e.Shape, actual.Shape);
-        double num = 0, den = 0;
-        for (int i = 0; i < e.Data.Length; i++)
-        {
-            Assert.False(float.IsNaN(actual.Data[i]), "NaN in output");
-            double d = actual.Data[i] - e.Data[i];
-            num += d * d;
-            den += (double)e.Data[i] * e.Data[i];
-        }
-        Assert.True(den > 0, "expected tensor is all zeros");
-        return Math.Sqrt(num / den);
-    }
+    public static double RelL2(HostTensor expectedNchw, HostTensor actual) => Metrics.RelativeL2(actual, ToNhwc(expectedNchw));
 
     public static void AssertClose(HostTensor expectedNchw, HostTensor actual, double tol = 1e-4)
     {

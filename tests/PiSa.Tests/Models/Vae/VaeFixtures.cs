@@ -5,7 +5,7 @@ using PiSa.Engine.Tensors;
 
 namespace PiSa.Tests.Models.Vae;
 
-/// <summary>Fixture access for the VAE tests: cached F32 fixture tensors (read by the engine's reader), the tiny VAE config, NCHW/NHWC conversion and error measures.</summary>
+/// <summary>Fixture access for the VAE tests: cached F32 fixture tensors (read by the engine's reader), the tiny VAE config, NCHW/NHWC conversion.</summary>
 public static class VaeFixtures
 {
     private static readonly Dictionary<string, Dictionary<string, HostTensor>> Cache = new();
@@ -74,21 +74,6 @@ public static class VaeFixtures
         var r = t.Clone();
         for (int i = 0; i < r.Data.Length; i++) r.Data[i] = f(r.Data[i]);
         return r;
-    }
-
-    /// <summary>||a - b|| / ||b||; fails the test on a shape mismatch or a non-finite value.</summary>
-    public static double RelL2(HostTensor actual, HostTensor expected)
-    {
-        Assert.Equal(expected.Shape, actual.Shape);
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Data.Length; i++)
-        {
-            Assert.True(float.IsFinite(actual.Data[i]), $"non-finite value at {i}");
-            double d = actual.Data[i] - expected.Data[i];
-            num += d * d;
-            den += (double)expected.Data[i] * expected.Data[i];
-        }
-        return Math.Sqrt(num / den);
     }
 
     public static HostTensor Run(IOps ops, HostTensor input, Func<DeviceTensor, DeviceTensor> f)

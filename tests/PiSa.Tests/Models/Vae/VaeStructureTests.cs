@@ -125,6 +125,6 @@ public class VaeStructureTests
             return cur.TakeResult();
         });
         Assert.Equal(plain.Shape, tiled.Shape);
-        Assert.True(VaeFixtures.RelL2(tiled, plain) < 1e-6);
+        Assert.True(Metrics.RelativeL2(tiled, plain) < 1e-6);
     }
 }
