@@ -1,4 +1,3 @@
-using System.Text.Json;
 using PiSa.Engine.Backends;
 using PiSa.Engine.Formats;
 using PiSa.Engine.Models;
@@ -47,18 +46,7 @@ public static class UnetClipFixtures
     public static ClipTextConfig ClipConfig() => DiffusersConfig.LoadClipText(Path.Combine(TextEncoderDir, "config.json"));
 
     /// <summary>NCHW -> NHWC (other ranks unchanged).</summary>
-    public static HostTensor ToNhwc(HostTensor t)
-    {
-        if (t.Rank != 4) return t;
-        int n = t.Dim(0), c = t.Dim(1), h = t.Dim(2), w = t.Dim(3);
-        var y = new HostTensor(n, h, w, c);
-        for (int b = 0; b < n; b++)
-            for (int ch = 0; ch < c; ch++)
-                for (int yy = 0; yy < h; yy++)
-                    for (int xx = 0; xx < w; xx++)
-                        y.Data[((b * h + yy) * w + xx) * c + ch] = t.Data[((b * c + ch) * h + yy) * w + xx];
-        return y;
-    }
+    public static HostTensor ToNhwc(HostTensor t) => t.Rank == 4 ? Layout.NchwToNhwc(t) : t;
 
     public static DeviceTensor UploadNhwc(IOps ops, string name) => ops.Upload(ToNhwc(Module(name)));
 

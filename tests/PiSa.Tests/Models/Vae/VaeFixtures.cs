@@ -5,7 +5,7 @@ using PiSa.Engine.Tensors;
 
 namespace PiSa.Tests.Models.Vae;
 
-/// <summary>Fixture access for the VAE tests: cached F32 fixture tensors (read by the engine's reader), the tiny VAE config, NCHW/NHWC conversion.</summary>
+/// <summary>Fixture access for the VAE tests: cached F32 fixture tensors (read by the engine's reader), the tiny VAE config, fixture tensors in NHWC.</summary>
 public static class VaeFixtures
 {
     private static readonly Dictionary<string, Dictionary<string, HostTensor>> Cache = new();
@@ -55,19 +55,7 @@ public static class VaeFixtures
         };
     }
 
-    public static HostTensor NchwToNhwc(HostTensor t)
-    {
-        int n = t.Dim(0), c = t.Dim(1), h = t.Dim(2), w = t.Dim(3);
-        var r = new HostTensor(n, h, w, c);
-        for (int b = 0; b < n; b++)
-            for (int ch = 0; ch < c; ch++)
-                for (int y = 0; y < h; y++)
-                    for (int x = 0; x < w; x++)
-                        r.Data[((b * h + y) * w + x) * c + ch] = t.Data[((b * c + ch) * h + y) * w + x];
-        return r;
-    }
-
-    public static HostTensor NhwcOf(Dictionary<string, HostTensor> set, string name) => NchwToNhwc(set[name]);
+    public static HostTensor NhwcOf(Dictionary<string, HostTensor> set, string name) => Layout.NchwToNhwc(set[name]);
 
     public static HostTensor Map(HostTensor t, Func<float, float> f)
     {
