@@ -10,7 +10,7 @@ namespace PiSa.Tests.Pipeline;
 /// </summary>
 public sealed class GoldenPipelineTests(ITestOutputHelper log)
 {
-    public static IEnumerable<object[]> Cases() => GoldenCase.Load(FixturePaths.Tiny).Select(c => new object[] { c.Name });
+    public static IEnumerable<object[]> Cases() => GoldenCase.Names;
 
     // Relative L2 bounds: float32 on both sides, so differences come only from the order of summation.
     private const double Tight = 1e-4, Loose = 1e-3;
@@ -19,7 +19,7 @@ public sealed class GoldenPipelineTests(ITestOutputHelper log)
     [MemberData(nameof(Cases))]
     public void Case_matches_the_official_outputs(string name)
     {
-        var c = GoldenCase.Load(FixturePaths.Tiny).Single(x => x.Name == name);
+        var c = GoldenCase.Get(name);
         using var dir = new TempDir();
         string png = Path.Combine(dir.Path, "out.png"), dump = Path.Combine(dir.Path, "dump.safetensors");
         int exit = PiSa.Cli.Program.Main(c.CliArgs(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), png, dump));
