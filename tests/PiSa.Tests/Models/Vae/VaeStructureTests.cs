@@ -13,7 +13,7 @@ public class VaeStructureTests
     /// <summary>The tensors AutoencoderKL actually reads (name and shape) when built from <paramref name="weights"/>.</summary>
     private static Dictionary<string, int[]> UsedParameters(VaeConfig cfg, IWeightSource weights)
     {
-        var recorder = new RecordingSource(weights);
+        var recorder = new RecordingWeightSource(weights);
         using var ops = new NaiveVaeOps();
         _ = new AutoencoderKL(cfg, recorder, ops);
         return recorder.Used;
@@ -22,19 +22,6 @@ public class VaeStructureTests
     /// <summary>Zero tensors of the description's names and shapes: what a VAE built from them reads must be all of them.</summary>
     private static IWeightSource DescribedZeros(VaeConfig cfg) =>
         new DictionaryWeightSource(VaeDescription.Build(cfg).ToDictionary(p => p.Name, p => new PiSa.Engine.Tensors.HostTensor(p.Shape)), "vae description");
-
-    private sealed class RecordingSource(IWeightSource inner) : IWeightSource
-    {
-        public Dictionary<string, int[]> Used { get; } = [];
-        public bool Contains(string name) => inner.Contains(name);
-        public IEnumerable<string> Names => inner.Names;
-        public PiSa.Engine.Tensors.HostTensor Get(string name)
-        {
-            var t = inner.Get(name);
-            Used[name] = t.Shape;
-            return t;
-        }
-    }
 
     private static void AssertSameShapes(Dictionary<string, int[]> expected, Dictionary<string, int[]> actual)
     {
