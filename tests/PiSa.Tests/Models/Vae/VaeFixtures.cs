@@ -1,11 +1,11 @@
-using System.Text.Json;
 using PiSa.Engine.Backends;
+using PiSa.Engine.Formats;
 using PiSa.Engine.Models;
 using PiSa.Engine.Tensors;
 
 namespace PiSa.Tests.Models.Vae;
 
-/// <summary>Fixture access for the VAE tests: cached F32 fixture tensors (read by the engine's reader), the tiny VAE config, fixture tensors in NHWC.</summary>
+/// <summary>Fixture access for the VAE tests: cached F32 fixture tensors (read by the engine's reader), the tiny VAE config (product parser), fixture tensors in NHWC.</summary>
 public static class VaeFixtures
 {
     private static readonly Dictionary<string, Dictionary<string, HostTensor>> Cache = new();
@@ -32,28 +32,8 @@ public static class VaeFixtures
     public static Dictionary<string, HostTensor> Case(string name) =>
         ReadF32(Path.Combine(FixturePaths.Tiny, "expected", $"case_{name}.safetensors"));
 
-    /// <summary>The tiny VAE's config.json read by hand (the engine's config parser is another helper's work).</summary>
-    public static VaeConfig TinyVaeConfig() => ReadVaeConfig(Path.Combine(VaeDir, "config.json"));
-
-    public static VaeConfig ReadVaeConfig(string path)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
-        var r = doc.RootElement;
-        int[] Ints(string k) => r.GetProperty(k).EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        string[] Strs(string k) => r.GetProperty(k).EnumerateArray().Select(e => e.GetString()!).ToArray();
-        return new VaeConfig
-        {
-            InChannels = r.GetProperty("in_channels").GetInt32(),
-            OutChannels = r.GetProperty("out_channels").GetInt32(),
-            BlockOutChannels = Ints("block_out_channels"),
-            DownBlockTypes = Strs("down_block_types"),
-            UpBlockTypes = Strs("up_block_types"),
-            LayersPerBlock = r.GetProperty("layers_per_block").GetInt32(),
-            LatentChannels = r.GetProperty("latent_channels").GetInt32(),
-            NormNumGroups = r.GetProperty("norm_num_groups").GetInt32(),
-            ScalingFactor = r.TryGetProperty("scaling_factor", out var sf) ? sf.GetSingle() : 0.18215f,
-        };
-    }
+    /// <summary>The tiny VAE's config.json, through the engine's diffusers config parser.</summary>
+    public static VaeConfig TinyVaeConfig() => DiffusersConfig.LoadVae(Path.Combine(VaeDir, "config.json"));
 
     public static HostTensor NhwcOf(Dictionary<string, HostTensor> set, string name) => Layout.NchwToNhwc(set[name]);
 

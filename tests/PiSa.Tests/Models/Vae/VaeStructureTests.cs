@@ -42,7 +42,7 @@ public class VaeStructureTests
     [Fact]
     public void Parameters_of_sd21_vae_are_exactly_the_diffusers_state_dict()
     {
-        var cfg = VaeFixtures.ReadVaeConfig(Path.Combine(FixturePaths.Sd21, "vae", "config.json"));
+        var cfg = PiSa.Engine.Formats.DiffusersConfig.LoadVae(Path.Combine(FixturePaths.Sd21, "vae", "config.json"));
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(FixturePaths.Sd21, "tensor_shapes.json")));
         var expected = doc.RootElement.GetProperty("vae").EnumerateObject()
             .ToDictionary(p => p.Name, p => p.Value.EnumerateArray().Select(e => e.GetInt32()).ToArray());
