@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using PiSa.Engine.Tensors;
 
 namespace PiSa.Engine.Formats;
 
@@ -108,7 +109,7 @@ public static class SafetensorsHeader
             throw new PisaException($"{where}: data_offsets [{begin}, {end}] run past the data section ({dataLength} bytes)");
         long expected = numel * SafetensorsDTypes.SizeOf(dtype); // numel <= 2^62/8: no overflow
         if (end - begin != expected)
-            throw new PisaException($"{where}: data_offsets [{begin}, {end}] hold {end - begin} bytes but {SafetensorsDTypes.Name(dtype)} [{string.Join(", ", shape)}] needs {expected}");
+            throw new PisaException($"{where}: data_offsets [{begin}, {end}] hold {end - begin} bytes but {SafetensorsDTypes.Name(dtype)} [{ShapeUtil.Format(shape)}] needs {expected}");
         return new SafetensorsEntry(name, dtype, shape, begin, end);
     }
 

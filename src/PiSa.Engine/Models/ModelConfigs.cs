@@ -13,7 +13,7 @@ public sealed record UNetConfig
     public string[] UpBlockTypes { get; init; } = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"];
     public string MidBlockType { get; init; } = "UNetMidBlock2DCrossAttn";
     public int LayersPerBlock { get; init; } = 2;
-    /// <summary>Number of attention heads per down block (diffusers' attention_head_dim, or num_attention_heads when set).</summary>
+    /// <summary>Number of attention heads per down block: diffusers' attention_head_dim, which in UNet2DConditionModel holds the head COUNT (the config parser refuses num_attention_heads, as diffusers 0.25 does).</summary>
     public int[] AttentionHeads { get; init; } = [5, 10, 20, 20];
     public int CrossAttentionDim { get; init; } = 1024;
     public int NormNumGroups { get; init; } = 32;

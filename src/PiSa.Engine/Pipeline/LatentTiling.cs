@@ -1,4 +1,5 @@
 using PiSa.Engine.Backends;
+using PiSa.Engine.Tensors;
 
 namespace PiSa.Engine.Pipeline;
 
@@ -55,7 +56,7 @@ public static class LatentTiling
     public static DeviceTensor Predict(IOps ops, DeviceTensor latent, int tileSize, int overlap, Func<DeviceTensor, DeviceTensor> predict)
     {
         if (latent.Rank != 4 || latent.Dim(0) != 1)
-            throw new ArgumentException($"latent tiling expects an NHWC latent with batch 1, got [{string.Join(", ", latent.Shape)}]");
+            throw new ArgumentException($"latent tiling expects an NHWC latent with batch 1, got [{ShapeUtil.Format(latent.Shape)}]");
         int h = latent.Dim(1), w = latent.Dim(2), c = latent.Dim(3);
         int tile = Math.Min(tileSize, Math.Min(h, w));
         if (tile <= overlap)

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.Text.Json;
 using PiSa.Engine.Backends;
 using PiSa.Engine.Backends.Cpu;
 using PiSa.Engine.Tensors;
@@ -9,32 +7,13 @@ namespace PiSa.Tests.Cpu;
 
 /// <summary>
 /// The CPU ops against PyTorch itself: single modules recorded by the fixture generator
-/// (modules.safetensors, NCHW) with the tiny model's weights. A minimal F32 safetensors reader
-/// keeps this area independent of the Formats code.
+/// (modules.safetensors, NCHW) with the tiny model's weights.
 /// </summary>
 public class CpuFixtureTests
 {
-    private static Dictionary<string, HostTensor> ReadF32(string path)
-    {
-        var bytes = File.ReadAllBytes(path);
-        long n = BinaryPrimitives.ReadInt64LittleEndian(bytes);
-        using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
-        var result = new Dictionary<string, HostTensor>();
-        foreach (var e in doc.RootElement.EnumerateObject())
-        {
-            if (e.Name == "__metadata__" || e.Value.GetProperty("dtype").GetString() != "F32") continue;
-            var shape = e.Value.GetProperty("shape").EnumerateArray().Select(v => v.GetInt32()).ToArray();
-            var offs = e.Value.GetProperty("data_offsets").EnumerateArray().Select(v => v.GetInt64()).ToArray();
-            var data = new float[(offs[1] - offs[0]) / 4];
-            Buffer.BlockCopy(bytes, (int)(8 + n + offs[0]), data, 0, data.Length * 4);
-            result[e.Name] = new HostTensor(shape, data);
-        }
-        return result;
-    }
-
-    private static readonly Lazy<Dictionary<string, HostTensor>> Modules = new(() => ReadF32(Path.Combine(FixturePaths.Tiny, "modules.safetensors")));
-    private static readonly Lazy<Dictionary<string, HostTensor>> Unet = new(() => ReadF32(Path.Combine(FixturePaths.Tiny, "sd", "unet", "diffusion_pytorch_model.safetensors")));
-    private static readonly Lazy<Dictionary<string, HostTensor>> Vae = new(() => ReadF32(Path.Combine(FixturePaths.Tiny, "sd", "vae", "diffusion_pytorch_model.safetensors")));
+    private static readonly Lazy<Dictionary<string, HostTensor>> Modules = new(() => FixtureSafetensors.ReadAllF32(Path.Combine(FixturePaths.Tiny, "modules.safetensors")));
+    private static readonly Lazy<Dictionary<string, HostTensor>> Unet = new(() => FixtureSafetensors.ReadAllF32(Path.Combine(FixturePaths.Tiny, "sd", "unet", "diffusion_pytorch_model.safetensors")));
+    private static readonly Lazy<Dictionary<string, HostTensor>> Vae = new(() => FixtureSafetensors.ReadAllF32(Path.Combine(FixturePaths.Tiny, "sd", "vae", "diffusion_pytorch_model.safetensors")));
 
     [Theory]
     [InlineData("conv_in", "conv_in", 1)]

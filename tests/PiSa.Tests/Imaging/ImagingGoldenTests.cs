@@ -1,3 +1,4 @@
+using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
 using PiSa.Engine.Tensors;
 
@@ -14,7 +15,7 @@ public class ImagingGoldenTests
     public void Preprocess_matches_source_and_model_input(string name)
     {
         var c = GoldenCase.Get(name);
-        var t = new FixtureTensors(c.TensorsPath);
+        using var t = SafetensorsFile.Open(c.ExpectedTensors);
         var p = Preprocess.Run(ImageIO.Load(c.Input), c.Upscale, c.ProcessSize);
 
         Assert.Equal(c.ResizeFlag, p.ResizeFlag);
@@ -34,7 +35,7 @@ public class ImagingGoldenTests
     [MemberData(nameof(Cases))]
     public void Decoded_to_8bit_truncates_like_ToPILImage(string name)
     {
-        var t = new FixtureTensors(GoldenCase.Get(name).TensorsPath);
+        using var t = SafetensorsFile.Open(GoldenCase.Get(name).ExpectedTensors);
         var decoded = new HostTensor(t.Shape("decoded"), t.F32("decoded"));
         var img = Preprocess.ToImageTruncating(decoded);
         AssertBytesEqual(t.U8("pre_colorfix_u8"), img.Data, img.Width, "pre_colorfix_u8", maxDiff: 0);
@@ -45,8 +46,8 @@ public class ImagingGoldenTests
     public void AdaIn_and_resize_back_match_final_and_output(string name)
     {
         var c = GoldenCase.Get(name);
-        Assert.Equal("adain", c.Align);
-        var t = new FixtureTensors(c.TensorsPath);
+        Assert.Equal("adain", c.ColorFix);
+        using var t = SafetensorsFile.Open(c.ExpectedTensors);
         int[] hwc = t.Shape("pre_colorfix_u8");
         var target = new RgbImage(hwc[1], hwc[0], t.U8("pre_colorfix_u8"));
         var source = new RgbImage(hwc[1], hwc[0], t.U8("source_u8"));
@@ -76,11 +77,11 @@ public class ImagingGoldenTests
     public void Whole_image_side_from_input_file_and_decoded_gives_the_saved_png(string name)
     {
         var c = GoldenCase.Get(name);
-        var t = new FixtureTensors(c.TensorsPath);
+        using var t = SafetensorsFile.Open(c.ExpectedTensors);
         var pre = Preprocess.Run(ImageIO.Load(c.Input), c.Upscale, c.ProcessSize);
         var post = Postprocess.Run(new HostTensor(t.Shape("decoded"), t.F32("decoded")), pre, ColorFixMethod.AdaIn);
         AssertBytesEqual(t.U8("pre_colorfix_u8"), post.PreColorFix.Data, post.PreColorFix.Width, "pre_colorfix_u8", maxDiff: 0);
-        var png = ImageIO.Load(c.PngPath);
+        var png = ImageIO.Load(c.ExpectedPng);
         Assert.Equal((png.Width, png.Height), (post.Output.Width, post.Output.Height));
         AssertBytesEqual(png.Data, post.Output.Data, png.Width, "saved png", maxDiff: 1);
     }
@@ -90,9 +91,9 @@ public class ImagingGoldenTests
     public void Expected_png_decodes_to_output_u8_and_our_png_round_trips(string name)
     {
         var c = GoldenCase.Get(name);
-        var t = new FixtureTensors(c.TensorsPath);
+        using var t = SafetensorsFile.Open(c.ExpectedTensors);
         byte[] output = t.U8("output_u8");
-        var png = ImageIO.Load(c.PngPath);
+        var png = ImageIO.Load(c.ExpectedPng);
         Assert.Equal((c.OutputWidth, c.OutputHeight), (png.Width, png.Height));
         AssertBytesEqual(output, png.Data, png.Width, "expected png", maxDiff: 0);
 

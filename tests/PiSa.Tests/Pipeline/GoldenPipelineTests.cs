@@ -10,7 +10,7 @@ namespace PiSa.Tests.Pipeline;
 /// </summary>
 public sealed class GoldenPipelineTests(ITestOutputHelper log)
 {
-    public static IEnumerable<object[]> Cases() => GoldenCase.Load(FixturePaths.Tiny).Select(c => new object[] { c.Name });
+    public static IEnumerable<object[]> Cases() => GoldenCase.Names;
 
     // Relative L2 bounds: float32 on both sides, so differences come only from the order of summation.
     private const double Tight = 1e-4, Loose = 1e-3;
@@ -19,7 +19,7 @@ public sealed class GoldenPipelineTests(ITestOutputHelper log)
     [MemberData(nameof(Cases))]
     public void Case_matches_the_official_outputs(string name)
     {
-        var c = GoldenCase.Load(FixturePaths.Tiny).Single(x => x.Name == name);
+        var c = GoldenCase.Get(name);
         using var dir = new TempDir();
         string png = Path.Combine(dir.Path, "out.png"), dump = Path.Combine(dir.Path, "dump.safetensors");
         int exit = PiSa.Cli.Program.Main(c.CliArgs(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), png, dump));
@@ -45,22 +45,5 @@ public sealed class GoldenPipelineTests(ITestOutputHelper log)
         int maxDiff = want.Data.Zip(got.Data, (x, y) => Math.Abs(x - y)).Max();
         log.WriteLine($"{name} png: mean abs diff {mad:F4} levels, max {maxDiff}");
         Assert.True(mad < 0.5, $"{name}: PNG mean absolute difference {mad:F3} levels");
-    }
-}
-
-public static class Metrics
-{
-    public static double RelativeL2(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Length; i++) { double d = actual[i] - expected[i]; num += d * d; den += (double)expected[i] * expected[i]; }
-        return Math.Sqrt(num / Math.Max(den, 1e-30));
-    }
-
-    public static double MaxAbs(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        double m = 0;
-        for (int i = 0; i < expected.Length; i++) m = Math.Max(m, Math.Abs(actual[i] - expected[i]));
-        return m;
     }
 }

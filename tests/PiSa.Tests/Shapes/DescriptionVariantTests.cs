@@ -1,4 +1,5 @@
 using PiSa.Engine.Formats;
+using PiSa.Engine.Lora;
 using PiSa.Engine.Models.Descriptions;
 
 namespace PiSa.Tests.Shapes;
@@ -43,7 +44,7 @@ public class DescriptionVariantTests
         Assert.Equal(new[] { 32, 3, 1, 1 }, projIn.BShape);
         Assert.Contains(mods, m => m.Module == "down_blocks.0.attentions.0.transformer_blocks.1.ff.net.2" && m.Group == LoraGroup.Encoder);
         Assert.Equal("down_blocks.0.attentions.0.proj_in.lora_B.default_encoder_sem.weight",
-            mods.First(m => m.Module == "down_blocks.0.attentions.0.proj_in").BName(LoraTargets.AdapterName(LoraGroup.Encoder, "sem")));
+            mods.First(m => m.Module == "down_blocks.0.attentions.0.proj_in").BName(LoraKind.Sem));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PiSa.Engine.Formats;
+using PiSa.Engine.Lora;
 using PiSa.Engine.Models.Descriptions;
 
 namespace PiSa.Tests.Shapes;

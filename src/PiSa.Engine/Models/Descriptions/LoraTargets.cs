@@ -1,7 +1,6 @@
-namespace PiSa.Engine.Models.Descriptions;
+using PiSa.Engine.Lora;
 
-/// <summary>Which PiSA-SR adapter family a UNet module belongs to.</summary>
-public enum LoraGroup { Encoder, Decoder, Others }
+namespace PiSa.Engine.Models.Descriptions;
 
 /// <summary>
 /// One UNet module carrying LoRA adapters: its name (the base weight is <c>Module + ".weight"</c>),
@@ -13,8 +12,8 @@ public sealed record LoraModule(string Module, LoraGroup Group, int[] WeightShap
     public bool IsConv => WeightShape.Length == 4;
     public int[] AShape => IsConv ? [Rank, WeightShape[1], WeightShape[2], WeightShape[3]] : [Rank, WeightShape[1]];
     public int[] BShape => IsConv ? [WeightShape[0], Rank, 1, 1] : [WeightShape[0], Rank];
-    public string AName(string adapter) => $"{Module}.lora_A.{adapter}.weight";
-    public string BName(string adapter) => $"{Module}.lora_B.{adapter}.weight";
+    public string AName(LoraKind kind) => LoraAdapter.TensorNameA(Module, Group, kind);
+    public string BName(LoraKind kind) => LoraAdapter.TensorNameB(Module, Group, kind);
 }
 
 /// <summary>
@@ -30,9 +29,6 @@ public static class LoraTargets
     public static readonly IReadOnlyList<string> Patterns =
         ["to_k", "to_q", "to_v", "to_out.0", "conv", "conv1", "conv2", "conv_in", "conv_shortcut", "conv_out", "proj_out", "proj_in", "ff.net.2", "ff.net.0.proj"];
 
-    /// <summary>The two adapter kinds of the release checkpoint, in the order they are added.</summary>
-    public static readonly IReadOnlyList<string> Kinds = ["pix", "sem"];
-
     /// <summary>The group of a UNet parameter name, or null when the rule does not target it.</summary>
     public static LoraGroup? Classify(string paramName)
     {
@@ -45,9 +41,6 @@ public static class LoraTargets
         if (paramName.Contains("up_blocks", StringComparison.Ordinal) || paramName.Contains("conv_out", StringComparison.Ordinal)) return LoraGroup.Decoder;
         return LoraGroup.Others;
     }
-
-    /// <summary>Adapter name as peft stores it in the checkpoint, e.g. "default_encoder_pix".</summary>
-    public static string AdapterName(LoraGroup group, string kind) => $"default_{group.ToString().ToLowerInvariant()}_{kind}";
 
     /// <summary>The targeted modules in UNet parameter order, with their group and LoRA shapes at one rank.</summary>
     public static IReadOnlyList<LoraModule> Build(UNetConfig config, int rank)
@@ -79,11 +72,10 @@ public static class LoraTargets
         for (int i = 0; i < pix.Count; i++)
         {
             var (mp, ms) = (pix[i], sem[i]);
-            string ap = AdapterName(mp.Group, "pix"), asem = AdapterName(mp.Group, "sem");
-            list.Add(new ParamSpec(mp.AName(ap), mp.AShape));
-            list.Add(new ParamSpec(ms.AName(asem), ms.AShape));
-            list.Add(new ParamSpec(mp.BName(ap), mp.BShape));
-            list.Add(new ParamSpec(ms.BName(asem), ms.BShape));
+            list.Add(new ParamSpec(mp.AName(LoraKind.Pix), mp.AShape));
+            list.Add(new ParamSpec(ms.AName(LoraKind.Sem), ms.AShape));
+            list.Add(new ParamSpec(mp.BName(LoraKind.Pix), mp.BShape));
+            list.Add(new ParamSpec(ms.BName(LoraKind.Sem), ms.BShape));
         }
         return list;
     }

@@ -105,49 +105,12 @@ public static class VaeStepBuilder
     /// <summary>Reads a conv/linear/norm parameter and checks its shape, naming the tensor on mismatch.</summary>
     public static HostTensor Param(IWeightSource w, string name, params int[] shape)
     {
-        if (w is ShapeRecorder rec) return rec.Record(name, shape);
         HostTensor t;
         try { t = w.Get(name); }
         catch (KeyNotFoundException e) { throw new PisaException($"VAE weights: missing tensor '{name}'", e); }
         if (!ShapeUtil.Equal(t.Shape, shape))
             throw new PisaException($"VAE weights: tensor '{name}' has shape [{ShapeUtil.Format(t.Shape)}], expected [{ShapeUtil.Format(shape)}]");
         return t;
-    }
-
-    /// <summary>Every parameter AutoencoderKL reads for this config, with its shape, in build order (the
-    /// diffusers state-dict names; for random-weight runs and for checking a file before loading it).</summary>
-    public static List<(string Name, int[] Shape)> ParameterShapes(VaeConfig cfg)
-    {
-        Validate(cfg);
-        var rec = new ShapeRecorder();
-        Encoder(cfg, rec, vaeHookLayout: false);
-        Decoder(cfg, rec, vaeHookLayout: false);
-        int l = cfg.LatentChannels;
-        Param(rec, "quant_conv.weight", 2 * l, 2 * l, 1, 1);
-        Param(rec, "quant_conv.bias", 2 * l);
-        Param(rec, "post_quant_conv.weight", l, l, 1, 1);
-        Param(rec, "post_quant_conv.bias", l);
-        return rec.Shapes;
-    }
-
-    /// <summary>A stand-in weight source that answers every request with a zero tensor and notes its name and shape.</summary>
-    private sealed class ShapeRecorder : IWeightSource
-    {
-        private readonly Dictionary<string, HostTensor> _seen = [];
-        public List<(string Name, int[] Shape)> Shapes { get; } = [];
-        public bool Contains(string name) => !name.Contains(".query") && !name.Contains(".key") && !name.Contains(".value") && !name.Contains(".proj_attn");
-        public HostTensor Get(string name) => _seen[name];
-        public IEnumerable<string> Names => _seen.Keys;
-        public HostTensor Record(string name, int[] shape)
-        {
-            if (!_seen.TryGetValue(name, out var t))
-            {
-                t = new HostTensor(shape);
-                _seen[name] = t;
-                Shapes.Add((name, shape));
-            }
-            return t;
-        }
     }
 
     private sealed class Line(VaeConfig cfg, IWeightSource w, string prefix, bool hook)

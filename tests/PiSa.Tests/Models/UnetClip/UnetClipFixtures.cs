@@ -1,4 +1,3 @@
-using System.Text.Json;
 using PiSa.Engine.Backends;
 using PiSa.Engine.Formats;
 using PiSa.Engine.Models;
@@ -7,7 +6,7 @@ using PiSa.Engine.Tensors;
 namespace PiSa.Tests.Models.UnetClip;
 
 /// <summary>
-/// Test-side access to the pisa-tiny fixtures for the UNet/CLIP tests: a minimal safetensors reader (F32, I64),
+/// Test-side access to the pisa-tiny fixtures for the UNet/CLIP tests: cached fixture tensors (F32, I64 as float),
 /// the configs (product parser), NCHW <-> NHWC conversion and the relative-L2 comparison.
 /// </summary>
 public static class UnetClipFixtures
@@ -25,24 +24,7 @@ public static class UnetClipFixtures
         lock (Cache)
         {
             if (Cache.TryGetValue(path, out var hit)) return hit;
-            var bytes = File.ReadAllBytes(path);
-            long n = BitConverter.ToInt64(bytes, 0);
-            using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
-            var result = new Dictionary<string, HostTensor>();
-            foreach (var e in doc.RootElement.EnumerateObject())
-            {
-                if (e.Name == "__metadata__") continue;
-                string dtype = e.Value.GetProperty("dtype").GetString()!;
-                int[] shape = e.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
-                var offs = e.Value.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-                int start = (int)(8 + n + offs[0]);
-                long count = ShapeUtil.Product(shape);
-                var data = new float[count];
-                if (dtype == "F32") Buffer.BlockCopy(bytes, start, data, 0, (int)(count * 4));
-                else if (dtype == "I64") for (int i = 0; i < count; i++) data[i] = BitConverter.ToInt64(bytes, start + 8 * i);
-                else continue;
-                result[e.Name] = new HostTensor(shape, data);
-            }
+            var result = FixtureSafetensors.ReadAllF32(path, includeI64: true);
             Cache[path] = result;
             return result;
         }
@@ -64,37 +46,12 @@ public static class UnetClipFixtures
     public static ClipTextConfig ClipConfig() => DiffusersConfig.LoadClipText(Path.Combine(TextEncoderDir, "config.json"));
 
     /// <summary>NCHW -> NHWC (other ranks unchanged).</summary>
-    public static HostTensor ToNhwc(HostTensor t)
-    {
-        if (t.Rank != 4) return t;
-        int n = t.Dim(0), c = t.Dim(1), h = t.Dim(2), w = t.Dim(3);
-        var y = new HostTensor(n, h, w, c);
-        for (int b = 0; b < n; b++)
-            for (int ch = 0; ch < c; ch++)
-                for (int yy = 0; yy < h; yy++)
-                    for (int xx = 0; xx < w; xx++)
-                        y.Data[((b * h + yy) * w + xx) * c + ch] = t.Data[((b * c + ch) * h + yy) * w + xx];
-        return y;
-    }
+    public static HostTensor ToNhwc(HostTensor t) => t.Rank == 4 ? Layout.NchwToNhwc(t) : t;
 
     public static DeviceTensor UploadNhwc(IOps ops, string name) => ops.Upload(ToNhwc(Module(name)));
 
     /// <summary>||actual - expected|| / ||expected|| after converting the expected NCHW tensor to NHWC; shapes must agree.</summary>
-    public static double RelL2(HostTensor expectedNchw, HostTensor actual)
-    {
-        var e = ToNhwc(expectedNchw);
-        Assert.Equal(e.Shape, actual.Shape);
-        double num = 0, den = 0;
-        for (int i = 0; i < e.Data.Length; i++)
-        {
-            Assert.False(float.IsNaN(actual.Data[i]), "NaN in output");
-            double d = actual.Data[i] - e.Data[i];
-            num += d * d;
-            den += (double)e.Data[i] * e.Data[i];
-        }
-        Assert.True(den > 0, "expected tensor is all zeros");
-        return Math.Sqrt(num / den);
-    }
+    public static double RelL2(HostTensor expectedNchw, HostTensor actual) => Metrics.RelativeL2(actual, ToNhwc(expectedNchw));
 
     public static void AssertClose(HostTensor expectedNchw, HostTensor actual, double tol = 1e-4)
     {

@@ -85,10 +85,9 @@ public class UnetClipOtherConfigTests
         Assert.True(a.Data.All(float.IsFinite));
         AssertRel(a, b, 1e-5);
 
-        var used = new HashSet<string>();
-        var recording = new RecordingSource(w, used);
+        var recording = new RecordingWeightSource(w);
         _ = new UNet2DConditionModel(cfg, recording, naive);
-        Assert.Empty(specs.Where(s => !s.IsBuffer).Select(s => s.Name).Except(used));
+        Assert.Empty(specs.Where(s => !s.IsBuffer).Select(s => s.Name).Except(recording.Used.Keys));
     }
 
     [Theory]
@@ -122,19 +121,10 @@ public class UnetClipOtherConfigTests
         for (int i = 0; i < p.Data.Length; i++) Assert.True(Math.Abs(p.Data[i] - a.Data[i]) < 1e-5f, $"element {i}");
     }
 
-    private sealed class RecordingSource(IWeightSource inner, HashSet<string> used) : IWeightSource
-    {
-        public bool Contains(string name) => inner.Contains(name);
-        public HostTensor Get(string name) { used.Add(name); return inner.Get(name); }
-        public IEnumerable<string> Names => inner.Names;
-    }
-
+    /// <summary>Relative L2 of <paramref name="b"/> against the reference <paramref name="a"/>, below <paramref name="tol"/>.</summary>
     private static void AssertRel(HostTensor a, HostTensor b, double tol)
     {
-        Assert.Equal(a.Shape, b.Shape);
-        double num = 0, den = 0;
-        for (int i = 0; i < a.Data.Length; i++) { double d = a.Data[i] - b.Data[i]; num += d * d; den += (double)a.Data[i] * a.Data[i]; }
-        double r = Math.Sqrt(num / den);
+        double r = Metrics.RelativeL2(b, a);
         Assert.True(r < tol, $"naive vs cpu relative L2 {r:E3}");
     }
 }

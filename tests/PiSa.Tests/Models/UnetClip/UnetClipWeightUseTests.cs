@@ -11,34 +11,21 @@ namespace PiSa.Tests.Models.UnetClip;
 /// and fail at construction with the missing tensor's name.</summary>
 public class UnetClipWeightUseTests
 {
-    private sealed class Recording(IWeightSource inner, string? drop = null) : IWeightSource
-    {
-        public readonly HashSet<string> Used = new();
-        public bool Contains(string name) => name != drop && inner.Contains(name);
-        public HostTensor Get(string name)
-        {
-            if (name == drop) throw new KeyNotFoundException(name);
-            Used.Add(name);
-            return inner.Get(name);
-        }
-        public IEnumerable<string> Names => inner.Names.Where(n => n != drop);
-    }
-
     [Fact]
     public void Unet_UsesEveryWeight()
     {
-        var w = new Recording(UnetWeights());
+        var w = new RecordingWeightSource(UnetWeights());
         _ = new UNet2DConditionModel(UnetConfig(), w, new NaiveOps());
-        Assert.Empty(w.Names.Except(w.Used).OrderBy(n => n));
+        Assert.Empty(w.Names.Except(w.Used.Keys).OrderBy(n => n));
     }
 
     [Fact]
     public void Clip_UsesEveryWeight()
     {
-        var w = new Recording(TextWeights());
+        var w = new RecordingWeightSource(TextWeights());
         _ = new ClipTextModel(ClipConfig(), w, new NaiveOps());
         // position_ids is a buffer (arange), not a parameter.
-        Assert.Empty(w.Names.Except(w.Used).Where(n => !n.EndsWith("position_ids")).OrderBy(n => n));
+        Assert.Empty(w.Names.Except(w.Used.Keys).Where(n => !n.EndsWith("position_ids")).OrderBy(n => n));
     }
 
     [Theory]
@@ -47,7 +34,7 @@ public class UnetClipWeightUseTests
     [InlineData("time_embedding.linear_2.weight")]
     public void Unet_MissingWeight_NamesIt(string name)
     {
-        var ex = Assert.Throws<PisaException>(() => new UNet2DConditionModel(UnetConfig(), new Recording(UnetWeights(), name), new NaiveOps()));
+        var ex = Assert.Throws<PisaException>(() => new UNet2DConditionModel(UnetConfig(), new RecordingWeightSource(UnetWeights(), name), new NaiveOps()));
         Assert.Contains(name, ex.Message);
     }
 

@@ -39,7 +39,7 @@ public class AutoencoderKLTests(ITestOutputHelper log)
         using var ops = NewOps();
         var vae = TinyVae(ops);
         var y = RunModule(ops, decoder ? vae.DecoderSteps : vae.EncoderSteps, module, VaeFixtures.NhwcOf(m, key + ".arg0"));
-        double err = VaeFixtures.RelL2(y, VaeFixtures.NhwcOf(m, key + ".out"));
+        double err = Metrics.RelativeL2(y, VaeFixtures.NhwcOf(m, key + ".out"));
         log.WriteLine($"{key}: rel L2 {err:E2}");
         Assert.True(err < Tol, $"{key}: rel L2 {err}");
     }
@@ -51,7 +51,7 @@ public class AutoencoderKLTests(ITestOutputHelper log)
         using var ops = NewOps();
         var vae = TinyVae(ops);
         var y = VaeFixtures.Run(ops, VaeFixtures.NhwcOf(m, "vae.encode.in"), vae.EncodeMean);
-        double err = VaeFixtures.RelL2(y, VaeFixtures.NhwcOf(m, "vae.encode.mean"));
+        double err = Metrics.RelativeL2(y, VaeFixtures.NhwcOf(m, "vae.encode.mean"));
         log.WriteLine($"encode mean: rel L2 {err:E2}");
         Assert.True(err < Tol, $"encode mean: rel L2 {err}");
     }
@@ -63,7 +63,7 @@ public class AutoencoderKLTests(ITestOutputHelper log)
         using var ops = NewOps();
         var vae = TinyVae(ops);
         var y = VaeFixtures.Run(ops, VaeFixtures.NhwcOf(m, "vae.decode.in"), vae.Decode);
-        double err = VaeFixtures.RelL2(y, VaeFixtures.NhwcOf(m, "vae.decode.out"));
+        double err = Metrics.RelativeL2(y, VaeFixtures.NhwcOf(m, "vae.decode.out"));
         log.WriteLine($"decode: rel L2 {err:E2}");
         Assert.True(err < Tol, $"decode: rel L2 {err}");
     }

@@ -27,9 +27,9 @@ public class VaeCpuBackendTests(ITestOutputHelper log)
         var (ops, w, vae) = Load();
         using var _ = w;
         var mean = VaeFixtures.Run(ops, VaeFixtures.NhwcOf(m, "vae.encode.in"), vae.EncodeMean);
-        double e1 = VaeFixtures.RelL2(mean, VaeFixtures.NhwcOf(m, "vae.encode.mean"));
+        double e1 = Metrics.RelativeL2(mean, VaeFixtures.NhwcOf(m, "vae.encode.mean"));
         var dec = VaeFixtures.Run(ops, VaeFixtures.NhwcOf(m, "vae.decode.in"), vae.Decode);
-        double e2 = VaeFixtures.RelL2(dec, VaeFixtures.NhwcOf(m, "vae.decode.out"));
+        double e2 = Metrics.RelativeL2(dec, VaeFixtures.NhwcOf(m, "vae.decode.out"));
         log.WriteLine($"cpu: encode mean rel L2 {e1:E2}, decode {e2:E2}");
         Assert.True(e1 < Tol && e2 < Tol, $"encode {e1}, decode {e2}");
     }
@@ -42,10 +42,10 @@ public class VaeCpuBackendTests(ITestOutputHelper log)
         using var _ = w;
         float sf = vae.Config.ScalingFactor;
         var lq = VaeFixtures.Map(VaeFixtures.Run(ops, VaeFixtures.NhwcOf(f, "input_image"), x => TiledVae.EncodeMean(vae, x, 32)), v => v * sf);
-        double e1 = VaeFixtures.RelL2(lq, VaeFixtures.NhwcOf(f, "lq_latent"));
+        double e1 = Metrics.RelativeL2(lq, VaeFixtures.NhwcOf(f, "lq_latent"));
         var z = VaeFixtures.Map(VaeFixtures.NhwcOf(f, "hq_latent"), v => v / sf);
         var dec = VaeFixtures.Map(VaeFixtures.Run(ops, z, t => TiledVae.Decode(vae, t, 8)), v => Math.Clamp(v, -1f, 1f));
-        double e2 = VaeFixtures.RelL2(dec, VaeFixtures.NhwcOf(f, "decoded"));
+        double e2 = Metrics.RelativeL2(dec, VaeFixtures.NhwcOf(f, "decoded"));
         log.WriteLine($"cpu tiled: lq_latent rel L2 {e1:E2}, decoded {e2:E2}");
         Assert.True(e1 < Tol && e2 < Tol, $"tiled encode {e1}, tiled decode {e2}");
     }

@@ -1,12 +1,11 @@
-using System.Text.Json;
 using PiSa.Engine.Backends;
+using PiSa.Engine.Formats;
 using PiSa.Engine.Models;
 using PiSa.Engine.Tensors;
 
 namespace PiSa.Tests.Models.Vae;
 
-/// <summary>Fixture access for the VAE tests: a minimal F32 safetensors reader (test-only, independent of
-/// the engine's reader), the tiny VAE config, NCHW/NHWC conversion and error measures.</summary>
+/// <summary>Fixture access for the VAE tests: cached F32 fixture tensors (read by the engine's reader), the tiny VAE config (product parser), fixture tensors in NHWC.</summary>
 public static class VaeFixtures
 {
     private static readonly Dictionary<string, Dictionary<string, HostTensor>> Cache = new();
@@ -17,19 +16,7 @@ public static class VaeFixtures
         lock (Cache)
         {
             if (Cache.TryGetValue(path, out var hit)) return hit;
-            var bytes = File.ReadAllBytes(path);
-            long n = BitConverter.ToInt64(bytes, 0);
-            using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
-            var result = new Dictionary<string, HostTensor>();
-            foreach (var p in doc.RootElement.EnumerateObject())
-            {
-                if (p.Name == "__metadata__" || p.Value.GetProperty("dtype").GetString() != "F32") continue;
-                var shape = p.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-                var off = p.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                var data = new float[(off[1] - off[0]) / 4];
-                Buffer.BlockCopy(bytes, (int)(8 + n + off[0]), data, 0, data.Length * 4);
-                result[p.Name] = new HostTensor(shape, data);
-            }
+            var result = FixtureSafetensors.ReadAllF32(path);
             Cache[path] = result;
             return result;
         }
@@ -45,63 +32,16 @@ public static class VaeFixtures
     public static Dictionary<string, HostTensor> Case(string name) =>
         ReadF32(Path.Combine(FixturePaths.Tiny, "expected", $"case_{name}.safetensors"));
 
-    /// <summary>The tiny VAE's config.json read by hand (the engine's config parser is another helper's work).</summary>
-    public static VaeConfig TinyVaeConfig() => ReadVaeConfig(Path.Combine(VaeDir, "config.json"));
+    /// <summary>The tiny VAE's config.json, through the engine's diffusers config parser.</summary>
+    public static VaeConfig TinyVaeConfig() => DiffusersConfig.LoadVae(Path.Combine(VaeDir, "config.json"));
 
-    public static VaeConfig ReadVaeConfig(string path)
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
-        var r = doc.RootElement;
-        int[] Ints(string k) => r.GetProperty(k).EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        string[] Strs(string k) => r.GetProperty(k).EnumerateArray().Select(e => e.GetString()!).ToArray();
-        return new VaeConfig
-        {
-            InChannels = r.GetProperty("in_channels").GetInt32(),
-            OutChannels = r.GetProperty("out_channels").GetInt32(),
-            BlockOutChannels = Ints("block_out_channels"),
-            DownBlockTypes = Strs("down_block_types"),
-            UpBlockTypes = Strs("up_block_types"),
-            LayersPerBlock = r.GetProperty("layers_per_block").GetInt32(),
-            LatentChannels = r.GetProperty("latent_channels").GetInt32(),
-            NormNumGroups = r.GetProperty("norm_num_groups").GetInt32(),
-            ScalingFactor = r.TryGetProperty("scaling_factor", out var sf) ? sf.GetSingle() : 0.18215f,
-        };
-    }
-
-    public static HostTensor NchwToNhwc(HostTensor t)
-    {
-        int n = t.Dim(0), c = t.Dim(1), h = t.Dim(2), w = t.Dim(3);
-        var r = new HostTensor(n, h, w, c);
-        for (int b = 0; b < n; b++)
-            for (int ch = 0; ch < c; ch++)
-                for (int y = 0; y < h; y++)
-                    for (int x = 0; x < w; x++)
-                        r.Data[((b * h + y) * w + x) * c + ch] = t.Data[((b * c + ch) * h + y) * w + x];
-        return r;
-    }
-
-    public static HostTensor NhwcOf(Dictionary<string, HostTensor> set, string name) => NchwToNhwc(set[name]);
+    public static HostTensor NhwcOf(Dictionary<string, HostTensor> set, string name) => Layout.NchwToNhwc(set[name]);
 
     public static HostTensor Map(HostTensor t, Func<float, float> f)
     {
         var r = t.Clone();
         for (int i = 0; i < r.Data.Length; i++) r.Data[i] = f(r.Data[i]);
         return r;
-    }
-
-    /// <summary>||a - b|| / ||b||; fails the test on a shape mismatch or a non-finite value.</summary>
-    public static double RelL2(HostTensor actual, HostTensor expected)
-    {
-        Assert.Equal(expected.Shape, actual.Shape);
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Data.Length; i++)
-        {
-            Assert.True(float.IsFinite(actual.Data[i]), $"non-finite value at {i}");
-            double d = actual.Data[i] - expected.Data[i];
-            num += d * d;
-            den += (double)expected.Data[i] * expected.Data[i];
-        }
-        return Math.Sqrt(num / den);
     }
 
     public static HostTensor Run(IOps ops, HostTensor input, Func<DeviceTensor, DeviceTensor> f)

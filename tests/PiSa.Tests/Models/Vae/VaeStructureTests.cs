@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PiSa.Engine.Models;
+using PiSa.Engine.Models.Descriptions;
 using PiSa.Engine.Models.Vae;
 using PiSa.Engine.Pipeline.VaeTiling;
 
@@ -9,8 +10,18 @@ namespace PiSa.Tests.Models.Vae;
 /// random weights, and the tile machinery against the plain forward where both must agree exactly.</summary>
 public class VaeStructureTests
 {
-    private static Dictionary<string, int[]> Shapes(VaeConfig cfg) =>
-        VaeStepBuilder.ParameterShapes(cfg).ToDictionary(p => p.Name, p => p.Shape);
+    /// <summary>The tensors AutoencoderKL actually reads (name and shape) when built from <paramref name="weights"/>.</summary>
+    private static Dictionary<string, int[]> UsedParameters(VaeConfig cfg, IWeightSource weights)
+    {
+        var recorder = new RecordingWeightSource(weights);
+        using var ops = new NaiveVaeOps();
+        _ = new AutoencoderKL(cfg, recorder, ops);
+        return recorder.Used;
+    }
+
+    /// <summary>Zero tensors of the description's names and shapes: what a VAE built from them reads must be all of them.</summary>
+    private static IWeightSource DescribedZeros(VaeConfig cfg) =>
+        new DictionaryWeightSource(VaeDescription.Build(cfg).ToDictionary(p => p.Name, p => new PiSa.Engine.Tensors.HostTensor(p.Shape)), "vae description");
 
     private static void AssertSameShapes(Dictionary<string, int[]> expected, Dictionary<string, int[]> actual)
     {
@@ -22,17 +33,20 @@ public class VaeStructureTests
     public void Parameters_of_the_tiny_vae_are_exactly_the_file_tensors()
     {
         var file = VaeFixtures.ReadF32(Path.Combine(VaeFixtures.VaeDir, "diffusion_pytorch_model.safetensors"));
-        AssertSameShapes(file.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), Shapes(VaeFixtures.TinyVaeConfig()));
+        var cfg = VaeFixtures.TinyVaeConfig();
+        var fileShapes = file.ToDictionary(kv => kv.Key, kv => kv.Value.Shape);
+        AssertSameShapes(fileShapes, UsedParameters(cfg, new DictionaryWeightSource(file, "tiny vae")));
+        AssertSameShapes(fileShapes, UsedParameters(cfg, DescribedZeros(cfg)));
     }
 
     [Fact]
     public void Parameters_of_sd21_vae_are_exactly_the_diffusers_state_dict()
     {
-        var cfg = VaeFixtures.ReadVaeConfig(Path.Combine(FixturePaths.Sd21, "vae", "config.json"));
+        var cfg = PiSa.Engine.Formats.DiffusersConfig.LoadVae(Path.Combine(FixturePaths.Sd21, "vae", "config.json"));
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(FixturePaths.Sd21, "tensor_shapes.json")));
         var expected = doc.RootElement.GetProperty("vae").EnumerateObject()
             .ToDictionary(p => p.Name, p => p.Value.EnumerateArray().Select(e => e.GetInt32()).ToArray());
-        AssertSameShapes(expected, Shapes(cfg));
+        AssertSameShapes(expected, UsedParameters(cfg, DescribedZeros(cfg)));
     }
 
     /// <summary>A VAE unlike SD's: 3 blocks (factor 4), 1 layer per block, 16 groups, 3 latent channels.</summary>
@@ -47,7 +61,7 @@ public class VaeStructureTests
     };
 
     private static AutoencoderKL RandomVae(VaeConfig cfg, NaiveVaeOps ops) =>
-        new(cfg, RandomWeights.Source(VaeStepBuilder.ParameterShapes(cfg), 7, "random vae"), ops);
+        new(cfg, RandomWeights.Source(VaeDescription.Build(cfg).Select(p => (p.Name, p.Shape)), 7, "random vae"), ops);
 
     private static PiSa.Engine.Tensors.HostTensor RandomImage(int h, int w, int c, int seed)
     {
@@ -98,6 +112,6 @@ public class VaeStructureTests
             return cur.TakeResult();
         });
         Assert.Equal(plain.Shape, tiled.Shape);
-        Assert.True(VaeFixtures.RelL2(tiled, plain) < 1e-6);
+        Assert.True(Metrics.RelativeL2(tiled, plain) < 1e-6);
     }
 }

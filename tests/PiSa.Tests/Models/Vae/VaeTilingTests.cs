@@ -84,11 +84,11 @@ public class VaeTilingTests(ITestOutputHelper log)
         var mean = VaeFixtures.Run(ops, x, t => TiledVae.EncodeMean(vae, t, 32));
         var lq = VaeFixtures.Map(mean, v => v * vae.Config.ScalingFactor);
         var expected = VaeFixtures.NhwcOf(f, "lq_latent");
-        double err = VaeFixtures.RelL2(lq, expected);
+        double err = Metrics.RelativeL2(lq, expected);
 
         // The fixture must tell tiling apart from the plain forward, or this test could not fail.
         var plain = VaeFixtures.Map(VaeFixtures.Run(ops, x, vae.EncodeMean), v => v * vae.Config.ScalingFactor);
-        double plainErr = VaeFixtures.RelL2(plain, expected);
+        double plainErr = Metrics.RelativeL2(plain, expected);
         log.WriteLine($"tiled encoder vs official: rel L2 {err:E2}; plain encoder vs official tiled: {plainErr:E2}");
         Assert.True(err < Tol, $"tiled encode: rel L2 {err}");
         Assert.True(plainErr > 100 * Tol, $"plain and tiled encodes should differ, rel L2 {plainErr}");
@@ -105,13 +105,13 @@ public class VaeTilingTests(ITestOutputHelper log)
         var z = VaeFixtures.Map(VaeFixtures.NhwcOf(f, "hq_latent"), v => v / vae.Config.ScalingFactor);
         var y = VaeFixtures.Map(VaeFixtures.Run(ops, z, t => TiledVae.Decode(vae, t, 8, parkTilesOnHost)), v => Math.Clamp(v, -1f, 1f));
         var expected = VaeFixtures.NhwcOf(f, "decoded");
-        double err = VaeFixtures.RelL2(y, expected);
+        double err = Metrics.RelativeL2(y, expected);
         log.WriteLine($"tiled decoder (park {parkTilesOnHost}) vs official: rel L2 {err:E2}");
         Assert.True(err < Tol, $"tiled decode: rel L2 {err}");
         if (!parkTilesOnHost)
         {
             var plain = VaeFixtures.Map(VaeFixtures.Run(ops, z, vae.Decode), v => Math.Clamp(v, -1f, 1f));
-            double plainErr = VaeFixtures.RelL2(plain, expected);
+            double plainErr = Metrics.RelativeL2(plain, expected);
             log.WriteLine($"plain decoder vs official tiled: rel L2 {plainErr:E2}");
             Assert.True(plainErr > 100 * Tol, $"plain and tiled decodes should differ, rel L2 {plainErr}");
         }
