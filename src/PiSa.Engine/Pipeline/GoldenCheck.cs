@@ -1,5 +1,6 @@
 using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
+using PiSa.Engine.Tensors;
 
 namespace PiSa.Engine.Pipeline;
 
@@ -33,7 +34,7 @@ public static class GoldenCheck
                 lines.Add($"{name}: shape [{string.Join(",", actual.Shape)}], expected [{string.Join(",", e.Shape)}]");
                 continue;
             }
-            double rel = RelativeL2(actual.Data, e.Data);
+            double rel = TensorMetrics.RelativeL2(actual.Data, e.Data);
             bool nan = actual.Data.Any(float.IsNaN);
             double tol = fp16
                 ? (LatentNames.Contains(name) ? 1e-2 : 2e-2)
@@ -61,12 +62,5 @@ public static class GoldenCheck
             lines.Add($"png: PSNR {psnr:F1} dB, mean abs diff {mad:F3} levels{(pass ? "" : "  FAIL")}");
         }
         return new GoldenResult(c.Name, ok, lines);
-    }
-
-    public static double RelativeL2(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Length; i++) { double d = actual[i] - expected[i]; num += d * d; den += (double)expected[i] * expected[i]; }
-        return Math.Sqrt(num / Math.Max(den, 1e-30));
     }
 }

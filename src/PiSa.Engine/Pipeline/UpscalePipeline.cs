@@ -98,7 +98,7 @@ public sealed class UpscalePipeline(PisaModel model)
                     // The fused mode is a different function off (1, 1): say how far it is, once, on this input.
                     _fusedDistanceReported = true;
                     using var exact = Exact(z, prompt, o.LambdaPix, o.LambdaSem);
-                    double d = RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
+                    double d = TensorMetrics.RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
                     Notices.Add($"fused mode at (lambda_pix {o.LambdaPix}, lambda_sem {o.LambdaSem}): relative L2 distance of the UNet prediction to the exact adjustable mode = {d:G3} (first tile of the first image)");
                 }
                 return fused;
@@ -115,12 +115,5 @@ public sealed class UpscalePipeline(PisaModel model)
         using var pix = model.UNet("pix").Forward(z, Timestep, prompt);
         using var semOnly = ops.Axpby(sem, pix, 1, -1);
         return ops.Axpby(pix, semOnly, lambdaPix, lambdaSem);
-    }
-
-    public static double RelativeL2(float[] a, float[] b)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < a.Length; i++) { double d = a[i] - b[i]; num += d * d; den += (double)b[i] * b[i]; }
-        return Math.Sqrt(num / Math.Max(den, 1e-30));
     }
 }

@@ -26,8 +26,8 @@ public sealed class LoraModeTests
         var d = Run(model, LoraMode.Default, 1, 1).Result.Tensors!["unet_pred"].Data;
         var a = Run(model, LoraMode.Adjustable, 1, 1).Result.Tensors!["unet_pred"].Data;
         var f = Run(model, LoraMode.Fused, 1, 1).Result.Tensors!["unet_pred"].Data;
-        Assert.True(GoldenCheck.RelativeL2(a, d) < 1e-5, $"adjustable(1,1) vs default: {GoldenCheck.RelativeL2(a, d):E2}");
-        Assert.True(GoldenCheck.RelativeL2(f, d) < 1e-5, $"fused(1,1) vs default: {GoldenCheck.RelativeL2(f, d):E2}");
+        Assert.True(Metrics.RelativeL2(a, d) < 1e-5, $"adjustable(1,1) vs default: {Metrics.RelativeL2(a, d):E2}");
+        Assert.True(Metrics.RelativeL2(f, d) < 1e-5, $"fused(1,1) vs default: {Metrics.RelativeL2(f, d):E2}");
     }
 
     [Fact]
@@ -37,7 +37,7 @@ public sealed class LoraModeTests
         using var model = Load(ops);
         var (fused, pipeline) = Run(model, LoraMode.Fused, 0.5f, 1.2f);
         var exact = Run(model, LoraMode.Adjustable, 0.5f, 1.2f).Result;
-        double distance = GoldenCheck.RelativeL2(fused.Tensors!["unet_pred"].Data, exact.Tensors!["unet_pred"].Data);
+        double distance = Metrics.RelativeL2(fused.Tensors!["unet_pred"].Data, exact.Tensors!["unet_pred"].Data);
         var notice = Assert.Single(pipeline.Notices);
         Assert.Contains("fused mode", notice);
         Assert.Contains("exact adjustable mode", notice);
