@@ -10,5 +10,6 @@ public static class CommandTree
         root.Add(UpscaleCommand.Build());
         root.Add(FileCommands.Inspect());
         root.Add(FileCommands.Convert());
+        root.Add(BenchCommand.Build());
     }
 }
