@@ -104,7 +104,7 @@ public static class BenchCommand
     private static void PrintSize(TextWriter w, BenchSizeResult r)
     {
         w.WriteLine($"output {r.OutputSize}x{r.OutputSize} (input {r.InputSize}x{r.InputSize}, x4):");
-        w.WriteLine($"  {"stage",-13} {"min ms",10} {"median",10} {"p90",10} {"spread",10} {"TFLOP",8} {"TFLOP/s",8}");
+        w.WriteLine($"  {"stage",-13} {"min ms",10} {"median",10} {"p90",10} {"spread",10} {"TFLOP",10} {"TFLOP/s",10}");
         foreach (var s in r.Stages)
         {
             var f = r.Flops[s.Name];
@@ -117,7 +117,7 @@ public static class BenchCommand
     }
 
     private static void Row(TextWriter w, string name, BenchStats s, double flops, double? rate) =>
-        w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {F(flops / 1e12, 3),8} {(rate is double x ? F(x, 3) : "-"),8}");
+        w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {G(flops / 1e12),10} {(rate is double x ? G(x) : "-"),10}");
 
     private static void WriteJson(string path, BenchArgs a, string backend, string weights, double loadMs, string? loadBefore,
         string? loadAfter, List<BenchSizeResult> results, long peakRss, long? peakDevice)
@@ -200,5 +200,6 @@ public static class BenchCommand
     }
 
     private static string Mode(LoraMode m) => m.ToString().ToLowerInvariant();
+    private static string G(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
     private static string F(double v, int digits) => v.ToString("F" + digits.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 }
