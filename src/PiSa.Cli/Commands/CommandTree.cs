@@ -12,5 +12,6 @@ public static class CommandTree
         root.Add(FileCommands.Convert());
         root.Add(DoctorCommand.Build());
         root.Add(SelftestCommand.Build());
+        root.Add(BenchCommand.Build());
     }
 }

@@ -84,6 +84,12 @@ public sealed class PisaCheckpoint
         return adapters;
     }
 
+    /// <summary>A checkpoint from lists, ranks and tensors already in memory (e.g. random ones for benchmarks);
+    /// the same checks as a loaded one: every listed module needs both tensors at its rank, no stray tensors.</summary>
+    public static PisaCheckpoint Create(string source, LoraModuleLists pix, LoraModuleLists sem, int rankPix, int rankSem,
+        IReadOnlyDictionary<string, HostTensor> tensors, float loraAlpha = DefaultLoraAlpha)
+        => new(source, pix, sem, rankPix, rankSem, loraAlpha, tensors);
+
     // ---- loading -----------------------------------------------------------------------------------
 
     /// <summary>Loads a .pkl (torch zip) or .safetensors checkpoint, detected by content, not by extension.</summary>

@@ -50,6 +50,8 @@ public static class RandomWeights
         private readonly Lock _lock = new();
         public bool Contains(string name) => shapes.ContainsKey(name);
         public IEnumerable<string> Names => shapes.Keys;
+        // Shape checks must not materialise the tensors (gigabytes at the SD 2.1 shapes).
+        public int[] ShapeOf(string name) => shapes.TryGetValue(name, out var s) ? (int[])s.Clone() : throw new PisaException($"{what}: missing parameter '{name}'");
         public HostTensor Get(string name)
         {
             lock (_lock)

@@ -81,10 +81,23 @@ public sealed class PisaModel : IDisposable
     public DeviceTensor PromptEmbeddings(string prompt)
     {
         if (_promptCache.TryGetValue(prompt, out var cached)) return cached;
-        if (Tokenizer is null) throw new PisaException("this model has no tokenizer");
-        var emb = _text.Encode(Tokenizer.Encode(prompt));
+        var emb = _text.Encode(Tokenizer?.Encode(prompt) ?? EmptyPromptIds(prompt));
         _promptCache[prompt] = emb;
         return emb;
+    }
+
+    /// <summary>
+    /// Without a tokenizer (random-weight models) only the empty prompt can be encoded: CLIP's ids for it are
+    /// BOS, EOS, then padding, where BOS/EOS are the last two vocabulary ids (49406/49407 in SD 2.1) and the pad
+    /// id is 0 ("!", SD 2.1's pad token).
+    /// </summary>
+    private int[] EmptyPromptIds(string prompt)
+    {
+        if (prompt.Length != 0) throw new PisaException("this model has no tokenizer: only the empty prompt can be encoded");
+        var ids = new int[TextConfig.MaxPositionEmbeddings];
+        ids[0] = TextConfig.VocabSize - 2;
+        ids[1] = TextConfig.VocabSize - 1;
+        return ids;
     }
 
     /// <summary>The UNet on the weight set a mode needs: "pisa" (both adapters merged), "pix" (pixel adapter only),

@@ -30,5 +30,8 @@ public sealed class StageTimer
     public IEnumerable<(string Stage, double TotalMs, int Count)> Stages =>
         _order.Select(name => (name, _stages[name].TotalMs, _stages[name].Count));
 
+    /// <summary>Time summed so far for one stage (0 before its first occurrence); allocation-free.</summary>
+    public double TotalMsOf(string stage) => _stages.TryGetValue(stage, out var s) ? s.TotalMs : 0;
+
     public double TotalMs => _stages.Values.Sum(s => s.TotalMs);
 }

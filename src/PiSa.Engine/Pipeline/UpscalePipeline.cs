@@ -31,19 +31,41 @@ public sealed class UpscalePipeline(PisaModel model)
     public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false)
     {
         o.Validate();
-        var ops = model.Ops;
         var tensors = keepTensors ? new Dictionary<string, HostTensor>() : null;
-        float sf = model.VaeConfig.ScalingFactor;
 
         var pre = Timer.Time("preprocess", () => Preprocess.Run(input, o.Upscale, o.ProcessSize));
         tensors?.Add("input_image", pre.ModelInput);
+        var decoded = LatentPath(pre.ModelInput, o, tensors);
+        var post = Timer.Time("postprocess", () => Postprocess.Run(decoded, pre, o.ColorFix));
+        if (tensors != null)
+            tensors["final"] = new HostTensor([post.PreColorFix.Height, post.PreColorFix.Width, 3], post.ColorFixed.FinalHwc);
+        var output = post.Output;
+        return new UpscaleResult { Output = output, Tensors = tensors };
+    }
+
+    /// <summary>
+    /// SPEC section 3 steps 6-10 on a preprocessed model input x [1, 3, H, W] in [-1, 1]: prompt embedding (cached),
+    /// VAE encode, UNet, z_H = z_L - eps, VAE decode and clamp; returns the decoded image [1, 3, H, W] on the host.
+    /// Each stage is timed in <see cref="Timer"/> ("text encoder", "vae encode", "unet", "vae decode") after a
+    /// backend synchronisation. This is what `pisa bench` measures.
+    /// </summary>
+    public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o)
+    {
+        o.Validate();
+        return LatentPath(modelInput, o, null);
+    }
+
+    private HostTensor LatentPath(HostTensor modelInput, UpscaleOptions o, Dictionary<string, HostTensor>? tensors)
+    {
+        var ops = model.Ops;
+        float sf = model.VaeConfig.ScalingFactor;
 
         var prompt = Timer.Time("text encoder", () => { var p = model.PromptEmbeddings(o.Prompt); ops.Synchronize(); return p; });
         if (tensors != null) tensors["prompt_embeds"] = ops.Download(prompt);
 
         using var lq = Timer.Time("vae encode", () =>
         {
-            using var x = ops.Upload(Layout.NchwToNhwc(pre.ModelInput));
+            using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
             using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
             var r = ops.ScaleShift(mean, sf, 0);
             ops.Synchronize();
@@ -65,12 +87,7 @@ public sealed class UpscalePipeline(PisaModel model)
             return Layout.NhwcToNchw(ops.Download(c));
         });
         if (tensors != null) tensors["decoded"] = decoded;
-
-        var post = Timer.Time("postprocess", () => Postprocess.Run(decoded, pre, o.ColorFix));
-        if (tensors != null)
-            tensors["final"] = new HostTensor([post.PreColorFix.Height, post.PreColorFix.Width, 3], post.ColorFixed.FinalHwc);
-        var output = post.Output;
-        return new UpscaleResult { Output = output, Tensors = tensors };
+        return decoded;
     }
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>

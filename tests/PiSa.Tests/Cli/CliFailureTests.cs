@@ -215,3 +215,17 @@ public sealed class CliDiagnosticsTests
         Assert.Contains("running on the CPU", auto.Stderr);
     }
 }
+
+/// <summary>The selftest's random-model comparison, at the tiny configs so it runs here.</summary>
+public sealed class SelftestRandomModelTests
+{
+    [Fact]
+    public void Random_model_check_runs_end_to_end_and_passes_cpu_against_cpu()
+    {
+        var r = PisaProcess.Run("selftest", "--device", "cpu", "--no-large", "--fixtures", FixturePaths.Tiny,
+            "--random-model", "64", "--config-dir", Path.Combine(FixturePaths.Tiny, "sd"));
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("pass  random model unet_pred: relative L2 0.00E+000", r.Stdout);
+        Assert.Contains("pass  random model decoded", r.Stdout);
+    }
+}

@@ -1,0 +1,197 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using PiSa.Engine;
+using PiSa.Engine.Backends;
+using PiSa.Engine.Bench;
+using PiSa.Engine.Pipeline;
+
+namespace PiSa.Cli.Commands;
+
+/// <summary>
+/// `pisa bench`: the paper's speed protocol (128x128 input, x4, 512x512 output; other output sizes with --sizes)
+/// on real weights (--model/--lora) or on random weights of the SD 2.1-base shapes (--random-weights). Prints
+/// min / median / p90 / spread per stage and end to end, the arithmetic per stage and the achieved rate, and the
+/// peak memory; --json writes the same for machines.
+/// </summary>
+public static class BenchCommand
+{
+    public static Command Build()
+    {
+        var sizes = new Option<string>("--sizes") { Description = "output sizes in pixels, comma-separated (multiples of 64; input = size/4)", DefaultValueFactory = _ => "512" };
+        var mode = new Option<string>("--mode") { Description = "default, adjustable or fused (as in pisa upscale)", DefaultValueFactory = _ => "default" };
+        mode.AcceptOnlyFromAmong("default", "adjustable", "fused");
+        var warmup = new Option<int>("--warmup") { Description = "untimed runs first", DefaultValueFactory = _ => 3 };
+        var runs = new Option<int>("--runs") { Description = "timed runs per size", DefaultValueFactory = _ => 10 };
+        var device = DeviceOption.Create();
+        var model = new Option<string?>("--model") { Description = "SD 2.1-base folder in diffusers layout (with --lora)" };
+        var lora = new Option<string?>("--lora") { Description = "PiSA-SR checkpoint (with --model)" };
+        var random = new Option<bool>("--random-weights") { Description = "random weights instead of --model/--lora (same arithmetic, no download)" };
+        var configDir = new Option<string?>("--config-dir") { Description = "with --random-weights: folder with unet/, vae/, text_encoder/config.json (default: the SD 2.1-base configs in tests/fixtures/sd21-base)" };
+        var json = new Option<string?>("--json") { Description = "also write the results as JSON to this file" };
+
+        var cmd = new Command("bench", "Time the PiSA-SR pipeline (VAE encode, UNet, VAE decode; prompt cached) per stage.")
+        {
+            sizes, mode, warmup, runs, device, model, lora, random, configDir, json,
+        };
+        cmd.SetAction(r => Run(new BenchArgs(
+            ParseSizes(r.GetValue(sizes) ?? "512"),
+            r.GetValue(mode) switch { "adjustable" => LoraMode.Adjustable, "fused" => LoraMode.Fused, _ => LoraMode.Default },
+            r.GetValue(warmup), r.GetValue(runs), r.GetValue(device)!, r.GetValue(model), r.GetValue(lora),
+            r.GetValue(random), r.GetValue(configDir), r.GetValue(json))));
+        return cmd;
+    }
+
+    public sealed record BenchArgs(int[] Sizes, LoraMode Mode, int Warmup, int Runs, string Device, string? ModelDir,
+        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath);
+
+    public static int Run(BenchArgs a)
+    {
+        if (a.RandomWeights == (a.ModelDir != null || a.LoraPath != null))
+            throw new PisaException("pisa bench needs either --model SD_DIR --lora CHECKPOINT, or --random-weights [--config-dir DIR]");
+        if (!a.RandomWeights && (a.ModelDir == null || a.LoraPath == null))
+            throw new PisaException("pisa bench: --model and --lora go together");
+        if (a.Runs < 1) throw new PisaException($"--runs must be at least 1, got {a.Runs}");
+        if (a.Warmup < 0) throw new PisaException($"--warmup must not be negative, got {a.Warmup}");
+
+        using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"));
+        long loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        string weights;
+        PisaModel model;
+        if (a.RandomWeights)
+        {
+            string dir = a.ConfigDir ?? RepoPaths.FindUp(Path.Combine("tests", "fixtures", "sd21-base"))
+                ?? throw new PisaException("pisa bench --random-weights: no tests/fixtures/sd21-base above the current folder; give --config-dir DIR");
+            string? tokenizer = Directory.Exists(Path.Combine(dir, "tokenizer")) ? Path.Combine(dir, "tokenizer")
+                : RepoPaths.FindUp(Path.Combine("tests", "fixtures", "pisa-tiny", "sd", "tokenizer"));
+            model = RandomModel.Create(ops, dir, tokenizer);
+            weights = a.ConfigDir == null
+                ? $"random weights of the SD 2.1-base shapes (configs {dir}, seed {RandomModel.DefaultSeed:X}, LoRA ranks 4/4)"
+                : $"random weights of the shapes in {dir} (seed {RandomModel.DefaultSeed:X}, LoRA ranks 4/4)";
+        }
+        else
+        {
+            model = PisaModel.Load(a.ModelDir!, a.LoraPath!, ops);
+            weights = $"{a.ModelDir} + {a.LoraPath}";
+        }
+        using var _ = model;
+        double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
+
+        var pipeline = new UpscalePipeline(model);
+        var options = new UpscaleOptions { Mode = a.Mode };
+        string? loadBefore = BenchRunner.LoadAverage();
+        var results = new List<BenchSizeResult>();
+        foreach (int size in a.Sizes)
+            results.Add(BenchRunner.Run(pipeline, model, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {p}")));
+        string? loadAfter = BenchRunner.LoadAverage();
+        long peakRss = BenchRunner.PeakWorkingSetBytes();
+        long? peakDevice = BenchRunner.PeakDeviceBytes(ops);
+
+        var w = Console.Out;
+        w.WriteLine($"pisa bench: PiSA-SR steps 6-10 (prompt embedding cached after the first run, VAE encode, UNet at t=1, VAE decode), mode {Mode(a.Mode)}");
+        w.WriteLine($"weights: {weights}");
+        w.WriteLine($"backend: {ops.Name}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
+        w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms");
+        foreach (var r in results) PrintSize(w, r);
+        w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
+        foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
+
+        if (a.JsonPath != null)
+            WriteJson(a.JsonPath, a, ops.Name, weights, loadMs, loadBefore, loadAfter, results, peakRss, peakDevice);
+        return Program.ExitOk;
+    }
+
+    private static void PrintSize(TextWriter w, BenchSizeResult r)
+    {
+        w.WriteLine($"output {r.OutputSize}x{r.OutputSize} (input {r.InputSize}x{r.InputSize}, x4):");
+        w.WriteLine($"  {"stage",-13} {"min ms",10} {"median",10} {"p90",10} {"spread",10} {"TFLOP",10} {"TFLOP/s",10}");
+        foreach (var s in r.Stages)
+        {
+            var f = r.Flops[s.Name];
+            bool cached = s.Name == BenchSizeResult.TextStage;
+            // The prompt is cached after the first run: its times are mostly the cache lookup, so no rate.
+            Row(w, cached ? "text (cached)" : s.Name, s, f.Total, cached ? null : f.Total / (s.Median * 1e-3) / 1e12);
+        }
+        Row(w, "end to end", r.EndToEnd, r.EndToEndFlops, r.EndToEndFlops / (r.EndToEnd.Median * 1e-3) / 1e12);
+        w.WriteLine("  (TFLOP/s at the median time; text encoder TFLOP for one uncached encode)");
+    }
+
+    private static void Row(TextWriter w, string name, BenchStats s, double flops, double? rate) =>
+        w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {G(flops / 1e12),10} {(rate is double x ? G(x) : "-"),10}");
+
+    private static void WriteJson(string path, BenchArgs a, string backend, string weights, double loadMs, string? loadBefore,
+        string? loadAfter, List<BenchSizeResult> results, long peakRss, long? peakDevice)
+    {
+        using var stream = File.Create(path);
+        using var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        j.WriteStartObject();
+        j.WriteString("tool", "pisa bench");
+        j.WriteString("backend", backend);
+        j.WriteString("device_option", a.Device);
+        j.WriteString("weights", weights);
+        j.WriteBoolean("random_weights", a.RandomWeights);
+        j.WriteString("mode", Mode(a.Mode));
+        j.WriteNumber("warmup", a.Warmup);
+        j.WriteNumber("runs", a.Runs);
+        j.WriteNumber("processor_count", Environment.ProcessorCount);
+        WriteNullable(j, "load_average_before", loadBefore);
+        WriteNullable(j, "load_average_after", loadAfter);
+        j.WriteNumber("model_load_ms", loadMs);
+        j.WriteNumber("peak_working_set_bytes", peakRss);
+        if (peakDevice is long d) j.WriteNumber("peak_device_bytes", d); else j.WriteNull("peak_device_bytes");
+        j.WriteStartArray("sizes");
+        foreach (var r in results)
+        {
+            j.WriteStartObject();
+            j.WriteNumber("output_size", r.OutputSize);
+            j.WriteNumber("input_size", r.InputSize);
+            j.WriteStartArray("stages");
+            foreach (var s in r.Stages) WriteStats(j, s, r.Flops[s.Name].Total, s.Name == BenchSizeResult.TextStage);
+            j.WriteEndArray();
+            j.WritePropertyName("end_to_end");
+            WriteStats(j, r.EndToEnd, r.EndToEndFlops, false);
+            j.WriteEndObject();
+        }
+        j.WriteEndArray();
+        j.WriteEndObject();
+    }
+
+    private static void WriteStats(Utf8JsonWriter j, BenchStats s, double flops, bool cached)
+    {
+        j.WriteStartObject();
+        j.WriteString("name", s.Name);
+        j.WriteNumber("min_ms", s.Min);
+        j.WriteNumber("median_ms", s.Median);
+        j.WriteNumber("p90_ms", s.P90);
+        j.WriteNumber("spread_ms", s.Spread);
+        j.WriteNumber("flop", flops);
+        if (cached) j.WriteNull("tflops_at_median"); else j.WriteNumber("tflops_at_median", flops / (s.Median * 1e-3) / 1e12);
+        j.WriteBoolean("cached_after_first_run", cached);
+        j.WriteStartArray("runs_ms");
+        foreach (double ms in s.RunsMs) j.WriteNumberValue(ms);
+        j.WriteEndArray();
+        j.WriteEndObject();
+    }
+
+    private static void WriteNullable(Utf8JsonWriter j, string name, string? value)
+    {
+        if (value is null) j.WriteNull(name); else j.WriteString(name, value);
+    }
+
+    public static int[] ParseSizes(string text)
+    {
+        var list = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int s) || s < 64 || s % 64 != 0)
+                throw new PisaException($"--sizes: '{part}' is not a positive multiple of 64");
+            list.Add(s);
+        }
+        return list.Count > 0 ? [.. list] : throw new PisaException("--sizes: no size given");
+    }
+
+    /// <summary>The first folder named <paramref name="relative"/> under the current folder or the executable's, or above them.</summary>
+    private static string Mode(LoraMode m) => m.ToString().ToLowerInvariant();
+    private static string G(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+    private static string F(double v, int digits) => v.ToString("F" + digits.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,73 @@
+using System.Text.Json;
+using PiSa.Cli.Commands;
+using PiSa.Engine;
+using PiSa.Tests.Cli;
+
+namespace PiSa.Tests.Bench;
+
+public class BenchCommandTests
+{
+    [Fact]
+    public void Bench_on_the_tiny_random_model_writes_the_expected_json()
+    {
+        using var dir = new TempDir();
+        string json = dir.File("bench.json");
+        var r = PisaProcess.Run("bench", "--random-weights", "--config-dir", Path.Combine(FixturePaths.Tiny, "sd"),
+            "--sizes", "64", "--runs", "1", "--warmup", "0", "--device", "cpu", "--json", json);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("random weights of the shapes in", r.Stdout);
+        Assert.Contains("end to end", r.Stdout);
+        Assert.Contains("process peak working set", r.Stdout);
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var root = doc.RootElement;
+        Assert.Equal("cpu", root.GetProperty("backend").GetString());
+        Assert.True(root.GetProperty("random_weights").GetBoolean());
+        Assert.Equal("default", root.GetProperty("mode").GetString());
+        Assert.Equal(1, root.GetProperty("runs").GetInt32());
+        Assert.Equal(0, root.GetProperty("warmup").GetInt32());
+        Assert.True(root.GetProperty("peak_working_set_bytes").GetInt64() > 0);
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("peak_device_bytes").ValueKind);
+        var size = Assert.Single(root.GetProperty("sizes").EnumerateArray());
+        Assert.Equal(64, size.GetProperty("output_size").GetInt32());
+        Assert.Equal(16, size.GetProperty("input_size").GetInt32());
+        var stages = size.GetProperty("stages").EnumerateArray().ToList();
+        Assert.Equal(["text encoder", "vae encode", "unet", "vae decode"], stages.Select(s => s.GetProperty("name").GetString()));
+        double stageSum = 0;
+        foreach (var s in stages)
+        {
+            Assert.Single(s.GetProperty("runs_ms").EnumerateArray());
+            double min = s.GetProperty("min_ms").GetDouble();
+            Assert.True(min >= 0);
+            Assert.Equal(min, s.GetProperty("median_ms").GetDouble());
+            Assert.Equal(0, s.GetProperty("spread_ms").GetDouble());
+            Assert.True(s.GetProperty("flop").GetDouble() > 0);
+            stageSum += min;
+        }
+        // One run without warm-up: the text encoder ran for real, so it has time.
+        Assert.True(stages[0].GetProperty("min_ms").GetDouble() > 0);
+        var e2e = size.GetProperty("end_to_end");
+        double total = e2e.GetProperty("median_ms").GetDouble();
+        Assert.True(total >= stageSum * 0.99 && total < stageSum * 1.5 + 50, $"end to end {total} ms vs stages {stageSum} ms");
+        Assert.True(e2e.GetProperty("tflops_at_median").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void Bench_refuses_model_and_random_weights_together()
+    {
+        var r = PisaProcess.Run("bench", "--random-weights", "--model", "x", "--lora", "y", "--device", "cpu");
+        PisaProcess.AssertOneLineError(r, "either --model");
+    }
+
+    [Theory]
+    [InlineData("512", new[] { 512 })]
+    [InlineData("256, 512,1024", new[] { 256, 512, 1024 })]
+    public void Sizes_parse(string text, int[] expected) => Assert.Equal(expected, BenchCommand.ParseSizes(text));
+
+    [Theory]
+    [InlineData("500")]
+    [InlineData("0")]
+    [InlineData("abc")]
+    [InlineData("")]
+    public void Bad_sizes_are_refused(string text) => Assert.Throws<PisaException>(() => BenchCommand.ParseSizes(text));
+}
