@@ -8,7 +8,7 @@ namespace PiSa.Engine.Formats;
 /// is converted on first use and cached, so every call for a name returns the same HostTensor object.
 /// A name present in two files is refused at open. Owns (and disposes) the files.
 /// </summary>
-public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
+public sealed class SafetensorsWeightSource : IReloadableWeightSource, IDisposable
 {
     private readonly List<SafetensorsFile> _files;
     private readonly Dictionary<string, SafetensorsFile> _owner = new(StringComparer.Ordinal);

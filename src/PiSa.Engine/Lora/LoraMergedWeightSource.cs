@@ -59,6 +59,9 @@ public sealed class LoraMergedWeightSource : IWeightSource
             {
                 t = LoraMerger.Merge(_base.Get(name), deltas);
                 _merged[name] = t;
+                // The base copy is dead weight now (a full fp32 copy of most of the UNet otherwise): drop it where
+                // the base can re-read it; another set that needs it gets a fresh copy.
+                if (_base is IReloadableWeightSource reloadable) reloadable.Evict(name);
             }
             return t;
         }

@@ -17,6 +17,16 @@ public interface IWeightSource
     int[] ShapeOf(string name) => Get(name).Shape;
 }
 
+/// <summary>
+/// A weight source that can produce a tensor again (from its file, or from its seed), so a cached copy may be
+/// dropped: after <see cref="Evict"/> the next Get returns a new object with the same values. Merged LoRA sets
+/// use it to release a base weight once its merged replacement exists.
+/// </summary>
+public interface IReloadableWeightSource : IWeightSource
+{
+    void Evict(string name);
+}
+
 /// <summary>A weight source over an in-memory dictionary (tests, random-weight models, merged LoRA sets).</summary>
 public sealed class DictionaryWeightSource : IWeightSource
 {

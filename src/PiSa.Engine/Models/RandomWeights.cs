@@ -44,7 +44,7 @@ public static class RandomWeights
     public static IWeightSource Source(IEnumerable<(string Name, int[] Shape)> specs, ulong seed, string what)
         => new LazyRandomSource(specs.ToDictionary(s => s.Name, s => s.Shape), seed, what);
 
-    private sealed class LazyRandomSource(Dictionary<string, int[]> shapes, ulong seed, string what) : IWeightSource
+    private sealed class LazyRandomSource(Dictionary<string, int[]> shapes, ulong seed, string what) : IReloadableWeightSource
     {
         private readonly Dictionary<string, HostTensor> _made = [];
         private readonly Lock _lock = new();
@@ -62,6 +62,12 @@ public static class RandomWeights
                 _made[name] = t;
                 return t;
             }
+        }
+
+        /// <summary>The values come back identical from the seed.</summary>
+        public void Evict(string name)
+        {
+            lock (_lock) _made.Remove(name);
         }
     }
 

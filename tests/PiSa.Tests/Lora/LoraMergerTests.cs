@@ -70,3 +70,32 @@ public class LoraMergerTests
         foreach (var name in unet.Names) Assert.Same(unet.Get(name), none.Get(name));
     }
 }
+
+/// <summary>Merged sets release the base copies they replaced, and other sets still see the right values.</summary>
+public sealed class LoraMergeEvictionTests
+{
+    [Fact]
+    public void Merging_evicts_the_base_copy_and_a_later_set_rereads_identical_values()
+    {
+        string sd = Path.Combine(FixturePaths.Tiny, "sd", "unet", "diffusion_pytorch_model.safetensors");
+        using var unet = PiSa.Engine.Formats.SafetensorsWeightSource.Open(sd);
+        var ckpt = PiSa.Engine.Lora.PisaCheckpoint.Load(Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"));
+        string name = ckpt.Adapters[0].WeightName;
+        var baseBefore = unet.Get(name);
+        var baseValues = (float[])baseBefore.Data.Clone();
+
+        var pisa = PiSa.Engine.Lora.LoraMerger.PisaWeights(unet, ckpt);
+        var merged = pisa.Get(name);
+        Assert.NotSame(baseBefore, merged);
+        // Evicted: the base source hands out a fresh object with the same values.
+        var baseAfter = unet.Get(name);
+        Assert.NotSame(baseBefore, baseAfter);
+        Assert.Equal(baseValues, baseAfter.Data);
+        // The pixel set merges from the re-read base and is still W_sd + dW_pix; W_pisa = W_pix + dW_sem holds.
+        var pix = PiSa.Engine.Lora.LoraMerger.PixWeights(unet, ckpt).Get(name);
+        var expectedPisa = PiSa.Engine.Lora.LoraMerger.Merge(pix,
+            ckpt.Adapters.Where(a => a.WeightName == name && a.Kind == PiSa.Engine.Lora.LoraKind.Sem).Select(a => (a, 1f)));
+        Assert.Equal(expectedPisa.Data, merged.Data);
+        Assert.Same(merged, pisa.Get(name));
+    }
+}
