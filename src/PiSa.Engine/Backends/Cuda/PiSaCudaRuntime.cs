@@ -31,7 +31,26 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
         int[] sup = KernelCompiler.SupportedArchs();
         if (sup.Length == 0) throw new PisaException($"NVRTC: {KernelCompiler.UnavailableReason}");
         Arch = sup.Contains(cc) ? $"sm_{cc}" : $"compute_{sup.Where(a => a <= cc).DefaultIfEmpty(sup.Min()).Max()}";
-        _lt = CublasLtGemm.Available ? new CublasLtGemm() : null;
+        _lt = CreateLinear(out string? why);
+        LinearUnavailableReason = why;
+    }
+
+    /// <summary>Why <see cref="HasLinear"/> is false (null when cuBLASLt is in use): Linear then runs on the
+    /// implicit-GEMM kernel.</summary>
+    public string? LinearUnavailableReason { get; }
+
+    /// <summary>cuBLASLt is optional: a library that loads but cannot start (e.g. a libcublasLt newer than the
+    /// driver, which fails cublasLtCreate or its workspace allocation) must not take the whole CUDA backend down.</summary>
+    private static CublasLtGemm? CreateLinear(out string? why)
+    {
+        why = null;
+        if (!CublasLtGemm.Available) { why = "libcublasLt not found"; return null; }
+        try { return new CublasLtGemm(); }
+        catch (Exception e) when (e is CudaException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            why = e.Message;
+            return null;
+        }
     }
 
     /// <summary>A CudaOps on device 0, or the reason there is none (for BackendFactory.CudaFactory).</summary>
