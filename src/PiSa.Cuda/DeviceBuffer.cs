@@ -9,6 +9,9 @@ namespace PiSa.Cuda;
 /// Copies from/to host spans are synchronous for the host (the async variants return once a pageable
 /// source is staged, or once a pageable destination is written, as the driver documents), so spans can
 /// be reused right after the call.
+/// Without a stream, copies and fills go to the legacy stream and are complete on the device when they
+/// return (see <see cref="CompleteOnLegacyStream"/>), so work on any stream, non-blocking ones included,
+/// sees their result. With a stream they are ordered on that stream only.
 /// </summary>
 public sealed unsafe class DeviceBuffer : IDisposable
 {
@@ -84,6 +87,7 @@ public sealed unsafe class DeviceBuffer : IDisposable
                 : CuDriver.cuMemcpyHtoDAsync_v2(Ptr + (ulong)dstOffset, p, (nuint)n, stream.Handle);
             CudaException.Check(r, "cuMemcpyHtoD", $"{n} bytes to offset {dstOffset} of a {Bytes}-byte buffer");
         }
+        if (stream is null) CompleteOnLegacyStream("cuMemcpyHtoD");
     }
 
     /// <summary>Device to host, from byte offset <paramref name="srcOffset"/>. With a stream, waits for the copy.</summary>
@@ -127,6 +131,7 @@ public sealed unsafe class DeviceBuffer : IDisposable
             ? CuDriver.cuMemcpyDtoD_v2(Ptr + (ulong)dstOffset, src.Ptr + (ulong)srcOffset, (nuint)bytes)
             : CuDriver.cuMemcpyDtoDAsync_v2(Ptr + (ulong)dstOffset, src.Ptr + (ulong)srcOffset, (nuint)bytes, stream.Handle);
         CudaException.Check(r, "cuMemcpyDtoD", $"{bytes} bytes");
+        if (stream is null) CompleteOnLegacyStream("cuMemcpyDtoD");
     }
 
     /// <summary>Sets every byte to <paramref name="value"/> (zero by default).</summary>
@@ -137,6 +142,7 @@ public sealed unsafe class DeviceBuffer : IDisposable
             ? CuDriver.cuMemsetD8_v2(Ptr, value, (nuint)Bytes)
             : CuDriver.cuMemsetD8Async(Ptr, value, (nuint)Bytes, stream.Handle);
         CudaException.Check(r, "cuMemsetD8", $"{Bytes} bytes");
+        if (stream is null) CompleteOnLegacyStream("cuMemsetD8");
     }
 
     /// <summary>Sets the first <paramref name="count"/> 32-bit words to <paramref name="value"/> (e.g. a float's bits).</summary>
@@ -147,7 +153,18 @@ public sealed unsafe class DeviceBuffer : IDisposable
             ? CuDriver.cuMemsetD32_v2(Ptr, value, (nuint)count)
             : CuDriver.cuMemsetD32Async(Ptr, value, (nuint)count, stream.Handle);
         CudaException.Check(r, "cuMemsetD32", $"{count} words");
+        if (stream is null) CompleteOnLegacyStream("cuMemsetD32");
     }
+
+    /// <summary>
+    /// The "synchronous" driver copies are not complete on the device when they return: a pageable
+    /// host-to-device copy returns once the source is staged (the DMA may still run), device-to-device
+    /// copies and memsets are asynchronous to the host. They are ordered only on the legacy stream, which
+    /// a non-blocking stream (<see cref="CudaStream.Create"/>'s default) does not wait for, so a kernel
+    /// queued there right after could read the old bytes. Waiting for the legacy stream closes that gap.
+    /// </summary>
+    private static void CompleteOnLegacyStream(string op) =>
+        CudaException.Check(CuDriver.cuStreamSynchronize(0), "cuStreamSynchronize", $"legacy stream after {op}");
 
     private void CheckRange(long offset, long n, string op)
     {

@@ -177,4 +177,17 @@ public class CudaOpsLaunchTests
         Assert.Throws<PisaException>(() => ops.GroupNorm(x, Rand(4, 3), Rand(5, 3), 2, 1e-5f, false));
         Assert.Throws<PisaException>(() => ops.CropSpatial(x, 0, 5, 0, 1));
     }
+
+    [Fact]
+    public void FlatLaunchesRefuseCountsThatOverflowTheGridStrideIndex()
+    {
+        var rt = new FakeGpuRuntime();
+        var k = new PiSa.Engine.Backends.Cuda.CudaKernels(rt);
+        IntPtr p = rt.Alloc(16);
+        k.Unary("silu_f16", p, p, 1 << 30);   // i + stride stays below 2^31
+        Assert.Single(rt.Launches);
+        Assert.Throws<PisaException>(() => k.Unary("silu_f16", p, p, int.MaxValue - 1000));
+        Assert.Throws<PisaException>(() => k.Axpby(p, p, p, int.MaxValue - (1 << 27), 1f, 1f));
+        Assert.Single(rt.Launches);
+    }
 }

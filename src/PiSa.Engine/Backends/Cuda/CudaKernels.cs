@@ -18,8 +18,15 @@ public sealed class CudaKernels(IGpuRuntime rt)
         catch (Exception e) { throw new PisaException($"CUDA kernel {kernel} ({what}) grid {grid} block {block} smem {smem}: {e.Message}", e); }
     }
 
-    private void Flat(string file, string kernel, long n, KernelArgs a, string what) =>
-        Go(file, kernel, LaunchMath.FlatGrid(n), new Dim3(LaunchMath.FlatThreads), 0, a, what);
+    private void Flat(string file, string kernel, long n, KernelArgs a, string what)
+    {
+        var grid = LaunchMath.FlatGrid(n);
+        // The kernels' int grid-stride loop computes i + gridDim.x * blockDim.x before testing i < n: that sum
+        // must not pass 2^31 - 1 (signed overflow would wrap to a negative index and write out of bounds).
+        if (n + (long)grid.X * LaunchMath.FlatThreads > int.MaxValue)
+            throw new PisaException($"CUDA kernel {kernel} ({what}): {n} elements is too many for its int grid-stride loop");
+        Go(file, kernel, grid, new Dim3(LaunchMath.FlatThreads), 0, a, what);
+    }
 
     // ---- elementwise.cu ----
     // f32_to_f16(const float* x, half_t* y, int n) / f16_to_f32(const half_t* x, float* y, int n)

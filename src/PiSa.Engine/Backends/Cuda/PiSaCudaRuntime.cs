@@ -12,6 +12,8 @@ namespace PiSa.Engine.Backends.Cuda;
 public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
 {
     private readonly CudaContext _ctx;
+    /// <summary>The thread the context was last made current on (a CUDA context is current per thread).</summary>
+    private int _ctxThread = Environment.CurrentManagedThreadId;
     private readonly CudaStream _stream;
     private readonly DevicePool _pool = new();
     private readonly KernelCompiler _compiler = KernelCompiler.Default;
@@ -31,7 +33,26 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
         int[] sup = KernelCompiler.SupportedArchs();
         if (sup.Length == 0) throw new PisaException($"NVRTC: {KernelCompiler.UnavailableReason}");
         Arch = sup.Contains(cc) ? $"sm_{cc}" : $"compute_{sup.Where(a => a <= cc).DefaultIfEmpty(sup.Min()).Max()}";
-        _lt = CublasLtGemm.Available ? new CublasLtGemm() : null;
+        _lt = CreateLinear(out string? why);
+        LinearUnavailableReason = why;
+    }
+
+    /// <summary>Why <see cref="HasLinear"/> is false (null when cuBLASLt is in use): Linear then runs on the
+    /// implicit-GEMM kernel.</summary>
+    public string? LinearUnavailableReason { get; }
+
+    /// <summary>cuBLASLt is optional: a library that loads but cannot start (e.g. a libcublasLt newer than the
+    /// driver, which fails cublasLtCreate or its workspace allocation) must not take the whole CUDA backend down.</summary>
+    private static CublasLtGemm? CreateLinear(out string? why)
+    {
+        why = null;
+        if (!CublasLtGemm.Available) { why = "libcublasLt not found"; return null; }
+        try { return new CublasLtGemm(); }
+        catch (Exception e) when (e is CudaException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            why = e.Message;
+            return null;
+        }
     }
 
     /// <summary>A CudaOps on device 0, or the reason there is none (for BackendFactory.CudaFactory).</summary>
@@ -44,8 +65,20 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
         catch (Exception e) { return (null, e.Message); }
     }
 
+    /// <summary>Every entry point that reaches the driver calls this first: CudaContext.Create made the context
+    /// current only on the creating thread, and a driver call from any other thread (a thread-pool continuation,
+    /// a test runner's worker) would fail with CUDA_ERROR_INVALID_CONTEXT.</summary>
+    private void OnCallingThread()
+    {
+        int t = Environment.CurrentManagedThreadId;
+        if (t == _ctxThread) return;
+        _ctx.MakeCurrent();
+        _ctxThread = t;
+    }
+
     public IntPtr Alloc(long bytes)
     {
+        OnCallingThread();
         var b = _pool.Rent(bytes);
         var p = (IntPtr)(long)b.Ptr;
         _live.Add(p, b);
@@ -62,16 +95,26 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
 
     public void CopyToDevice(IntPtr dst, ReadOnlySpan<byte> src)
     {
+        OnCallingThread();
         Buf(dst).CopyFromHost(src, 0, _stream);
         _stream.Synchronize();   // the managed source may move or be reused once we return
     }
 
-    public void CopyToHost(Span<byte> dst, IntPtr src) => Buf(src).CopyToHost(dst, 0, _stream);   // synchronises the stream
+    public void CopyToHost(Span<byte> dst, IntPtr src)
+    {
+        OnCallingThread();
+        Buf(src).CopyToHost(dst, 0, _stream);   // synchronises the stream
+    }
 
-    public void Synchronize() => _stream.Synchronize();
+    public void Synchronize()
+    {
+        OnCallingThread();
+        _stream.Synchronize();
+    }
 
     public void Launch(string file, string kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args)
     {
+        OnCallingThread();
         if (!_kernels.TryGetValue((file, kernel), out var fn))
         {
             if (!_modules.TryGetValue(file, out var module))
@@ -96,6 +139,7 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
 
     public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
     {
+        OnCallingThread();
         float beta = 0f;
         if (residual != IntPtr.Zero)
         {
@@ -108,6 +152,7 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
 
     public void Dispose()
     {
+        try { OnCallingThread(); } catch (CudaException) { }
         try { _stream.Synchronize(); } catch (CudaException) { }
         foreach (var b in _live.Values) b.Dispose();
         _live.Clear();
