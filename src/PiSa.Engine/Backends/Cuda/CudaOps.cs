@@ -349,6 +349,25 @@ public sealed class CudaOps : IOps
         return y;
     }
 
+    // ---- checks ---------------------------------------------------------------------------------
+    public long CountNonFinite(DeviceTensor x)
+    {
+        var xc = C(x, "non-finite check", "x");
+        if (xc.Count == 0) return 0;
+        int n = Int(xc.Count, "non-finite check"), blocks = LaunchMath.NonFiniteBlocks(n);
+        var partial = new DeviceMemory(_rt, blocks * 4L);
+        try
+        {
+            _k.CountNonFinite(xc.Ptr, partial.Ptr, n, blocks);
+            var counts = new int[blocks];
+            _rt.CopyToHost(MemoryMarshal.AsBytes(counts.AsSpan()), partial.Ptr);   // waits for the kernel
+            long total = 0;
+            foreach (int c in counts) total += c;
+            return total;
+        }
+        finally { partial.Release(); }
+    }
+
     public void Synchronize() => _rt.Synchronize();
 
     public void Dispose()
