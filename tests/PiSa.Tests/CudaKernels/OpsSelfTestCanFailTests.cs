@@ -10,36 +10,6 @@ namespace PiSa.Tests.CudaKernels;
 /// </summary>
 public class OpsSelfTestCanFailTests
 {
-    /// <summary>Forwards every member to <paramref name="inner"/>; a test overrides the one it breaks.</summary>
-    private class DelegatingOps(IOps inner) : IOps
-    {
-        public string Name => inner.Name;
-        public DeviceTensor Upload(HostTensor t) => inner.Upload(t);
-        public HostTensor Download(DeviceTensor t) => inner.Download(t);
-        public DeviceTensor Reshape(DeviceTensor x, params int[] shape) => inner.Reshape(x, shape);
-        public DeviceTensor Conv2d(DeviceTensor x, HostTensor w, HostTensor? b, int s, Pad2d p, DeviceTensor? r = null) => inner.Conv2d(x, w, b, s, p, r);
-        public DeviceTensor Linear(DeviceTensor x, HostTensor w, HostTensor? b, DeviceTensor? r = null) => inner.Linear(x, w, b, r);
-        public DeviceTensor GroupNorm(DeviceTensor x, HostTensor g, HostTensor b, int n, float e, bool s) => inner.GroupNorm(x, g, b, n, e, s);
-        public float[] GroupNormStats(DeviceTensor x, int n) => inner.GroupNormStats(x, n);
-        public DeviceTensor GroupNormApply(DeviceTensor x, float[] mv, HostTensor g, HostTensor b, int n, float e, bool s) => inner.GroupNormApply(x, mv, g, b, n, e, s);
-        public DeviceTensor LayerNorm(DeviceTensor x, HostTensor g, HostTensor b, float e) => inner.LayerNorm(x, g, b, e);
-        public virtual DeviceTensor Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int h, bool c) => inner.Attention(q, k, v, h, c);
-        public DeviceTensor Silu(DeviceTensor x) => inner.Silu(x);
-        public DeviceTensor Gelu(DeviceTensor x) => inner.Gelu(x);
-        public DeviceTensor Geglu(DeviceTensor x) => inner.Geglu(x);
-        public DeviceTensor Axpby(DeviceTensor a, DeviceTensor b, float al, float be) => inner.Axpby(a, b, al, be);
-        public DeviceTensor ScaleShift(DeviceTensor x, float s, float t) => inner.ScaleShift(x, s, t);
-        public DeviceTensor Clamp(DeviceTensor x, float lo, float hi) => inner.Clamp(x, lo, hi);
-        public DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v) => inner.AddChannelVector(x, v);
-        public virtual long CountNonFinite(DeviceTensor x) => inner.CountNonFinite(x);
-        public DeviceTensor UpsampleNearest2x(DeviceTensor x) => inner.UpsampleNearest2x(x);
-        public DeviceTensor ConcatChannels(DeviceTensor a, DeviceTensor b) => inner.ConcatChannels(a, b);
-        public DeviceTensor SliceChannels(DeviceTensor x, int s, int c) => inner.SliceChannels(x, s, c);
-        public DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1) => inner.CropSpatial(x, y0, y1, x0, x1);
-        public void Synchronize() => inner.Synchronize();
-        public void Dispose() => inner.Dispose();
-    }
-
     private sealed class SwappedKv(IOps inner) : DelegatingOps(inner)
     {
         public override DeviceTensor Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int h, bool c) => base.Attention(q, v, k, h, c);
