@@ -8,7 +8,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// parameters uploaded and repacked once per HostTensor object (<see cref="WeightCache"/>).
 /// Shapes are validated here so that kernel index math can assume them.
 /// </summary>
-public sealed class CudaOps : IOps
+public sealed class CudaOps : IOps, IWeightRelease
 {
     private readonly IGpuRuntime _rt;
     private readonly bool _ownsRuntime;
@@ -25,6 +25,10 @@ public sealed class CudaOps : IOps
 
     public string Name => "cuda";
     public IGpuRuntime Runtime => _rt;
+    /// <summary>The device copies of parameters (for memory accounting and tests).</summary>
+    public WeightCache Weights => _weights;
+
+    public long ReleaseWeights(IEnumerable<HostTensor> tensors) => _weights.Release(tensors);
 
     // ---- helpers --------------------------------------------------------------------------------
     private static CudaTensor C(DeviceTensor t, string op, string arg) =>
