@@ -35,6 +35,16 @@ public class GpuCheckScriptTests
     }
 
     [Fact]
+    public void The_readme_table_lists_the_same_steps_and_budgets_as_the_script()
+    {
+        var (_, output) = Bash();
+        var script = Regex.Matches(output, @"step (\S+): at most (\d+) s").Select(m => $"{m.Groups[1].Value} {m.Groups[2].Value}");
+        string readme = File.ReadAllText(Path.Combine(FixturePaths.RepoRoot, "README.md"));
+        var table = Regex.Matches(readme, @"\| `bash bench/gpu-check\.sh (\S+)` \|[^\n]*\| (\d+) s \|").Select(m => $"{m.Groups[1].Value} {m.Groups[2].Value}");
+        Assert.Equal(script, table);
+    }
+
+    [Fact]
     public void An_unknown_step_or_a_missing_binary_is_refused_before_anything_runs()
     {
         var (exit, output) = Bash("everything");
