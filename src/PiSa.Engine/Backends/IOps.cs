@@ -15,7 +15,7 @@ namespace PiSa.Engine.Backends;
 /// </summary>
 public interface IOps : IDisposable
 {
-    /// <summary>"cpu" or "cuda".</summary>
+    /// <summary>"cpu", "cuda" or "ptx" (the CUDA backend on the PTX interpreter).</summary>
     string Name { get; }
 
     // ---- transfers ------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ public sealed class CudaOps : IOps, IWeightRelease
         _weights = new WeightCache(runtime);
     }
 
-    public string Name => "cuda";
+    /// <summary>"cuda", or "ptx" when the kernels run on the PTX interpreter.</summary>
+    public string Name => _rt is PtxGpuRuntime ? "ptx" : "cuda";
     public IGpuRuntime Runtime => _rt;
     /// <summary>The device copies of parameters (for memory accounting and tests).</summary>
     public WeightCache Weights => _weights;
