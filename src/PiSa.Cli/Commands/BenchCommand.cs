@@ -19,8 +19,7 @@ public static class BenchCommand
     public static Command Build()
     {
         var sizes = new Option<string>("--sizes") { Description = "output sizes in pixels, comma-separated (multiples of 64; input = size/4)", DefaultValueFactory = _ => "512" };
-        var mode = new Option<string>("--mode") { Description = "default, adjustable or fused (as in pisa upscale)", DefaultValueFactory = _ => "default" };
-        mode.AcceptOnlyFromAmong("default", "adjustable", "fused");
+        var mode = Choices.Create("--mode", "default, adjustable or fused (as in pisa upscale)", "default", "default", "adjustable", "fused");
         var warmup = new Option<int>("--warmup") { Description = "untimed runs first", DefaultValueFactory = _ => 3 };
         var runs = new Option<int>("--runs") { Description = "timed runs per size", DefaultValueFactory = _ => 10 };
         var device = DeviceOption.Create();

@@ -7,8 +7,6 @@ public static class DeviceOption
 {
     public static Option<string> Create()
     {
-        var o = new Option<string>("--device") { Description = "auto (CUDA if a usable GPU is found, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
-        o.AcceptOnlyFromAmong("auto", "cpu", "cuda");
-        return o;
+        return Choices.Create("--device", "auto (CUDA if a usable GPU is found, else CPU), cpu or cuda", "auto", "auto", "cpu", "cuda");
     }
 }

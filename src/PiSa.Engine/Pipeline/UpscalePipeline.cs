@@ -20,7 +20,7 @@ public sealed class UpscaleResult
 /// above its threshold), z_H = z_L - eps, decode, clamp, truncating 8-bit conversion, colour fix, resize back.
 /// Knows nothing of the backend: everything heavy goes through <see cref="IOps"/>.
 /// </summary>
-public sealed class UpscalePipeline(PisaModel model)
+public sealed partial class UpscalePipeline(PisaModel model)
 {
     public const float Timestep = 1f;
     public StageTimer Timer { get; } = new();
@@ -58,19 +58,11 @@ public sealed class UpscalePipeline(PisaModel model)
     private HostTensor LatentPath(HostTensor modelInput, UpscaleOptions o, Dictionary<string, HostTensor>? tensors)
     {
         var ops = model.Ops;
-        float sf = model.VaeConfig.ScalingFactor;
 
         var prompt = Timer.Time("text encoder", () => { var p = model.PromptEmbeddings(o.Prompt); ops.Synchronize(); return p; });
         if (tensors != null) tensors["prompt_embeds"] = ops.Download(prompt);
 
-        using var lq = Timer.Time("vae encode", () =>
-        {
-            using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
-            using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
-            var r = ops.ScaleShift(mean, sf, 0);
-            ops.Synchronize();
-            return r;
-        });
+        using var lq = EncodeLatent(modelInput, o);
         if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
 
         using var eps = Timer.Time("unet", () => { var r = PredictNoise(lq, prompt, o); ops.Synchronize(); return r; });
@@ -79,16 +71,31 @@ public sealed class UpscalePipeline(PisaModel model)
         using var hq = ops.Axpby(lq, eps, 1, -1);
         if (tensors != null) tensors["hq_latent"] = Layout.NhwcToNchw(ops.Download(hq));
 
-        var decoded = Timer.Time("vae decode", () =>
-        {
-            using var z = ops.ScaleShift(hq, 1f / sf, 0);
-            using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
-            using var c = ops.Clamp(d, -1, 1);
-            return Layout.NhwcToNchw(ops.Download(c));
-        });
+        var decoded = DecodeLatent(hq, o);
         if (tensors != null) tensors["decoded"] = decoded;
         return decoded;
     }
+
+    /// <summary>Step 7, timed as "vae encode": z_L = posterior mean * scaling factor, NHWC on the backend.</summary>
+    private DeviceTensor EncodeLatent(HostTensor modelInput, UpscaleOptions o) => Timer.Time("vae encode", () =>
+    {
+        var ops = model.Ops;
+        using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
+        using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
+        var r = ops.ScaleShift(mean, model.VaeConfig.ScalingFactor, 0);
+        ops.Synchronize();
+        return r;
+    });
+
+    /// <summary>Step 10, timed as "vae decode": decode z_H / scaling factor, clamp to [-1, 1], NCHW on the host.</summary>
+    private HostTensor DecodeLatent(DeviceTensor hq, UpscaleOptions o) => Timer.Time("vae decode", () =>
+    {
+        var ops = model.Ops;
+        using var z = ops.ScaleShift(hq, 1f / model.VaeConfig.ScalingFactor, 0);
+        using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
+        using var c = ops.Clamp(d, -1, 1);
+        return Layout.NhwcToNchw(ops.Download(c));
+    });
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>
     private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o)
@@ -127,10 +134,26 @@ public sealed class UpscalePipeline(PisaModel model)
     /// <summary>The official adjustable mode: lambda_pix * eps(W_pix) + lambda_sem * (eps(W_pisa) - eps(W_pix)).</summary>
     private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem)
     {
+        var (pisa, pix) = ExactPasses(z, prompt);
+        using (pisa)
+        using (pix)
+            return CombineExact(pisa, pix, lambdaPix, lambdaSem);
+    }
+
+    /// <summary>The adjustable mode's two UNet passes: eps(W_pisa) and eps(W_pix) (the caller disposes both).</summary>
+    private (DeviceTensor Pisa, DeviceTensor Pix) ExactPasses(DeviceTensor z, DeviceTensor prompt)
+    {
+        var pisa = model.UNet("pisa").Forward(z, Timestep, prompt);
+        var pix = model.UNet("pix").Forward(z, Timestep, prompt);
+        return (pisa, pix);
+    }
+
+    /// <summary>lambda_pix * eps_pix + lambda_sem * (eps_pisa - eps_pix), in this one order of float operations
+    /// (so a grid's combination of kept passes equals a separate run bit for bit).</summary>
+    private DeviceTensor CombineExact(DeviceTensor pisa, DeviceTensor pix, float lambdaPix, float lambdaSem)
+    {
         var ops = model.Ops;
-        using var sem = model.UNet("pisa").Forward(z, Timestep, prompt);
-        using var pix = model.UNet("pix").Forward(z, Timestep, prompt);
-        using var semOnly = ops.Axpby(sem, pix, 1, -1);
+        using var semOnly = ops.Axpby(pisa, pix, 1, -1);
         return ops.Axpby(pix, semOnly, lambdaPix, lambdaSem);
     }
 }
