@@ -24,7 +24,9 @@ public static class Program
         ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)
         {
-            string message = parsed.Errors[0].Message;
+            // An unknown word explains more than "required command was not provided": prefer it.
+            string message = parsed.Errors.Select(e => e.Message).FirstOrDefault(m => m.StartsWith("Unrecognized", StringComparison.Ordinal))
+                ?? parsed.Errors[0].Message;
             string? hint = Suggestions.For(message, parsed.CommandResult.Command, root);
             Console.Error.WriteLine($"pisa: {OneLine(message)}{(hint != null ? $" (did you mean '{hint}'?)" : "")} (see 'pisa --help')");
             return ExitUsage;

@@ -100,7 +100,7 @@ public sealed partial class UpscalePipeline
                 }
                 using var eps = Timer.Time(k == 0 ? "unet" : "combine", () =>
                 {
-                    var r = tiled ? LatentTiling.Predict(ops, lq, o.LatentTile, o.LatentOverlap, Predict) : Predict(lq);
+                    var r = tiled ? LatentTiling.Predict(ops, lq, o.LatentTile, o.LatentOverlap, Predict, k == 0 ? TileProgress : null) : Predict(lq);
                     ops.Synchronize();
                     return r;
                 });

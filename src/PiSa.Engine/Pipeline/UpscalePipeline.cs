@@ -27,6 +27,8 @@ public sealed partial class UpscalePipeline(PisaModel model)
     /// <summary>Lines the caller should show the user (e.g. the fused mode's distance to the exact mode).</summary>
     public List<string> Notices { get; } = [];
     private bool _fusedDistanceReported;
+    /// <summary>Called before each latent tile with (tile index from 0, tile count), for progress.</summary>
+    public Action<int, int>? TileProgress { get; set; }
 
     public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false)
     {
@@ -102,7 +104,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
     {
         int h = lq.Dim(1), w = lq.Dim(2);
         if (!LatentTiling.IsActive(h, w, o.LatentTile)) return PredictTile(lq, prompt, o);
-        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o));
+        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o), TileProgress);
     }
 
     /// <summary>One UNet evaluation in the chosen LoRA mode.</summary>
