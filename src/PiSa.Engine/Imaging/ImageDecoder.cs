@@ -29,6 +29,10 @@ public static class ImageDecoder
 
     private static Configuration CreateConfiguration()
     {
+        // NativeAOT: ImageSharp 2.1's EXIF reader (every TIFF, and EXIF in any format) calls
+        // Enum.GetValues(typeof(ExifDataType)), which needs the array type compiled into the binary (ILC reports
+        // it as IL3050 on EnumUtils.Parse<ExifDataType>, the only such call in the library). Making one here does that.
+        GC.KeepAlive(new ExifDataType[1]);
         var c = Configuration.Default.Clone();
         c.MemoryAllocator = MemoryAllocator.Create(new MemoryAllocatorOptions { AllocationLimitMegabytes = ImageLimits.AllocationLimitMegabytes });
         c.ImageFormatsManager.SetDecoder(GifFormat.Instance, new GifDecoder { DecodingMode = FrameDecodingMode.First });

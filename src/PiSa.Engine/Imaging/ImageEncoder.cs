@@ -13,9 +13,10 @@ namespace PiSa.Engine.Imaging;
 
 /// <summary>
 /// Encodes an <see cref="OutputImage"/> with SixLabors.ImageSharp. Alpha is written where the format holds it
-/// (PNG, WebP, TIFF) and composited on white elsewhere (the caller is told, to say so once); grey is written as
-/// one channel with Pillow's luma weights where the format holds it; 16 bits where the format holds it (PNG,
-/// TIFF). ICC, EXIF and XMP go with the image where the format stores them.
+/// (PNG, WebP) and composited on white elsewhere (the caller is told, to say so once); grey is written as one
+/// channel with Pillow's luma weights where the format holds it; 16 bits where the format holds it (PNG). ICC,
+/// EXIF and XMP go with the image where the format stores them (PNG, JPEG; WebP without XMP; see
+/// <see cref="ImageFormats"/> for what ImageSharp 2.1 cannot write).
 /// </summary>
 public static class ImageEncoder
 {
@@ -55,7 +56,8 @@ public static class ImageEncoder
         {
             image.Metadata.IccProfile = img.Metadata.IccProfile?.DeepClone();
             image.Metadata.ExifProfile = img.Metadata.ExifProfile?.DeepClone();
-            image.Metadata.XmpProfile = img.Metadata.XmpProfile?.DeepClone();
+            // ImageSharp 2.1's WebP encoder miscounts the RIFF size when it adds XMP (the file reads as truncated).
+            if (o.Format != ImageFormat.Webp) image.Metadata.XmpProfile = img.Metadata.XmpProfile?.DeepClone();
         }
         image.Save(destination, Encoder(o, alpha, deep, grey));
         return new Outcome(composite, wantDepth == 16 && !deep && img.Rgb16 != null);
@@ -76,9 +78,11 @@ public static class ImageEncoder
         {
             Compression = SixLabors.ImageSharp.Formats.Tiff.Constants.TiffCompression.Deflate,
             BitsPerPixel = grey ? TiffBitsPerPixel.Bit8 : TiffBitsPerPixel.Bit24,
+            PhotometricInterpretation = grey ? SixLabors.ImageSharp.Formats.Tiff.Constants.TiffPhotometricInterpretation.BlackIsZero
+                : SixLabors.ImageSharp.Formats.Tiff.Constants.TiffPhotometricInterpretation.Rgb,
         },
-        ImageFormat.Bmp => new BmpEncoder { BitsPerPixel = grey ? BmpBitsPerPixel.Pixel8 : BmpBitsPerPixel.Pixel24 },
-        ImageFormat.Tga => new TgaEncoder { BitsPerPixel = grey ? TgaBitsPerPixel.Pixel8 : TgaBitsPerPixel.Pixel24, Compression = TgaCompression.None },
+        ImageFormat.Bmp => new BmpEncoder { BitsPerPixel = BmpBitsPerPixel.Pixel24 },
+        ImageFormat.Tga => new TgaEncoder { BitsPerPixel = TgaBitsPerPixel.Pixel24, Compression = TgaCompression.None },
         _ => throw new ArgumentOutOfRangeException(nameof(o)),
     };
 

@@ -17,14 +17,16 @@ public static class ImageFormats
     /// <summary>Extensions read as images when a folder is given as input (GIF is read, never written).</summary>
     public static readonly string[] InputExtensions = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".tga", ".gif"];
 
-    /// <summary>Whether the format can store an alpha channel as this project writes it.</summary>
-    public static bool HoldsAlpha(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Webp or ImageFormat.Tiff;
+    /// <summary>Whether the format can store an alpha channel as this project writes it. (TIFF can, but the TIFF
+    /// encoder of ImageSharp 2.1 writes no extra samples.)</summary>
+    public static bool HoldsAlpha(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Webp;
 
-    /// <summary>Whether the format can store 16 bits per sample as this project writes it.</summary>
-    public static bool Holds16Bit(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Tiff;
+    /// <summary>Whether the format can store 16 bits per sample as this project writes it. (TIFF can, and 16-bit TIFF
+    /// is read, but the TIFF encoder of ImageSharp 2.1 writes 8 bits whatever it is asked.)</summary>
+    public static bool Holds16Bit(ImageFormat f) => f is ImageFormat.Png;
 
     /// <summary>Whether the format can store a single grey channel as this project writes it.</summary>
-    public static bool HoldsGrey(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Jpeg or ImageFormat.Tiff or ImageFormat.Bmp or ImageFormat.Tga;
+    public static bool HoldsGrey(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Jpeg or ImageFormat.Tiff;
 
     public static string Extension(ImageFormat f) => f switch
     {
