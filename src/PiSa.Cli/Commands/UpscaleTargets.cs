@@ -26,7 +26,9 @@ public static class UpscaleTargets
         var inputs = ExpandInputs(inputArgs, recursive);
         bool many = inputs.Count > 1 || inputArgs.Any(Directory.Exists);
         var jobs = new List<UpscaleJob>();
-        if (!many && !Directory.Exists(output))
+        // "-o out/" names a folder (created) even for one input.
+        bool folder = many || Directory.Exists(output) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar);
+        if (!folder)
         {
             var f = format ?? ImageIO.FormatFromPath(output);
             string dir = Path.GetDirectoryName(Path.GetFullPath(output))!;
@@ -36,7 +38,7 @@ public static class UpscaleTargets
         else
         {
             if (File.Exists(output)) throw new UsageException($"-o {output} is a file, but several inputs need an output folder");
-            if (!Directory.Exists(output) && ImageFormats.FromExtension(Path.GetExtension(output)) != null && many)
+            if (!Directory.Exists(output) && ImageFormats.FromExtension(Path.GetExtension(output.TrimEnd('/'))) != null && many)
                 throw new UsageException($"-o {output} looks like an image file, but {inputs.Count} inputs need an output folder");
             foreach (var (path, relative) in inputs)
             {

@@ -65,8 +65,8 @@ public static class ImageDecoder
     {
         if (encoded.Length == 0) throw new PisaException($"input image '{name}' is empty");
         var format = Identify(encoded, name);
-        if (FileCompleteness.Problem(format.Name, encoded) is string missing)
-            throw new PisaException($"input image '{name}' is truncated ({missing})");
+        if (FileCompleteness.Problem(format.Name, encoded) is string problem)
+            throw new PisaException($"input image '{name}' {problem}");
         using var stream = new MemoryStream(encoded, writable: false);
         using var cancel = new CancellationTokenSource(ImageLimits.DecodeTimeout);
         Image image;
