@@ -97,7 +97,11 @@ public static class ImageDecoder
         {
             if (image.Width < 1 || image.Height < 1)
                 throw new PisaException($"input image '{name}' decoded to an empty image");
-            return Convert(image, format.Name);
+            var source = Convert(image, format.Name);
+            // ImageSharp 2.1 ignores a PNG's iCCP chunk: read the profile here so it reaches the output.
+            if (format.Name == "PNG" && source.Metadata is { IccProfile: null } meta && PngIccChunk.Read(encoded) is byte[] icc)
+                meta.IccProfile = new SixLabors.ImageSharp.Metadata.Profiles.Icc.IccProfile(icc);
+            return source;
         }
     }
 

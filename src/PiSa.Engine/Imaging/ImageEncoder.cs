@@ -15,7 +15,8 @@ namespace PiSa.Engine.Imaging;
 /// Encodes an <see cref="OutputImage"/> with SixLabors.ImageSharp. Alpha is written where the format holds it
 /// (PNG, WebP) and composited on white elsewhere (the caller is told, to say so once); grey is written as one
 /// channel with Pillow's luma weights where the format holds it; 16 bits where the format holds it (PNG). ICC,
-/// EXIF and XMP go with the image where the format stores them (PNG, JPEG; WebP without XMP; see
+/// EXIF and XMP go with the image where the format stores them (PNG, with the ICC profile in an iCCP chunk we add;
+/// JPEG; WebP without ICC and XMP; see
 /// <see cref="ImageFormats"/> for what ImageSharp 2.1 cannot write).
 /// </summary>
 public static class ImageEncoder
@@ -59,7 +60,14 @@ public static class ImageEncoder
             // ImageSharp 2.1's WebP encoder miscounts the RIFF size when it adds XMP (the file reads as truncated).
             if (o.Format != ImageFormat.Webp) image.Metadata.XmpProfile = img.Metadata.XmpProfile?.DeepClone();
         }
-        image.Save(destination, Encoder(o, alpha, deep, grey));
+        if (o.Format == ImageFormat.Png && img.Metadata?.IccProfile?.ToByteArray() is { Length: > 0 } icc)
+        {
+            // ImageSharp 2.1 writes no iCCP chunk: encode, then insert it.
+            var png = new MemoryStream();
+            image.Save(png, Encoder(o, alpha, deep, grey));
+            destination.Write(PngIccChunk.Insert(png.ToArray(), icc));
+        }
+        else image.Save(destination, Encoder(o, alpha, deep, grey));
         return new Outcome(composite, wantDepth == 16 && !deep && img.Rgb16 != null);
     }
 

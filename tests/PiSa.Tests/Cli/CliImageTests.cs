@@ -155,19 +155,24 @@ public sealed class CliImageTests
     }
 
     [Fact]
-    public void Exif_orientation_is_applied_and_reset_and_exif_xmp_are_carried()
+    public void Exif_orientation_is_applied_and_reset_and_icc_exif_xmp_are_carried()
     {
         using var dir = new TempDir();
         string input = dir.File("rotated.png");
-        using (var img = Image.Load<Rgb24>(Input("lq_b.png")))   // 16x28
-        {
-            img.Metadata.ExifProfile = new ExifProfile();
-            img.Metadata.ExifProfile.SetValue(ExifTag.Orientation, (ushort)6);   // display rotated 90 degrees clockwise
-            img.Metadata.ExifProfile.SetValue(ExifTag.Artist, "pisa test");
-            img.Metadata.XmpProfile = new XmpProfile(System.Text.Encoding.UTF8.GetBytes(
-                "<?xpacket begin=\"\"?><x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description xmlns:dc=\"http://purl.org/dc/elements/1.1/\" dc:format=\"pisa-xmp-marker\"/></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"));
-            img.SaveAsPng(input);
-        }
+        var exif = new ExifProfile();
+        exif.SetValue(ExifTag.Orientation, (ushort)6);   // display rotated 90 degrees clockwise
+        exif.SetValue(ExifTag.Artist, "pisa test");
+        var xmp = new XmpProfile(System.Text.Encoding.UTF8.GetBytes(
+            "<?xpacket begin=\"\"?><x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description xmlns:dc=\"http://purl.org/dc/elements/1.1/\" dc:format=\"pisa-xmp-marker\"/></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"));
+        // A minimal ICC v2 display profile header (no tags), with a marker byte in its reserved area.
+        var icc = new byte[132];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(icc, 132);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(icc.AsSpan(8), 0x02100000);
+        System.Text.Encoding.ASCII.GetBytes("mntrRGB XYZ ").CopyTo(icc, 12);
+        System.Text.Encoding.ASCII.GetBytes("acsp").CopyTo(icc, 36);
+        icc[100] = 0x5A;
+        var meta = new SixLabors.ImageSharp.Metadata.ImageMetadata { ExifProfile = exif, XmpProfile = xmp, IccProfile = new SixLabors.ImageSharp.Metadata.Profiles.Icc.IccProfile(icc) };
+        ImageIO.Save(new OutputImage { Rgb = ImageIO.Load(Input("lq_b.png")), Metadata = meta }, input, new EncodeOptions { Format = ImageFormat.Png });   // 16x28
         foreach (var name in new[] { "out.png", "out.jpg" })
         {
             Ok(Upscale(input, dir.File(name)));
@@ -176,6 +181,7 @@ public sealed class CliImageTests
             Assert.Equal((ushort)1, o.Metadata.ExifProfile?.GetValue(ExifTag.Orientation)?.Value);
             Assert.Equal("pisa test", o.Metadata.ExifProfile?.GetValue(ExifTag.Artist)?.Value);
             Assert.Contains("pisa-xmp-marker", System.Text.Encoding.UTF8.GetString(o.Metadata.XmpProfile?.ToByteArray() ?? []));
+            Assert.Equal(icc, ImageDecoder.Load(dir.File(name)).Metadata?.IccProfile?.ToByteArray());
         }
     }
 }
