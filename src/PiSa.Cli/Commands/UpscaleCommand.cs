@@ -17,6 +17,7 @@ public sealed record UpscaleRequest
     public required string LoraPath { get; init; }
     public required UpscaleOptions Options { get; init; }
     public string Device { get; init; } = "auto";
+    public int Gpu { get; init; }
     public string? DumpPath { get; init; }
     /// <summary>The (lambda_pix, lambda_sem) pairs of a grid (lists given), or null for one image per input.</summary>
     public IReadOnlyList<(float Pix, float Sem)>? Grid { get; init; }
@@ -65,6 +66,7 @@ public static class UpscaleCommand
         var vaeEncTile = new Option<int>("--vae-encoder-tile") { Description = "VAE encoder tile size in pixels", DefaultValueFactory = _ => 1024 };
         var vaeDecTile = new Option<int>("--vae-decoder-tile") { Description = "VAE decoder tile size in latent pixels", DefaultValueFactory = _ => 224 };
         var device = DeviceOption.Create();
+        var gpu = new Option<int?>("--gpu") { Description = "the CUDA device to run on, numbered from 0 as `pisa doctor` lists them (default 0)" };
         var dump = new Option<string?>("--dump-tensors") { Description = "write the intermediates (as the golden fixtures name them) to this .safetensors file" };
         var format = Choices.Create("--format", ["-f"], "output format, overriding the extension (png, jpg, webp, tiff, bmp, tga)", null, "png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "tga");
         var quality = new Option<int?>("--quality") { Description = "JPEG quality (default 95); for WebP, lossy at this quality (WebP is lossless without it)" };
@@ -80,7 +82,7 @@ public static class UpscaleCommand
         {
             inputs, output, model, lora, mode, lambdaPix, lambdaSem, prompt, colorFix, upscale, processSize,
             latentTile, latentOverlap, vaeEncTile, vaeDecTile, device, dump, format, quality, bitDepth, keepRgb,
-            skipExisting, recursive, progress, quiet, verbose,
+            skipExisting, recursive, progress, quiet, verbose, gpu,
         };
         cmd.SetAction(r =>
         {
@@ -108,6 +110,9 @@ public static class UpscaleCommand
             int? q = r.GetValue(quality);
             if (q is < 1 or > 100) throw new UsageException($"--quality must be between 1 and 100, not {q}");
             if (r.GetValue(quiet) && r.GetValue(verbose)) throw new UsageException("--quiet and --verbose contradict each other");
+            int? gpuIndex = r.GetValue(gpu);
+            if (gpuIndex != null && r.GetValue(device) == "cpu") throw new UsageException("--gpu chooses a CUDA device: not with --device cpu");
+            if (gpuIndex is < 0) throw new UsageException($"--gpu must be 0 or more, not {gpuIndex}");
             var request = new UpscaleRequest
             {
                 Inputs = r.GetValue(inputs)!,
@@ -129,6 +134,7 @@ public static class UpscaleCommand
                     VaeDecoderTile = r.GetValue(vaeDecTile),
                 },
                 Device = r.GetValue(device)!,
+                Gpu = gpuIndex ?? 0,
                 DumpPath = r.GetValue(dump),
                 Grid = isGrid ? [.. pixes.SelectMany(p => sems.Select(s => (p, s)))] : null,
                 GridRows = pixes.Length,
@@ -167,7 +173,7 @@ public static class UpscaleCommand
         }
 
         var encode = (UpscaleJob j) => new EncodeOptions { Format = j.Format, Quality = q.Quality, BitDepth = q.BitDepth };
-        using var ops = BackendFactory.Create(q.Device, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); });
+        using var ops = BackendFactory.Create(q.Device, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, q.Gpu);
         var loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
         using var model = PisaModel.Load(q.ModelDir, q.LoraPath, ops);
         double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;

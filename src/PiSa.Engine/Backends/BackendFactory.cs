@@ -8,7 +8,8 @@ namespace PiSa.Engine.Backends;
 /// </summary>
 public static class BackendFactory
 {
-    public static IOps Create(string device, Action<string>? notice = null)
+    /// <param name="gpu">The CUDA device ordinal for "cuda" and "auto" (`--gpu N`).</param>
+    public static IOps Create(string device, Action<string>? notice = null, int gpu = 0)
     {
         switch (device)
         {
@@ -16,12 +17,12 @@ public static class BackendFactory
                 return new CpuOps();
             case "cuda":
             {
-                var (ops, reason) = TryCuda();
+                var (ops, reason) = TryCuda(gpu);
                 return ops ?? throw new PisaException($"--device cuda: {reason}");
             }
             case "auto":
             {
-                var (ops, reason) = TryCuda();
+                var (ops, reason) = TryCuda(gpu);
                 if (ops != null) return ops;
                 notice?.Invoke($"no usable GPU ({reason}); running on the CPU");
                 return new CpuOps();
@@ -31,5 +32,5 @@ public static class BackendFactory
         }
     }
 
-    private static (IOps? Ops, string? Reason) TryCuda() => Cuda.PiSaCudaRuntime.TryCreateOps();
+    private static (IOps? Ops, string? Reason) TryCuda(int gpu) => Cuda.PiSaCudaRuntime.TryCreateOps(gpu);
 }

@@ -64,4 +64,47 @@ public sealed class CliCommandsTests
         Assert.Contains(Path.Combine("tests", "fixtures", "pisa-tiny"), o);
         Assert.Contains("compare it with itself", o);
     }
+
+    [Fact]
+    public void Bench_times_the_grid_against_separate_runs_labels_cold_runs_and_writes_json_with_provenance()
+    {
+        using var dir = new TempDir();
+        string json = dir.File("bench.json");
+        string[] common = ["bench", "--random-weights", "--config-dir", Path.Combine(FixturePaths.Tiny, "sd"), "--sizes", "64", "--runs", "1", "--warmup", "0", "--device", "cpu"];
+        // The JSON path is checked before any model is built.
+        PisaProcess.AssertOneLineError(PisaProcess.Run([.. common, "--json", dir.File("missing/bench.json")]), "does not exist");
+
+        var r = PisaProcess.Run([.. common, "--grid", "2", "--json", json]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("run 1 is cold", r.Stdout);
+        Assert.Contains("text (run 1 uncached)", r.Stdout);
+        Assert.Contains("grid 2x2 at 64x64", r.Stdout);
+        Assert.Contains("4 separate adjustable runs", r.Stdout);
+        Assert.DoesNotContain(Directory.GetFiles(dir.Path), f => f.EndsWith(".tmp", StringComparison.Ordinal));
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var root = doc.RootElement;
+        Assert.Matches(@"^\d+\.\d+\.\d+", root.GetProperty("version").GetString());
+        Assert.True(root.TryGetProperty("commit", out _));
+        Assert.True(DateTime.TryParse(root.GetProperty("date_utc").GetString(), out _));
+        Assert.Equal("cpu", root.GetProperty("device").GetString());
+        Assert.True(root.GetProperty("first_run_cold").GetBoolean());
+        Assert.Equal(3, root.GetProperty("load_average_before").GetArrayLength());
+        Assert.True(root.GetProperty("load_average_before")[0].GetDouble() >= 0);
+        var grid = Assert.Single(root.GetProperty("grids").EnumerateArray());
+        Assert.Equal(2, grid.GetProperty("n").GetInt32());
+        Assert.True(grid.GetProperty("grid").GetProperty("median_ms").GetDouble() > 0);
+        Assert.Equal(4 * grid.GetProperty("one_adjustable_run").GetProperty("median_ms").GetDouble(), grid.GetProperty("separate_runs_ms").GetDouble(), 6);
+    }
+
+    [Fact]
+    public void Gpu_selects_a_cuda_device_and_is_refused_with_the_cpu()
+    {
+        using var dir = new TempDir();
+        string[] args = ["upscale", Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png"), "-o", dir.File("o.png"), "--model", Path.Combine(FixturePaths.Tiny, "sd"),
+            "--lora", Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), "--process-size", "64"];
+        PisaProcess.AssertOneLineError(PisaProcess.Run([.. args, "--device", "cpu", "--gpu", "1"]), "--gpu", exitCode: 2);
+        if (PiSa.Cuda.CudaAvailability.Probe().Ok) return;   // below: machines without a GPU
+        PisaProcess.AssertOneLineError(PisaProcess.Run([.. args, "--device", "cuda", "--gpu", "3"]), "--device cuda");
+    }
 }
