@@ -61,37 +61,44 @@ public static class ImageDecoder
     }
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="name"/> appears in messages.</summary>
-    public static SourceImage Decode(byte[] encoded, string name)
+    /// <param name="timeout">Bound on the decode (default <see cref="ImageLimits.DecodeTimeout"/>).</param>
+    public static SourceImage Decode(byte[] encoded, string name, TimeSpan? timeout = null)
     {
         if (encoded.Length == 0) throw new PisaException($"input image '{name}' is empty");
         var format = Identify(encoded, name);
         if (FileCompleteness.Problem(format.Name, encoded) is string problem)
             throw new PisaException($"input image '{name}' {problem}");
-        using var stream = new MemoryStream(encoded, writable: false);
-        using var cancel = new CancellationTokenSource(ImageLimits.DecodeTimeout);
+        var limit = timeout ?? ImageLimits.DecodeTimeout;
+        var stream = new MemoryStream(encoded, writable: false);
+        var cancel = new CancellationTokenSource(limit);
+        // The token asks the decoder to stop; the bounded wait stops waiting for a decoder that does not check
+        // it (the abandoned decode then fails on its cancelled token or finishes unobserved).
+        var task = Task.Run(async () => format.Name == "JPEG"
+            // JPEG is 8-bit only and its decoder rounds differently into 16-bit pixels: keep it at 8 bits.
+            ? (Image)await Image.LoadAsync<Rgba32>(Config, stream, cancel.Token)
+            : await Image.LoadAsync<Rgba64>(Config, stream, cancel.Token));
         Image image;
         try
         {
-            // JPEG is 8-bit only and its decoder rounds differently into 16-bit pixels: keep it at 8 bits.
-            image = format.Name == "JPEG"
-                ? Image.LoadAsync<Rgba32>(Config, stream, cancel.Token).GetAwaiter().GetResult()
-                : Image.LoadAsync<Rgba64>(Config, stream, cancel.Token).GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException e)
-        {
-            throw new PisaException($"input image '{name}' took longer than {ImageLimits.DecodeTimeout.TotalSeconds:F0} s to decode (damaged or hostile file)", e);
-        }
-        catch (InvalidMemoryOperationException e)
-        {
-            throw new PisaException($"input image '{name}' needs more decoder memory than the {ImageLimits.AllocationLimitMegabytes} MB limit (damaged or hostile file)", e);
-        }
-        catch (OutOfMemoryException e)
-        {
-            throw new PisaException($"input image '{name}' needs more memory to decode than is available", e);
+            if (!task.Wait(limit))
+            {
+                cancel.Cancel();
+                throw new OperationCanceledException();
+            }
+            image = task.Result;
+            cancel.Dispose();
+            stream.Dispose();
         }
         catch (Exception e)
         {
-            throw new PisaException($"input image '{name}' is damaged or truncated ({e.Message})", e);
+            var inner = e is AggregateException { InnerExceptions.Count: 1 } agg ? agg.InnerExceptions[0] : e;
+            throw inner switch
+            {
+                OperationCanceledException => new PisaException($"input image '{name}' took longer than {limit.TotalSeconds:0.###} s to decode (damaged or hostile file)", inner),
+                InvalidMemoryOperationException => new PisaException($"input image '{name}' needs more decoder memory than the {ImageLimits.AllocationLimitMegabytes} MB limit (damaged or hostile file)", inner),
+                OutOfMemoryException => new PisaException($"input image '{name}' needs more memory to decode than is available", inner),
+                _ => new PisaException($"input image '{name}' is damaged or truncated ({inner.Message})", inner),
+            };
         }
         using (image)
         {

@@ -134,6 +134,24 @@ public sealed class ImageBoundsTests
     }
 
     [Fact]
+    public void A_decode_that_runs_past_its_time_bound_is_stopped_with_a_clear_error()
+    {
+        // A valid 1500x1500 noise PNG takes far longer than 1 ms to decode.
+        var px = new Rgb24[1500 * 1500];
+        var rnd = new Random(3);
+        for (int i = 0; i < px.Length; i++) px[i] = new Rgb24((byte)rnd.Next(256), (byte)rnd.Next(256), (byte)rnd.Next(256));
+        using var img = Image.LoadPixelData<Rgb24>(px, 1500, 1500);
+        var ms = new MemoryStream();
+        img.SaveAsPng(ms);
+        var clock = Stopwatch.StartNew();
+        var e = Assert.Throws<PisaException>(() => ImageDecoder.Decode(ms.ToArray(), "slow.png", TimeSpan.FromMilliseconds(1)));
+        Assert.Contains("took longer than", e.Message);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"{clock.Elapsed}");
+        // With the normal bound it decodes.
+        Assert.Equal(1500, ImageDecoder.Decode(ms.ToArray(), "slow.png").Width);
+    }
+
+    [Fact]
     public void The_pisa_process_refuses_each_hostile_image_in_one_line_and_completes_the_good_one()
     {
         using var dir = new TempDir();
