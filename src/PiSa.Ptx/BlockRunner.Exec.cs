@@ -356,6 +356,7 @@ internal sealed partial class BlockRunner
                 }
                 case Op.Ret:
                     _state[t] = Exited;
+                    _exited[t >> 5] |= 1u << (t & 31);
                     _pc[t] = pc;
                     return;
                 case Op.Trap:
