@@ -35,6 +35,8 @@ internal sealed partial class BlockRunner
     }
 
     /// <summary>Completes every collective of warp w whose participants have all arrived.</summary>
+    // the interpreter's hot paths: compiled fully optimised at once (short test processes never reach tier 1)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void ResolveWarp(int w)
     {
         uint waiting = _atWarp[w];
@@ -114,6 +116,7 @@ internal sealed partial class BlockRunner
     /// shfl.sync, as the PTX ISA's pseudo-code for it: each lane computes its source lane j from b (lane/offset/mask)
     /// and c (clamp value in bits 0-4, segment mask in bits 8-12); out of range, it reads its own value and p = false.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void Shfl(int b, uint mask)
     {
         Span<ulong> src = stackalloc ulong[32];
@@ -182,6 +185,7 @@ internal sealed partial class BlockRunner
     /// A regs: (g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..); B regs: (k = 2t..2t+1, n = g), (k = 2t+8.., n = g);
     /// C/D: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1). Products are exact and summed in double, rounded once to f32.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void Mma(int b, ref Instr i)
     {
         Span<float> A = stackalloc float[16 * 16];

@@ -104,6 +104,8 @@ internal sealed partial class BlockRunner
         Stats.CollectiveInstructions = _cls[(int)InstrClass.Collective];
     }
 
+    // the interpreter's hot paths: compiled fully optimised at once (short test processes never reach tier 1)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void RunBlock()
     {
         Array.Clear(_regs);

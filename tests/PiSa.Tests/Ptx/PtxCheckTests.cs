@@ -18,9 +18,9 @@ public class PtxCheckTests
     }
 
     /// <summary>conv2d_igemm_f16 launch with three K tiles (Kp = 72) so the tile loop runs several times.</summary>
-    internal static (PtxTestDevice Dev, object[] Args, ulong Y) ConvSetup(int C = 8, int O = 8)
+    internal static (PtxTestDevice Dev, object[] Args, ulong Y) ConvSetup(int C = 8, int O = 8, int H = 4, int W = 4)
     {
-        int N = 1, H = 4, W = 4, KH = 3, KW = 3, K = KH * KW * C, Kp = (K + 7) / 8 * 8;
+        int N = 1, KH = 3, KW = 3, K = KH * KW * C, Kp = (K + 7) / 8 * 8;
         var rng = new Random(21);
         var dev = new PtxTestDevice();
         var x = Enumerable.Range(0, N * H * W * C).Select(_ => (Half)(rng.NextSingle() - 0.5f)).ToArray();

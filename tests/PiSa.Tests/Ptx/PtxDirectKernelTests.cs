@@ -131,4 +131,42 @@ public class PtxDirectKernelTests
         Assert.Equal(2, sum.Launches);
         Assert.Equal(66, sum.SharedWavefronts);
     }
+
+    [PtxTheory]
+    [InlineData(40, false)]
+    [InlineData(40, true)]
+    [InlineData(64, false)]
+    public void AttentionMatchesAHostSoftmaxAttention(int D, bool causal)
+    {
+        int B = 1, Lq = 5, Lk = causal ? 5 : 37, H = 2, HD = H * D;
+        var k = PtxCompile.Kernel("attention.cu", KernelSources.Get("attention.cu"), "attention_f16");
+        var rng = new Random(D + (causal ? 1 : 0));
+        Half[] R(int n) => Enumerable.Range(0, n).Select(_ => (Half)(rng.NextSingle() * 2 - 1)).ToArray();
+        var q = R(B * Lq * HD);
+        var kk = R(B * Lk * HD);
+        var v = R(B * Lk * HD);
+        var dev = new PtxTestDevice();
+        ulong pq = dev.Upload(q, "q"), pk = dev.Upload(kk, "k"), pv = dev.Upload(v, "v"), po = dev.Output<Half>(B * Lq * HD, "out");
+        int warps = LaunchMath.AttentionWarps(D);
+        float scale = 1f / MathF.Sqrt(D);
+        dev.Launch(k, new PtxDim3((Lq + warps - 1) / warps, H, B), new PtxDim3(32 * warps), LaunchMath.AttentionShared(warps, D),
+            new PtxLaunchOptions(), pq, pk, pv, po, Lq, Lk, H, D, scale, causal ? 1 : 0);
+        var o = dev.Download<Half>(po, B * Lq * HD);
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < Lq; i++)
+            {
+                int n = causal ? i + 1 : Lk;
+                var s = new double[n];
+                for (int j = 0; j < n; j++)
+                    for (int d = 0; d < D; d++) s[j] += (double)(float)q[i * HD + h * D + d] * (float)kk[j * HD + h * D + d] * scale;
+                double mx = s.Max(), sum = s.Sum(x => Math.Exp(x - mx));
+                for (int d = 0; d < D; d++)
+                {
+                    double want = 0;
+                    for (int j = 0; j < n; j++) want += Math.Exp(s[j] - mx) / sum * (float)v[j * HD + h * D + d];
+                    float got = (float)o[i * HD + h * D + d];
+                    Assert.True(Math.Abs(got - want) <= 2e-3, $"out[{i}, h{h}, {d}] = {got}, host {want}");
+                }
+            }
+    }
 }
