@@ -28,7 +28,43 @@ public class PtxSpeedTests(ITestOutputHelper output)
         proc.Refresh();
         double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;   // all threads of the test process: an upper bound
         double perCpu = stats.TotalInstructions / cpu, perWall = stats.TotalInstructions / stats.WallTime.TotalSeconds;
-        output.WriteLine($"{perCpu / 1e6:F1} M thread-instructions per CPU second, {perWall / 1e6:F1} M per wall second; {stats}");
+        output.WriteLine($"checks on: {perCpu / 1e6:F1} M thread-instructions per CPU second, {perWall / 1e6:F1} M per wall second; {stats}");
         Assert.True(perCpu > 2e6, $"interpreter at {perCpu / 1e6:F2} M thread-instructions per CPU second: {stats}");
+
+        proc.Refresh();
+        cpu0 = proc.TotalProcessorTime;
+        var off = dev.Launch(k, grid, new PtxDim3(128), 0, new PtxLaunchOptions { Checks = false }, args);
+        proc.Refresh();
+        cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
+        output.WriteLine($"checks off: {off.TotalInstructions / cpu / 1e6:F1} M thread-instructions per CPU second, " +
+                         $"{off.TotalInstructions / off.WallTime.TotalSeconds / 1e6:F1} M per wall second");
+    }
+
+    /// <summary>Counters of today's kernels at a few shapes, for bench/RESULTS.md (the assertions only check consistency).</summary>
+    [PtxFact]
+    public void CountersOfTodaysKernels()
+    {
+        var conv = PtxCompile.Kernel("conv.cu", KernelSources.Get("conv.cu"), "conv2d_igemm_f16");
+        foreach (var (c, o) in new[] { (8, 8), (3, 64) })
+        {
+            var (dev, args, _) = PtxCheckTests.ConvSetup(C: c, O: o, H: 8, W: 8);
+            var st = dev.Launch(conv, new PtxDim3(1, (o + 63) / 64), new PtxDim3(128), args);
+            output.WriteLine($"conv2d_igemm_f16 8x8 C={c} O={o} 3x3: {st}");
+            Assert.True(st.GlobalSectors >= st.GlobalRequests && st.SharedWavefronts >= st.SharedRequests);
+        }
+        var att = PtxCompile.Kernel("attention.cu", KernelSources.Get("attention.cu"), "attention_f16");
+        foreach (int d in new[] { 40, 64 })
+        {
+            int L = 64, H = 2, warps = LaunchMath.AttentionWarps(d);
+            var dev = new PtxTestDevice();
+            var rng = new Random(d);
+            Half[] R(int n) => Enumerable.Range(0, n).Select(_ => (Half)(rng.NextSingle() - 0.5f)).ToArray();
+            ulong q = dev.Upload(R(L * H * d), "q"), k = dev.Upload(R(L * H * d), "k"), v = dev.Upload(R(L * H * d), "v");
+            ulong y = dev.Output<Half>(L * H * d, "out");
+            var st = dev.Launch(att, new PtxDim3((L + warps - 1) / warps, H, 1), new PtxDim3(32 * warps), LaunchMath.AttentionShared(warps, d),
+                new PtxLaunchOptions(), q, k, v, y, L, L, H, d, 1f / MathF.Sqrt(d), 0);
+            output.WriteLine($"attention_f16 L=64 H=2 D={d}: {st}");
+            Assert.True(st.GlobalSectors >= st.GlobalRequests && st.SharedWavefronts >= st.SharedRequests);
+        }
     }
 }
