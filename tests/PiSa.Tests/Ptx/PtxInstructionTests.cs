@@ -138,7 +138,7 @@ public class PtxInstructionTests
         var a = Enumerable.Range(0, 128).Select(i => (float)i).ToArray();
         var b = Enumerable.Range(0, 128).Select(i => 1000f + i).ToArray();
         var dev = new PtxTestDevice();
-        ulong pa = dev.Upload(a, "a"), pb = dev.Upload(b, "b"), po = dev.Output<float>(64, "out");
+        ulong pa = dev.Upload(a, "a"), pb = dev.Upload(b, "b"), po = dev.Output<float>(96, "out");
         var st = dev.Launch(K("cp_async_groups"), new PtxDim3(1), new PtxDim3(32), pa, pb, po);
         var o = dev.Download<float>(po, 96);
         for (int t = 0; t < 32; t++)
