@@ -50,6 +50,12 @@ public sealed class LoraMergedWeightSource : IWeightSource
     /// <summary>Merging never changes a shape: ask the base, so no merge (or conversion) happens for it.</summary>
     public int[] ShapeOf(string name) => _base.ShapeOf(name);
 
+    /// <summary>The merged tensors computed so far (this set's own objects, never the base's).</summary>
+    public IReadOnlyList<HostTensor> MaterializedTensors()
+    {
+        lock (_lock) return _merged.Values.ToList();
+    }
+
     public HostTensor Get(string name)
     {
         if (!_active.TryGetValue(name, out var deltas)) return _base.Get(name);

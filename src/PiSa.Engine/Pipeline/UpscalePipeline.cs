@@ -28,14 +28,18 @@ public sealed class UpscalePipeline(PisaModel model)
     public List<string> Notices { get; } = [];
     private bool _fusedDistanceReported;
 
-    public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false)
+    public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false, RunHooks? hooks = null)
     {
         o.Validate();
+        hooks ??= RunHooks.None;
+        model.BeginRun();
         var tensors = keepTensors ? new Dictionary<string, HostTensor>() : null;
 
+        hooks.StageStarted("preprocess");
         var pre = Timer.Time("preprocess", () => Preprocess.Run(input, o.Upscale, o.ProcessSize));
         tensors?.Add("input_image", pre.ModelInput);
-        var decoded = LatentPath(pre.ModelInput, o, tensors);
+        var decoded = LatentPath(pre.ModelInput, o, tensors, hooks);
+        hooks.StageStarted("postprocess");
         var post = Timer.Time("postprocess", () => Postprocess.Run(decoded, pre, o.ColorFix));
         if (tensors != null)
             tensors["final"] = new HostTensor([post.PreColorFix.Height, post.PreColorFix.Width, 3], post.ColorFixed.FinalHwc);
@@ -49,40 +53,45 @@ public sealed class UpscalePipeline(PisaModel model)
     /// Each stage is timed in <see cref="Timer"/> ("text encoder", "vae encode", "unet", "vae decode") after a
     /// backend synchronisation. This is what `pisa bench` measures.
     /// </summary>
-    public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o)
+    public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o, RunHooks? hooks = null)
     {
         o.Validate();
-        return LatentPath(modelInput, o, null);
+        model.BeginRun();
+        return LatentPath(modelInput, o, null, hooks ?? RunHooks.None);
     }
 
-    private HostTensor LatentPath(HostTensor modelInput, UpscaleOptions o, Dictionary<string, HostTensor>? tensors)
+    private HostTensor LatentPath(HostTensor modelInput, UpscaleOptions o, Dictionary<string, HostTensor>? tensors, RunHooks hooks)
     {
         var ops = model.Ops;
         float sf = model.VaeConfig.ScalingFactor;
 
+        hooks.StageStarted("text encoder");
         var prompt = Timer.Time("text encoder", () => { var p = model.PromptEmbeddings(o.Prompt); ops.Synchronize(); return p; });
         if (tensors != null) tensors["prompt_embeds"] = ops.Download(prompt);
 
+        hooks.StageStarted("vae encode");
         using var lq = Timer.Time("vae encode", () =>
         {
             using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
-            using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
+            using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile, hooks: hooks, stage: "vae encode");
             var r = ops.ScaleShift(mean, sf, 0);
             ops.Synchronize();
             return r;
         });
         if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
 
-        using var eps = Timer.Time("unet", () => { var r = PredictNoise(lq, prompt, o); ops.Synchronize(); return r; });
+        hooks.StageStarted("unet");
+        using var eps = Timer.Time("unet", () => { var r = PredictNoise(lq, prompt, o, hooks); ops.Synchronize(); return r; });
         if (tensors != null) tensors["unet_pred"] = Layout.NhwcToNchw(ops.Download(eps));
 
         using var hq = ops.Axpby(lq, eps, 1, -1);
         if (tensors != null) tensors["hq_latent"] = Layout.NhwcToNchw(ops.Download(hq));
 
+        hooks.StageStarted("vae decode");
         var decoded = Timer.Time("vae decode", () =>
         {
             using var z = ops.ScaleShift(hq, 1f / sf, 0);
-            using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
+            using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile, hooks: hooks, stage: "vae decode");
             using var c = ops.Clamp(d, -1, 1);
             return Layout.NhwcToNchw(ops.Download(c));
         });
@@ -91,31 +100,35 @@ public sealed class UpscalePipeline(PisaModel model)
     }
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>
-    private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o)
+    private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o, RunHooks hooks)
     {
         int h = lq.Dim(1), w = lq.Dim(2);
-        if (!LatentTiling.IsActive(h, w, o.LatentTile)) return PredictTile(lq, prompt, o);
-        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o));
+        if (!LatentTiling.IsActive(h, w, o.LatentTile)) return PredictTile(lq, prompt, o, hooks.Token);
+        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o, hooks.Token),
+            (done, total) => hooks.TileDone("unet", done, total));
     }
 
     /// <summary>One UNet evaluation in the chosen LoRA mode.</summary>
-    private DeviceTensor PredictTile(DeviceTensor z, DeviceTensor prompt, UpscaleOptions o)
+    private DeviceTensor PredictTile(DeviceTensor z, DeviceTensor prompt, UpscaleOptions o, CancellationToken ct)
     {
         var ops = model.Ops;
         switch (o.Mode)
         {
             case LoraMode.Default:
-                return model.UNet("pisa").Forward(z, Timestep, prompt);
+                return model.UNet("pisa").Forward(z, Timestep, prompt, ct);
             case LoraMode.Adjustable:
-                return Exact(z, prompt, o.LambdaPix, o.LambdaSem);
+                return Exact(z, prompt, o.LambdaPix, o.LambdaSem, ct);
             case LoraMode.Fused:
-                var fused = model.UNet("fused", o.LambdaPix, o.LambdaSem).Forward(z, Timestep, prompt);
+                var fused = model.UNet("fused", o.LambdaPix, o.LambdaSem).Forward(z, Timestep, prompt, ct);
                 if (!_fusedDistanceReported)
                 {
                     // The fused mode is a different function off (1, 1): say how far it is, once, on this input.
                     _fusedDistanceReported = true;
-                    using var exact = Exact(z, prompt, o.LambdaPix, o.LambdaSem);
-                    double d = TensorMetrics.RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
+                    DeviceTensor exact;
+                    try { exact = Exact(z, prompt, o.LambdaPix, o.LambdaSem, ct); }
+                    catch { fused.Dispose(); throw; }
+                    double d;
+                    using (exact) d = TensorMetrics.RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
                     Notices.Add($"fused mode at (lambda_pix {o.LambdaPix}, lambda_sem {o.LambdaSem}): relative L2 distance of the UNet prediction to the exact adjustable mode = {d:G3} (first tile of the first image)");
                 }
                 return fused;
@@ -125,11 +138,11 @@ public sealed class UpscalePipeline(PisaModel model)
     }
 
     /// <summary>The official adjustable mode: lambda_pix * eps(W_pix) + lambda_sem * (eps(W_pisa) - eps(W_pix)).</summary>
-    private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem)
+    private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem, CancellationToken ct)
     {
         var ops = model.Ops;
-        using var sem = model.UNet("pisa").Forward(z, Timestep, prompt);
-        using var pix = model.UNet("pix").Forward(z, Timestep, prompt);
+        using var sem = model.UNet("pisa").Forward(z, Timestep, prompt, ct);
+        using var pix = model.UNet("pix").Forward(z, Timestep, prompt, ct);
         using var semOnly = ops.Axpby(sem, pix, 1, -1);
         return ops.Axpby(pix, semOnly, lambdaPix, lambdaSem);
     }

@@ -351,6 +351,10 @@ public sealed class CudaOps : IOps
 
     public void Synchronize() => _rt.Synchronize();
 
+    public int PackedWeightBytesPerElement => 2;
+
+    public void ReleaseWeights(IEnumerable<HostTensor> parameters) => _weights.Release(parameters);
+
     public void Dispose()
     {
         _weights.Dispose();

@@ -61,6 +61,20 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
 
     public int Count { get { lock (_lock) return _packed.Count + _vectors.Count + _vectors16.Count; } }
 
+    /// <summary>Frees the device copies of these parameters (a weight set evicted from the cache); unknown ones are ignored.</summary>
+    public void Release(IEnumerable<HostTensor> parameters)
+    {
+        lock (_lock)
+        {
+            foreach (var t in parameters)
+            {
+                if (_packed.Remove(t, out var p)) p.Memory.Release();
+                if (_vectors.Remove(t, out var m)) m.Release();
+                if (_vectors16.Remove(t, out var m16)) m16.Release();
+            }
+        }
+    }
+
     public void Dispose()
     {
         lock (_lock)
