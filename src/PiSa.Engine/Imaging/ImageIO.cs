@@ -64,6 +64,15 @@ public static class ImageIO
         return new RgbImage(result.Width, result.Height, result.Data);
     }
 
+    /// <summary>Width and height from an encoded image's header, without decoding it (a server checks its own,
+    /// smaller pixel limit with this before anything is allocated).</summary>
+    public static (int Width, int Height) PeekSize(byte[] encoded, string nameForErrors)
+    {
+        if (encoded.Length == 0) throw new PisaException($"input image '{nameForErrors}' is empty");
+        var header = ReadHeader(new MemoryStream(encoded, writable: false), nameForErrors);
+        return (header.Width, header.Height);
+    }
+
     /// <summary>Reads and checks the header (size limit) of the image at the start of a seekable stream.
     /// stb_image rewinds to position 0, so the image must start there.</summary>
     private static ImageInfo ReadHeader(Stream stream, string name)
