@@ -14,5 +14,6 @@ public static class CommandTree
         root.Add(SelftestCommand.Build());
         root.Add(BenchCommand.Build());
         root.Add(ServeCommand.Build());
+        root.Add(EvalCommand.Build());
     }
 }
