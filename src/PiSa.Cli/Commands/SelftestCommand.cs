@@ -18,17 +18,27 @@ public static class SelftestCommand
         var device = DeviceOption.Create();
         var fixtures = new Option<string?>("--fixtures") { Description = "golden fixture folder (manifest.json); default tests/fixtures/pisa-tiny when present" };
         var noLarge = new Option<bool>("--no-large") { Description = "skip the SD2.1-sized op cases" };
+        var large = new Option<bool>("--large") { Description = "with --device ptx: run the SD2.1-sized op cases too (hours of CPU on the interpreter)" };
         var randomModel = new Option<int>("--random-model") { Description = "also run a random-weight SD2.1-shaped model end to end at this output size on the device and on the CPU, and compare (0: off)" };
         var configDir = new Option<string?>("--config-dir") { Description = "with --random-model: unet/, vae/, text_encoder/ configs (default: the SD 2.1-base ones in tests/fixtures/sd21-base)" };
-        var cmd = new Command("selftest", "Check a backend op by op against the CPU reference, then on the golden fixtures.") { device, fixtures, noLarge, randomModel, configDir };
-        cmd.SetAction(r => Run(r.GetValue(device)!, r.GetValue(fixtures), !r.GetValue(noLarge), r.GetValue(randomModel), Console.Out, r.GetValue(configDir)));
+        var cmd = new Command("selftest", "Check a backend op by op against the CPU reference, then on the golden fixtures.") { device, fixtures, noLarge, large, randomModel, configDir };
+        cmd.SetAction(r => Run(r.GetValue(device)!, r.GetValue(fixtures), !r.GetValue(noLarge), r.GetValue(randomModel), Console.Out, r.GetValue(configDir),
+                               forceLarge: r.GetValue(large)));
         return cmd;
     }
 
-    public static int Run(string device, string? fixtureDir, bool large, int randomModelSize, TextWriter o, string? randomConfigDir = null)
+    public static int Run(string device, string? fixtureDir, bool large, int randomModelSize, TextWriter o, string? randomConfigDir = null,
+                          bool forceLarge = false)
     {
         using var candidate = BackendFactory.Create(device, n => o.WriteLine($"selftest: {n}"));
         int failed = 0, passed = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (candidate.Name == "ptx" && large && !forceLarge)
+        {
+            // The SD2.1-sized cases are GPU-sized work (a 4096-token, 512-wide attention is ~10^10 thread-instructions).
+            o.WriteLine("selftest: SD2.1-sized op cases skipped on the PTX interpreter (--large runs them; hours of CPU)");
+            large = false;
+        }
 
         o.WriteLine($"selftest: ops on {candidate.Name} vs cpu (float32 reference)");
         using (var reference = new CpuOps())
@@ -66,7 +76,12 @@ public static class SelftestCommand
             bool ok = RandomModelCheck(candidate, randomModelSize, randomConfigDir, o);
             if (ok) passed++; else failed++;
         }
-        o.WriteLine($"selftest: {passed} passed, {failed} failed");
+        if (candidate is Engine.Backends.Cuda.CudaOps { Runtime: Engine.Backends.Cuda.PtxGpuRuntime ptx })
+        {
+            o.WriteLine($"selftest: PTX interpreter ran {ptx.Launches} kernel launches, {ptx.TotalInstructions:N0} thread-instructions; counters per kernel:");
+            o.Write(Engine.Backends.Cuda.PtxCounterReport.Format(ptx.Tallies));
+        }
+        o.WriteLine($"selftest: {passed} passed, {failed} failed ({clock.Elapsed.TotalSeconds:F1} s)");
         return failed == 0 ? 0 : 1;
     }
 

@@ -4,6 +4,7 @@ namespace PiSa.Engine.Backends;
 
 /// <summary>
 /// Picks the backend for --device: "cpu"; "cuda" (fails with the probe's reason when no usable GPU);
+/// "ptx" (the CUDA backend on the PTX interpreter: needs only NVRTC, no GPU; slow, fully checked);
 /// "auto" (CUDA when usable, otherwise the CPU with a one-line notice through <paramref name="notice"/>).
 /// </summary>
 public static class BackendFactory
@@ -19,6 +20,10 @@ public static class BackendFactory
                 var (ops, reason) = TryCuda();
                 return ops ?? throw new PisaException($"--device cuda: {reason}");
             }
+            case "ptx":
+                if (!PiSa.Cuda.KernelCompiler.Available)
+                    throw new PisaException($"--device ptx: the interpreter runs the NVRTC-compiled kernels, and NVRTC is unavailable: {PiSa.Cuda.KernelCompiler.UnavailableReason}");
+                return new Cuda.CudaOps(new Cuda.PtxGpuRuntime());
             case "auto":
             {
                 var (ops, reason) = TryCuda();
@@ -27,7 +32,7 @@ public static class BackendFactory
                 return new CpuOps();
             }
             default:
-                throw new PisaException($"unknown device '{device}' (auto, cpu or cuda)");
+                throw new PisaException($"unknown device '{device}' (auto, cpu, cuda or ptx)");
         }
     }
 

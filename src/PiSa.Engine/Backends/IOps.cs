@@ -15,7 +15,7 @@ namespace PiSa.Engine.Backends;
 /// </summary>
 public interface IOps : IDisposable
 {
-    /// <summary>"cpu" or "cuda".</summary>
+    /// <summary>"cpu", "cuda" or "ptx" (the CUDA backend on the PTX interpreter).</summary>
     string Name { get; }
 
     // ---- transfers ------------------------------------------------------------------------------
@@ -32,9 +32,6 @@ public interface IOps : IDisposable
     /// <summary>Bytes per parameter element of the backend's packed copy (4: fp32 on the CPU; 2: fp16 on CUDA);
     /// used to budget cached weight sets.</summary>
     int PackedWeightBytesPerElement => 4;
-    /// <summary>Drops the backend's packed copies of these parameters (a weight set leaving the cache). Backends
-    /// whose cache holds parameters weakly need not do anything.</summary>
-    void ReleaseWeights(IEnumerable<HostTensor> parameters) { }
 
     // ---- layers -------------------------------------------------------------------------------
     /// <summary>2-D convolution of NHWC x with a [O, I, kh, kw] weight, stride s, explicit zero padding,
@@ -76,6 +73,11 @@ public interface IOps : IDisposable
     DeviceTensor Clamp(DeviceTensor x, float lo, float hi);
     /// <summary>x [N, ..., C] + v [N, C] (or v [1, C]) broadcast over the middle dimensions.</summary>
     DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v);
+
+    // ---- checks ---------------------------------------------------------------------------------
+    /// <summary>How many elements of x are NaN or infinite (fp16 storage overflows to inf above 65504).
+    /// Waits for the work that produces x; the pipeline calls it once per stage output.</summary>
+    long CountNonFinite(DeviceTensor x);
 
     // ---- shape ----------------------------------------------------------------------------------
     /// <summary>Nearest-neighbour 2x upsampling of NHWC.</summary>
