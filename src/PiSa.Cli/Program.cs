@@ -13,12 +13,17 @@ public static class Program
 {
     public const int ExitOk = 0, ExitFailed = 1, ExitUsage = 2, ExitInternal = 70;
 
-    public static int Main(string[] args)
+    /// <summary>The whole command tree (tests check command lines from docs and manifests against it).</summary>
+    public static RootCommand BuildRoot()
     {
         var root = new RootCommand("PiSaEngine: one-step 4x super-resolution (PiSA-SR) without Python.");
         CommandTree.AddAll(root);
+        return root;
+    }
 
-        ParseResult parsed = root.Parse(args);
+    public static int Main(string[] args)
+    {
+        ParseResult parsed = BuildRoot().Parse(args);
         if (parsed.Errors.Count > 0)
         {
             Console.Error.WriteLine($"pisa: {OneLine(parsed.Errors[0].Message)} (see 'pisa --help')");
