@@ -19,7 +19,8 @@ public static class UpscaleCommand
 
     public static Command Build()
     {
-        var inputs = new Argument<string[]>("INPUT") { Description = "input image(s) or folder(s) of images (PNG, JPEG, BMP, TGA)", Arity = ArgumentArity.OneOrMore };
+        // Zero inputs only with --list (checked in the action).
+        var inputs = new Argument<string[]>("INPUT") { Description = "input image(s) or folder(s) of images (PNG, JPEG, BMP, TGA)", Arity = ArgumentArity.ZeroOrMore };
         // The variadic INPUT would otherwise swallow a mistyped option as a file name.
         inputs.Validators.Add(result =>
         {
@@ -51,6 +52,8 @@ public static class UpscaleCommand
             inputs, output, model, lora, mode, lambdaPix, lambdaSem, prompt, colorFix, upscale, processSize,
             latentTile, latentOverlap, vaeEncTile, vaeDecTile, device, dump,
         };
+        var batch = new BatchList();
+        batch.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var options = new UpscaleOptions
@@ -67,6 +70,13 @@ public static class UpscaleCommand
                 VaeEncoderTile = r.GetValue(vaeEncTile),
                 VaeDecoderTile = r.GetValue(vaeDecTile),
             };
+            if (batch.UsageError(r, r.GetValue(inputs)?.Length ?? 0) is { } usage)
+            {
+                Console.Error.WriteLine($"pisa: {usage} (see 'pisa upscale --help')");
+                return Program.ExitUsage;
+            }
+            if (batch.Requested(r))
+                return batch.Run(r, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options, r.GetValue(device)!);
             return Run(r.GetValue(inputs)!, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options,
                 r.GetValue(device)!, r.GetValue(dump));
         });
