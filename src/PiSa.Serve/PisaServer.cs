@@ -69,8 +69,13 @@ public sealed class PisaServer : IAsyncDisposable
 
     /// <summary>Builds the server over a loaded upscaler (which it does not dispose). The token file, when given,
     /// holds the bearer token (surrounding whitespace ignored).</summary>
-    public static PisaServer Create(PisaUpscaler upscaler, ServeOptions options)
+    public static PisaServer Create(PisaUpscaler upscaler, ServeOptions options) => new(upscaler, options, Validate(options));
+
+    /// <summary>Checks the options and reads the token file (null: no token); `pisa serve` calls it before loading
+    /// the model, so a bad option fails in a second, not after the load.</summary>
+    public static byte[]? Validate(ServeOptions options)
     {
+        ParseHost(options.Host);
         if (options.QueueCapacity < 1) throw new PisaException($"--queue must be at least 1, got {options.QueueCapacity}");
         if (options.MaxBodyBytes < 1024) throw new PisaException($"--max-body-mb is too small");
         if (options.MaxInputPixels < 1) throw new PisaException($"--max-pixels must be positive");
@@ -89,7 +94,7 @@ public sealed class PisaServer : IAsyncDisposable
             if (text.Length == 0) throw new PisaException($"token file '{options.TokenFile}' is empty");
             token = Encoding.UTF8.GetBytes(text);
         }
-        return new PisaServer(upscaler, options, token);
+        return token;
     }
 
     private static IPAddress ParseHost(string host) => host switch

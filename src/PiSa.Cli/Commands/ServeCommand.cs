@@ -54,7 +54,7 @@ public static class ServeCommand
 
     public static int Run(PisaUpscalerOptions load, ServeOptions serve)
     {
-        serve.Defaults.Validate();
+        PisaServer.Validate(serve);
         using var upscaler = PisaUpscaler.Load(load);
         var server = PisaServer.Create(upscaler, serve);
         try
