@@ -32,17 +32,18 @@ public sealed record ProgressBox(UpscaleProgress Value);
 
 /// <summary>
 /// Admission and bookkeeping: at most <c>capacity</c> images admitted (waiting or running) at once, sync and async
-/// together; asynchronous jobs are kept by id, the finished ones until <c>retention</c> newer ones finished.
+/// together; asynchronous jobs are kept by id, the finished ones until <c>retention</c> newer ones finished or
+/// their results pass <c>retentionBytes</c> together (oldest dropped first: results are whole images).
 /// The backend runs admitted images in admission order (PisaUpscaler's one worker), so a job's queue position is the
 /// number of unfinished images admitted before it.
 /// </summary>
-public sealed class JobStore(int capacity, int retention)
+public sealed class JobStore(int capacity, int retention, long retentionBytes = long.MaxValue)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
     private readonly LinkedList<Job> _active = new(); // admission order
     private readonly Queue<string> _finished = new();
-    private long _sequence;
+    private long _sequence, _finishedBytes;
     private bool _closed;
 
     public int Capacity => capacity;
@@ -89,7 +90,11 @@ public sealed class JobStore(int capacity, int retention)
             _active.Remove(job);
             if (!_jobs.ContainsKey(job.Id)) return;
             _finished.Enqueue(job.Id);
-            while (_finished.Count > retention) _jobs.Remove(_finished.Dequeue());
+            _finishedBytes += job.Result?.LongLength ?? 0;
+            while (_finished.Count > retention || (_finishedBytes > retentionBytes && _finished.Count > 1))
+            {
+                if (_jobs.Remove(_finished.Dequeue(), out var old)) _finishedBytes -= old.Result?.LongLength ?? 0;
+            }
         }
     }
 

@@ -41,7 +41,7 @@ public sealed class PisaServer : IAsyncDisposable
     {
         Upscaler = upscaler;
         Options = options;
-        Jobs = new JobStore(options.QueueCapacity, options.JobRetention);
+        Jobs = new JobStore(options.QueueCapacity, options.JobRetention, options.JobRetentionBytes);
         _token = token;
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });

@@ -21,6 +21,8 @@ public sealed record ServeOptions
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary>Finished jobs kept for GET .../result, oldest dropped first.</summary>
     public int JobRetention { get; init; } = 256;
+    /// <summary>Bytes of finished jobs' results kept at most (the oldest are dropped first).</summary>
+    public long JobRetentionBytes { get; init; } = 1L << 30;
     /// <summary>Per-request processing defaults.</summary>
     public UpscaleOptions Defaults { get; init; } = new();
 }

@@ -31,9 +31,9 @@ public sealed class ServeCommandTests
     public void A_missing_model_and_an_empty_token_file_are_one_line_errors()
     {
         using var dir = new TempDir();
-        PisaProcess.AssertOneLineError(PisaProcess.Run("serve", "--model", dir.File("nowhere"), "--lora", Lora, "--port", "0"), "nowhere");
+        PisaProcess.AssertOneLineError(PisaProcess.Run("serve", "--model", dir.File("nowhere"), "--lora", Lora, "--port", "0", "--device", "cpu"), "nowhere");
         File.WriteAllText(dir.File("token"), "  \n");
-        PisaProcess.AssertOneLineError(PisaProcess.Run("serve", "--model", Sd, "--lora", Lora, "--port", "0", "--token-file", dir.File("token")), "is empty");
-        PisaProcess.AssertOneLineError(PisaProcess.Run("serve", "--model", Sd, "--lora", Lora, "--host", "example.com"), "--host");
+        PisaProcess.AssertOneLineError(PisaProcess.Run("serve", "--model", Sd, "--lora", Lora, "--port", "0", "--device", "cpu", "--token-file", dir.File("token")), "is empty");
+        PisaProcess.AssertOneLineError(PisaProcess.Run("serve", "--model", Sd, "--lora", Lora, "--device", "cpu", "--host", "example.com"), "--host");
     }
 }
