@@ -15,11 +15,17 @@ public static class Program
 {
     public const int ExitOk = 0, ExitFailed = 1, ExitUsage = 2, ExitInternal = 70;
 
-    public static int Main(string[] args)
+    /// <summary>The whole command tree (tests check command lines from docs and manifests against it).</summary>
+    public static RootCommand BuildRoot()
     {
         var root = new RootCommand("PiSaEngine: one-step 4x super-resolution (PiSA-SR) without Python.");
         CommandTree.AddAll(root);
+        return root;
+    }
 
+    public static int Main(string[] args)
+    {
+        RootCommand root = BuildRoot();
         // No response files: an input called '@a.png' is a file name, not a list of arguments.
         ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)

@@ -43,7 +43,8 @@ public static class UpscaleCommand
 {
     public static Command Build()
     {
-        var inputs = new Argument<string[]>("INPUT") { Description = "input image(s) or folder(s) of images (PNG, JPEG, WebP, TIFF, BMP, TGA, GIF)", Arity = ArgumentArity.OneOrMore };
+        // Zero inputs only with --list (checked in the action).
+        var inputs = new Argument<string[]>("INPUT") { Description = "input image(s) or folder(s) of images (PNG, JPEG, WebP, TIFF, BMP, TGA, GIF)", Arity = ArgumentArity.ZeroOrMore };
         // The variadic INPUT would otherwise swallow a mistyped option as a file name.
         inputs.Validators.Add(result =>
         {
@@ -54,17 +55,8 @@ public static class UpscaleCommand
         var output = new Option<string>("--output", "-o") { Description = "output file (one input) or folder (several)", Required = true };
         var model = new Option<string>("--model") { Description = "SD 2.1-base folder in diffusers layout", Required = true };
         var lora = new Option<string>("--lora") { Description = "PiSA-SR checkpoint: pisa_sr.pkl or pisa_sr.safetensors", Required = true };
-        var mode = Choices.Create("--mode", "default (one pass, W_pisa), adjustable (official two-pass), fused (one pass, approximate); default unless a lambda is given, then adjustable", null, "default", "adjustable", "fused");
-        var lambdaPix = new Option<string?>("--lambda-pix") { Description = "pixel-level (fidelity) scale, or a comma-separated list for a grid (adjustable and fused modes; implies adjustable)" };
-        var lambdaSem = new Option<string?>("--lambda-sem") { Description = "semantic-level (detail) scale, or a comma-separated list for a grid (adjustable and fused modes; implies adjustable)" };
-        var prompt = new Option<string>("--prompt") { Description = "text prompt (default empty, as the official script)", DefaultValueFactory = _ => "" };
-        var colorFix = Choices.Create("--color-fix", "colour correction against the input", "adain", "adain", "wavelet", "none");
-        var upscale = new Option<int>("--upscale", "-s") { Description = "scale factor", DefaultValueFactory = _ => 4 };
-        var processSize = new Option<int>("--process-size") { Description = "inputs smaller than process-size/upscale are first enlarged (official resize_flag path)", DefaultValueFactory = _ => 512 };
-        var latentTile = new Option<int>("--latent-tile", "-t", "--tile") { Description = "UNet tile size in latent pixels", DefaultValueFactory = _ => 96 };
-        var latentOverlap = new Option<int>("--latent-overlap") { Description = "UNet tile overlap in latent pixels", DefaultValueFactory = _ => 32 };
-        var vaeEncTile = new Option<int>("--vae-encoder-tile") { Description = "VAE encoder tile size in pixels", DefaultValueFactory = _ => 1024 };
-        var vaeDecTile = new Option<int>("--vae-decoder-tile") { Description = "VAE decoder tile size in latent pixels", DefaultValueFactory = _ => 224 };
+        // --mode, --lambda-pix/-sem, --prompt, --color-fix, --upscale, --process-size, tiles: shared with `pisa serve`.
+        var processing = new ProcessingOptions();
         var device = DeviceOption.Create();
         var gpu = new Option<int?>("--gpu") { Description = "the CUDA device to run on, numbered from 0 as `pisa doctor` lists them (default 0)" };
         var dump = new Option<string?>("--dump-tensors") { Description = "write the intermediates (as the golden fixtures name them) to this .safetensors file" };
@@ -80,28 +72,18 @@ public static class UpscaleCommand
 
         var cmd = new Command("upscale", "Upscale images with PiSA-SR.")
         {
-            inputs, output, model, lora, mode, lambdaPix, lambdaSem, prompt, colorFix, upscale, processSize,
-            latentTile, latentOverlap, vaeEncTile, vaeDecTile, device, dump, format, quality, bitDepth, keepRgb,
-            skipExisting, recursive, progress, quiet, verbose, gpu,
+            inputs, output, model, lora,
         };
+        processing.AddTo(cmd);
+        foreach (var o in new Option[] { device, dump, format, quality, bitDepth, keepRgb, skipExisting, recursive, progress, quiet, verbose, gpu })
+            cmd.Add(o);
+        // --list/--shard/--results; --skip-existing is the one defined above.
+        var batch = new BatchList(skipExisting);
+        batch.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            var pixes = LambdaList.Parse("--lambda-pix", r.GetValue(lambdaPix));
-            var sems = LambdaList.Parse("--lambda-sem", r.GetValue(lambdaSem));
-            string? modeName = r.GetValue(mode);
-            bool lambdaGiven = pixes != null || sems != null;
-            if (modeName == "default" && lambdaGiven)
-                throw new UsageException("--lambda-pix and --lambda-sem need --mode adjustable or fused; --mode default merges both adapters at 1");
-            var loraMode = modeName switch
-            {
-                "fused" => LoraMode.Fused,
-                "adjustable" => LoraMode.Adjustable,
-                "default" => LoraMode.Default,
-                // The official code runs the adjustable mode unless told --default: a lambda means the user wants it.
-                _ => lambdaGiven ? LoraMode.Adjustable : LoraMode.Default,
-            };
-            pixes ??= [1f];
-            sems ??= [1f];
+            var (options, pixes, sems) = processing.BindGrid(r);
+            var loraMode = options.Mode;
             bool isGrid = pixes.Length > 1 || sems.Length > 1;
             if (isGrid && loraMode != LoraMode.Adjustable)
                 throw new UsageException("a lambda grid (lists for --lambda-pix/--lambda-sem) needs the adjustable mode");
@@ -113,26 +95,23 @@ public static class UpscaleCommand
             int? gpuIndex = r.GetValue(gpu);
             if (gpuIndex != null && r.GetValue(device) == "cpu") throw new UsageException("--gpu chooses a CUDA device: not with --device cpu");
             if (gpuIndex is < 0) throw new UsageException($"--gpu must be 0 or more, not {gpuIndex}");
+            if (batch.UsageError(r, r.GetValue(inputs)?.Length ?? 0) is { } usage) throw new UsageException(usage);
+            if (batch.Requested(r))
+            {
+                // The batch path writes each listed input's result as its extension says, on the library door.
+                foreach (var (given, name) in new (bool, string)[] { (isGrid, "a lambda grid"), (r.GetValue(dump) != null, "--dump-tensors"),
+                    (r.GetValue(format) != null, "--format"), (q != null, "--quality"), (bits != null, "--bit-depth"), (r.GetValue(keepRgb), "--keep-rgb"),
+                    (r.GetValue(recursive), "--recursive"), (gpuIndex != null, "--gpu") })
+                    if (given) throw new UsageException($"{name} does not work with --list (yet)");
+                return batch.Run(r, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options, r.GetValue(device)!);
+            }
             var request = new UpscaleRequest
             {
                 Inputs = r.GetValue(inputs)!,
                 Output = r.GetValue(output)!,
                 ModelDir = r.GetValue(model)!,
                 LoraPath = r.GetValue(lora)!,
-                Options = new UpscaleOptions
-                {
-                    Mode = loraMode,
-                    LambdaPix = pixes[0],
-                    LambdaSem = sems[0],
-                    Prompt = r.GetValue(prompt) ?? "",
-                    ColorFix = r.GetValue(colorFix) switch { "wavelet" => ColorFixMethod.Wavelet, "none" => ColorFixMethod.None, _ => ColorFixMethod.AdaIn },
-                    Upscale = r.GetValue(upscale),
-                    ProcessSize = r.GetValue(processSize),
-                    LatentTile = r.GetValue(latentTile),
-                    LatentOverlap = r.GetValue(latentOverlap),
-                    VaeEncoderTile = r.GetValue(vaeEncTile),
-                    VaeDecoderTile = r.GetValue(vaeDecTile),
-                },
+                Options = options,
                 Device = r.GetValue(device)!,
                 Gpu = gpuIndex ?? 0,
                 DumpPath = r.GetValue(dump),
@@ -180,7 +159,8 @@ public static class UpscaleCommand
         var pipeline = new UpscalePipeline(model);
         var progress = new UpscaleProgress(q.Quiet ? ProgressMode.None : q.Progress, jobs.Count);
         pipeline.Timer.Started += progress.Stage;
-        pipeline.TileProgress = progress.Tile;
+        // Latent tiles reach the progress through the pipeline's run hooks (the library's progress events).
+        var hooks = new RunHooks(progress: progress);
         var said = new HashSet<string>(StringComparer.Ordinal);
         void SayOnce(string line)
         {
@@ -197,7 +177,7 @@ public static class UpscaleCommand
             try
             {
                 var image = pipeline.Timer.Time("decode", () => ImageDecoder.Load(job.Input));
-                var results = pipeline.RunSource(image, options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb);
+                var results = pipeline.RunSource(image, options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb, hooks: hooks);
                 for (int k = 0; k < results.Count; k++)
                 {
                     var outcome = pipeline.Timer.Time("save", () => ImageIO.Save(results[k].Output, job.PairOutput(k), encode(job)));

@@ -19,9 +19,9 @@ public enum ProgressMode
 /// Progress of an upscale run on stderr: per image, per pipeline stage and per latent tile. The bar is drawn only
 /// on a terminal (carriage-return frames never reach a redirected stderr); JSON events are
 /// <c>{"event":"stage"|"tile"|"image"|"done", "image":i, "images":n, "file":..., "stage":..., "tile":i, "tiles":n,
-/// "ok":bool, "elapsed_s":t}</c>, image and tile counted from 1.
+/// "ok":bool, "elapsed_s":t}</c>, image and tile counted from 1 (a tile event is sent when that tile is done).
 /// </summary>
-public sealed class UpscaleProgress
+public sealed class UpscaleProgress : IProgress<Engine.Pipeline.UpscaleProgress>
 {
     private readonly ProgressMode _mode;
     private readonly bool _bar;
@@ -54,11 +54,19 @@ public sealed class UpscaleProgress
         Draw();
     }
 
-    public void Tile(int index, int count)
+    /// <summary>Latent tile <paramref name="done"/> (from 1) of <paramref name="count"/> finished.</summary>
+    public void Tile(int done, int count)
     {
-        _tile = $" tile {index + 1}/{count}";
-        if (_mode == ProgressMode.Json) Event("tile", w => { w.WriteString("stage", _stage); w.WriteNumber("tile", index + 1); w.WriteNumber("tiles", count); });
+        _tile = $" tile {done}/{count}";
+        if (_mode == ProgressMode.Json) Event("tile", w => { w.WriteString("stage", _stage); w.WriteNumber("tile", done); w.WriteNumber("tiles", count); });
         Draw();
+    }
+
+    /// <summary>The pipeline's run hooks report here (called on the run's thread): the UNet's latent tiles as
+    /// they finish. Stages come from the stage timer (<see cref="Stage"/>), VAE tiles are not shown.</summary>
+    void IProgress<Engine.Pipeline.UpscaleProgress>.Report(Engine.Pipeline.UpscaleProgress p)
+    {
+        if (p.Stage == "unet" && p.Tile > 0) Tile(p.Tile, p.Tiles);
     }
 
     public void ImageDone(bool ok)

@@ -28,6 +28,11 @@ public interface IOps : IDisposable
     /// after the last use of all of them.</summary>
     DeviceTensor Reshape(DeviceTensor x, params int[] shape);
 
+    // ---- weight cache -----------------------------------------------------------------------------
+    /// <summary>Bytes per parameter element of the backend's packed copy (4: fp32 on the CPU; 2: fp16 on CUDA);
+    /// used to budget cached weight sets.</summary>
+    int PackedWeightBytesPerElement => 4;
+
     // ---- layers -------------------------------------------------------------------------------
     /// <summary>2-D convolution of NHWC x with a [O, I, kh, kw] weight, stride s, explicit zero padding,
     /// optional bias [O] and optional residual (same shape as the output) added after the bias.</summary>

@@ -112,8 +112,19 @@ public static class ImageDecoder
         }
     }
 
+    /// <summary>Width and height from the header, checked against the same bounds as <see cref="Decode"/>
+    /// (size, side, what the file's length can hold), without decoding any pixel.</summary>
+    public static (int Width, int Height) PeekSize(byte[] encoded, string name)
+    {
+        if (encoded.Length == 0) throw new PisaException($"input image '{name}' is empty");
+        var (_, w, h) = IdentifySize(encoded, name);
+        return (w, h);
+    }
+
     /// <summary>Reads the header only and refuses sizes beyond the limits, before any pixel buffer exists.</summary>
-    private static IImageFormat Identify(byte[] encoded, string name)
+    private static IImageFormat Identify(byte[] encoded, string name) => IdentifySize(encoded, name).Format;
+
+    private static (IImageFormat Format, int Width, int Height) IdentifySize(byte[] encoded, string name)
     {
         IImageInfo? info;
         IImageFormat? format;
@@ -138,7 +149,7 @@ public static class ImageDecoder
         if (ImageLimits.MaxPixelsForFileSize(format.Name, encoded.Length) is long most && pixels > most)
             throw new PisaException(
                 $"input image '{name}': its {format.Name} header declares {w}x{h}, more than {encoded.Length} bytes can hold (damaged or hostile file)");
-        return format;
+        return (format, w, h);
     }
 
     private static SourceImage Convert(Image image, string formatName)

@@ -12,6 +12,18 @@ public static class ImageIO
 
     public static RgbImage Decode(byte[] encoded, string nameForErrors) => ImageDecoder.Decode(encoded, nameForErrors).Rgb;
 
+    /// <summary>Width and height from an encoded image's header, without decoding it (a server checks its own,
+    /// smaller pixel limit with this before anything is allocated); the decoder's own header bounds apply.</summary>
+    public static (int Width, int Height) PeekSize(byte[] encoded, string nameForErrors) => ImageDecoder.PeekSize(encoded, nameForErrors);
+
+    /// <summary>Encodes 8-bit RGB to a byte stream in the given format (the encoders of <see cref="ImageEncoder"/>).</summary>
+    public static void Encode(RgbImage image, ImageFormat format, Stream destination)
+    {
+        if (format == ImageFormat.Jpeg && (image.Width > 65535 || image.Height > 65535))
+            throw new PisaException($"JPEG cannot hold a {image.Width}x{image.Height} image");
+        ImageEncoder.Encode(OutputImage.Plain(image), new EncodeOptions { Format = format }, destination);
+    }
+
     /// <summary>The encoding for an output path's extension.</summary>
     public static ImageFormat FormatFromPath(string path) =>
         ImageFormats.FromExtension(Path.GetExtension(path)) ?? throw new PisaException(

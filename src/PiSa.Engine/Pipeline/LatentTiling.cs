@@ -52,10 +52,10 @@ public static class LatentTiling
     /// <paramref name="predict"/> receives a [1, t, t, c] tile and returns a [1, t, t, c] prediction (the caller
     /// disposes neither; this method disposes both). Blending happens on the host in float32 like the official
     /// float32 accumulators, with weights computed in double and rounded per product as torch does.
+    /// <paramref name="tileDone"/> (tiles done, tiles in all) is called after each tile: progress and cancellation.
     /// </summary>
-    /// <param name="onTile">Called before each tile with (tile index from 0, tile count), for progress.</param>
     public static DeviceTensor Predict(IOps ops, DeviceTensor latent, int tileSize, int overlap, Func<DeviceTensor, DeviceTensor> predict,
-        Action<int, int>? onTile = null)
+        Action<int, int>? tileDone = null)
     {
         if (latent.Rank != 4 || latent.Dim(0) != 1)
             throw new ArgumentException($"latent tiling expects an NHWC latent with batch 1, got [{ShapeUtil.Format(latent.Shape)}]");
@@ -68,14 +68,13 @@ public static class LatentTiling
 
         var sum = new float[h * w * c];
         var contributors = new float[h * w * c];
+        int done = 0;
         // The official loops: outer over x origins ("row"), inner over y origins ("col"); the order of the
         // float32 additions follows it so overlapping sums round the same way.
-        int done = 0;
         foreach (int x0 in xs)
         {
             foreach (int y0 in ys)
             {
-                onTile?.Invoke(done++, xs.Length * ys.Length);
                 using var tileIn = ops.CropSpatial(latent, y0, y0 + tile, x0, x0 + tile);
                 using var tileOut = predict(tileIn);
                 var pred = ops.Download(tileOut).Data;
@@ -93,6 +92,7 @@ public static class LatentTiling
                         }
                     }
                 }
+                tileDone?.Invoke(++done, xs.Length * ys.Length);
             }
         }
         for (int i = 0; i < sum.Length; i++) sum[i] /= contributors[i];

@@ -13,7 +13,9 @@ namespace PiSa.Engine.Pipeline;
 /// <summary>
 /// Everything loaded once per run: configs, the tokenizer, base weights (memory-mapped), the LoRA checkpoint,
 /// the three models on one backend, and caches that depend only on the weights — prompt embeddings per
-/// prompt and one UNet per weight set (W_pisa, W_pix, fused at given lambdas).
+/// prompt (the <see cref="PromptCacheSize"/> most recent) and one UNet per weight set (W_pisa, W_pix, fused at
+/// given lambdas) in a least-recently-used cache within a byte budget (<see cref="WeightSetCache"/>).
+/// Not thread-safe: one caller at a time (PisaUpscaler runs everything on one worker).
 /// </summary>
 public sealed class PisaModel : IDisposable
 {
@@ -25,15 +27,22 @@ public sealed class PisaModel : IDisposable
     public AutoencoderKL Vae { get; }
     public PisaCheckpoint Lora { get; }
 
-    private readonly IWeightSource _unetBase;
     private readonly ClipTextModel _text;
     private readonly List<IDisposable> _owned = [];
     private readonly Dictionary<string, DeviceTensor> _promptCache = [];
-    private readonly Dictionary<string, UNet2DConditionModel> _unets = [];
-    private readonly Dictionary<string, LoraMergedWeightSource> _fusedWeights = [];
+    private readonly List<string> _promptOrder = []; // least recently used first
+    private readonly WeightSetCache _unets;
+
+    /// <summary>Default budget for cached weight sets: the two exact sets and a fused one of SD 2.1 on either backend.</summary>
+    public const long DefaultWeightSetBudgetBytes = 12L << 30;
+    /// <summary>Prompt embeddings kept (each is 77 x 1024 floats for SD 2.1: 308 KB).</summary>
+    public const int PromptCacheSize = 32;
+
+    public WeightSetCache WeightSets => _unets;
 
     public PisaModel(IOps ops, UNetConfig unetCfg, IWeightSource unetWeights, VaeConfig vaeCfg, IWeightSource vaeWeights,
-        ClipTextConfig textCfg, IWeightSource textWeights, ClipTokenizer? tokenizer, PisaCheckpoint lora)
+        ClipTextConfig textCfg, IWeightSource textWeights, ClipTokenizer? tokenizer, PisaCheckpoint lora,
+        long weightSetBudgetBytes = DefaultWeightSetBudgetBytes)
     {
         Ops = ops;
         UNetConfig = unetCfg;
@@ -41,7 +50,6 @@ public sealed class PisaModel : IDisposable
         TextConfig = textCfg;
         Tokenizer = tokenizer;
         Lora = lora;
-        _unetBase = unetWeights;
         // Every tensor the configs imply must be in the files with exactly its shape, before any compute.
         ParamCheck.Verify(UNetDescription.Build(unetCfg), unetWeights, "unet");
         ParamCheck.Verify(VaeDescription.Build(vaeCfg), vaeWeights, "vae");
@@ -49,10 +57,11 @@ public sealed class PisaModel : IDisposable
         lora.ValidateAgainst(unetWeights);
         Vae = new AutoencoderKL(vaeCfg, vaeWeights, ops);
         _text = new ClipTextModel(textCfg, textWeights, ops);
+        _unets = new WeightSetCache(ops, unetCfg, unetWeights, lora, weightSetBudgetBytes);
     }
 
     /// <summary>Loads a diffusers-layout SD2.1 folder and a PiSA-SR checkpoint (.pkl or .safetensors).</summary>
-    public static PisaModel Load(string modelDir, string loraPath, IOps ops)
+    public static PisaModel Load(string modelDir, string loraPath, IOps ops, long weightSetBudgetBytes = DefaultWeightSetBudgetBytes)
     {
         var files = ModelFiles.Locate(modelDir);
         if (!File.Exists(loraPath))
@@ -67,7 +76,7 @@ public sealed class PisaModel : IDisposable
         try
         {
             var lora = PisaCheckpoint.Load(loraPath);
-            var model = new PisaModel(ops, unetCfg, unetW, vaeCfg, vaeW, textCfg, textW, tokenizer, lora);
+            var model = new PisaModel(ops, unetCfg, unetW, vaeCfg, vaeW, textCfg, textW, tokenizer, lora, weightSetBudgetBytes);
             model._owned.AddRange([unetW, vaeW, textW]);
             return model;
         }
@@ -79,11 +88,24 @@ public sealed class PisaModel : IDisposable
     }
 
     /// <summary>Prompt embeddings [1, 77, hidden], computed once per prompt and kept on the backend.</summary>
+    /// <remarks>The returned tensor stays valid until <see cref="PromptCacheSize"/> other prompts have been encoded.</remarks>
     public DeviceTensor PromptEmbeddings(string prompt)
     {
-        if (_promptCache.TryGetValue(prompt, out var cached)) return cached;
+        if (_promptCache.TryGetValue(prompt, out var cached))
+        {
+            _promptOrder.Remove(prompt);
+            _promptOrder.Add(prompt);
+            return cached;
+        }
         var emb = _text.Encode(Tokenizer?.Encode(prompt) ?? EmptyPromptIds(prompt));
+        if (_promptOrder.Count >= PromptCacheSize)
+        {
+            _promptCache.Remove(_promptOrder[0], out var old);
+            _promptOrder.RemoveAt(0);
+            old?.Dispose();
+        }
         _promptCache[prompt] = emb;
+        _promptOrder.Add(prompt);
         return emb;
     }
 
@@ -104,37 +126,17 @@ public sealed class PisaModel : IDisposable
     /// <summary>The UNet on the weight set a mode needs: "pisa" (both adapters merged), "pix" (pixel adapter only),
     /// or the fused set at (lambdaPix, lambdaSem). Merged tensors are computed once per set; tensors without LoRA
     /// are the base objects, shared by all sets (and by the backend's weight cache).</summary>
-    public UNet2DConditionModel UNet(string set, float lambdaPix = 1, float lambdaSem = 1)
-    {
-        string key = set == "fused" ? $"fused:{lambdaPix:R}:{lambdaSem:R}" : set;
-        if (_unets.TryGetValue(key, out var unet)) return unet;
-        LoraMergedWeightSource weights = set switch
-        {
-            "pisa" => LoraMerger.PisaWeights(_unetBase, Lora),
-            "pix" => LoraMerger.PixWeights(_unetBase, Lora),
-            "fused" => LoraMerger.FusedWeights(_unetBase, Lora, lambdaPix, lambdaSem),
-            _ => throw new ArgumentException($"unknown weight set '{set}'"),
-        };
-        // Only one fused set stays alive: lambdas change between runs, the two exact sets do not. The retired set's
-        // merged tensors belong to it alone: a backend with device copies frees them now (its weak-keyed cache
-        // would also free them, but only after a garbage collection, keeping two sets on the device meanwhile).
-        if (set == "fused")
-            foreach (var stale in _unets.Keys.Where(k => k.StartsWith("fused:", StringComparison.Ordinal)).ToList())
-            {
-                _unets.Remove(stale);
-                if (_fusedWeights.Remove(stale, out var retired) && Ops is IWeightRelease release)
-                    release.ReleaseWeights(retired.MergedTensors);
-            }
-        unet = new UNet2DConditionModel(UNetConfig, weights, Ops);
-        _unets[key] = unet;
-        if (set == "fused") _fusedWeights[key] = weights;
-        return unet;
-    }
+    public UNet2DConditionModel UNet(string set, float lambdaPix = 1, float lambdaSem = 1) => _unets.Get(set, lambdaPix, lambdaSem);
+
+    /// <summary>One image's run begins: the weight sets it uses stay cached until it ends.</summary>
+    public void BeginRun() => _unets.BeginRun();
 
     public void Dispose()
     {
         foreach (var t in _promptCache.Values) t.Dispose();
         _promptCache.Clear();
+        _promptOrder.Clear();
+        _unets.Clear();
         foreach (var d in _owned) d.Dispose();
         _owned.Clear();
     }

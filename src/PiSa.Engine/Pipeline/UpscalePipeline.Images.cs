@@ -25,13 +25,16 @@ public sealed partial class UpscalePipeline
     /// <param name="grid">Adjustable mode only: the (lambda_pix, lambda_sem) pairs to produce. The VAE encoder and
     /// the two UNet passes run once; each pair costs only the combination, the VAE decode and the colour fix.</param>
     public List<ImageResult> RunSource(SourceImage input, UpscaleOptions o, IReadOnlyList<(float Pix, float Sem)>? grid = null,
-        bool keepTensors = false, bool keepRgb = false)
+        bool keepTensors = false, bool keepRgb = false, RunHooks? hooks = null)
     {
         o.Validate();
+        hooks ??= RunHooks.None;
         if (grid != null && o.Mode != LoraMode.Adjustable)
             throw new PisaException("a lambda grid needs the adjustable mode");
         if (grid is { Count: 0 }) throw new ArgumentException("empty lambda grid");
+        model.BeginRun();
         bool deep = input.Rgb16 != null;
+        hooks.StageStarted("preprocess");
         var pre = Timer.Time("preprocess", () => deep
             ? Preprocess.RunFloat(input.Rgb16!, o.Upscale, o.ProcessSize)
             : Preprocess.Run(input.Rgb, o.Upscale, o.ProcessSize));
@@ -40,15 +43,16 @@ public sealed partial class UpscalePipeline
         if (grid == null)
         {
             var tensors = keepTensors ? new Dictionary<string, HostTensor> { ["input_image"] = pre.ModelInput } : null;
-            decoded.Add((o.LambdaPix, o.LambdaSem, LatentPath(pre.ModelInput, o, tensors), tensors));
+            decoded.Add((o.LambdaPix, o.LambdaSem, LatentPath(pre.ModelInput, o, tensors, hooks), tensors));
         }
         else
         {
-            foreach (var (pix, sem, image) in LatentGrid(pre.ModelInput, o, grid)) decoded.Add((pix, sem, image, null));
+            foreach (var (pix, sem, image) in LatentGrid(pre.ModelInput, o, grid, hooks)) decoded.Add((pix, sem, image, null));
         }
 
         PlaneImage? alpha = input.Alpha == null ? null
             : Timer.Time("alpha", () => PilResizeFloat.Resize(input.Alpha, pre.OutputWidth, pre.OutputHeight, ResampleFilter.Bicubic));
+        hooks.StageStarted("postprocess");
         var results = new List<ImageResult>();
         foreach (var (pix, sem, image, tensors) in decoded)
         {
@@ -76,16 +80,20 @@ public sealed partial class UpscalePipeline
     /// two passes of every tile are kept and each pair runs the very combination and blend a separate run does,
     /// so every image equals a separate run at its pair exactly.
     /// </summary>
-    public List<(float Pix, float Sem, HostTensor Decoded)> LatentGrid(HostTensor modelInput, UpscaleOptions o, IReadOnlyList<(float Pix, float Sem)> grid)
+    public List<(float Pix, float Sem, HostTensor Decoded)> LatentGrid(HostTensor modelInput, UpscaleOptions o, IReadOnlyList<(float Pix, float Sem)> grid,
+        RunHooks? hooks = null)
     {
+        hooks ??= RunHooks.None;
         var ops = model.Ops;
+        hooks.StageStarted("text encoder");
         var prompt = Timer.Time("text encoder", () =>
         {
             var p = model.PromptEmbeddings(o.Prompt);   // cached and owned by the model: not disposed here
             NonFiniteCheck.Require(ops, p, "text encoder", o);
             return p;
         });
-        using var lq = EncodeLatent(modelInput, o);
+        hooks.StageStarted("vae encode");
+        using var lq = EncodeLatent(modelInput, o, hooks);
         int h = lq.Dim(1), w = lq.Dim(2);
         bool tiled = LatentTiling.IsActive(h, w, o.LatentTile);
         var passes = new List<(DeviceTensor Pisa, DeviceTensor Pix)>();
@@ -99,17 +107,22 @@ public sealed partial class UpscalePipeline
                 DeviceTensor Predict(DeviceTensor z)
                 {
                     // The first pair runs the passes (timed as "unet") and keeps them; the others reuse them in the same tile order.
-                    if (k == 0) passes.Add(ExactPasses(z, prompt));
+                    if (k == 0) passes.Add(ExactPasses(z, prompt, hooks.Token));
                     var (pisa, pix) = passes[tile++];
                     return CombineExact(pisa, pix, lp, ls);
                 }
+                // Progress and cancellation per tile of the first pair (the one running the UNet), then per pair.
+                if (k == 0) hooks.StageStarted("unet");
+                else hooks.ThrowIfCancelled();
                 using var eps = Timer.Time(k == 0 ? "unet" : "combine", () =>
                 {
-                    var r = tiled ? LatentTiling.Predict(ops, lq, o.LatentTile, o.LatentOverlap, Predict, k == 0 ? TileProgress : null) : Predict(lq);
+                    var r = tiled ? LatentTiling.Predict(ops, lq, o.LatentTile, o.LatentOverlap, Predict,
+                        k == 0 ? (done, total) => hooks.TileDone("unet", done, total) : null) : Predict(lq);
                     return NonFiniteCheck.Checked(ops, r, "unet", o with { LambdaPix = lp, LambdaSem = ls });
                 });
                 using var hq = ops.Axpby(lq, eps, 1, -1);
-                results.Add((lp, ls, DecodeLatent(hq, o)));
+                hooks.StageStarted("vae decode");
+                results.Add((lp, ls, DecodeLatent(hq, o, hooks)));
             }
             return results;
         }

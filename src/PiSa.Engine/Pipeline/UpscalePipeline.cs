@@ -27,17 +27,19 @@ public sealed partial class UpscalePipeline(PisaModel model)
     /// <summary>Lines the caller should show the user (e.g. the fused mode's distance to the exact mode).</summary>
     public List<string> Notices { get; } = [];
     private bool _fusedDistanceReported;
-    /// <summary>Called before each latent tile with (tile index from 0, tile count), for progress.</summary>
-    public Action<int, int>? TileProgress { get; set; }
 
-    public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false)
+    public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false, RunHooks? hooks = null)
     {
         o.Validate();
+        hooks ??= RunHooks.None;
+        model.BeginRun();
         var tensors = keepTensors ? new Dictionary<string, HostTensor>() : null;
 
+        hooks.StageStarted("preprocess");
         var pre = Timer.Time("preprocess", () => Preprocess.Run(input, o.Upscale, o.ProcessSize));
         tensors?.Add("input_image", pre.ModelInput);
-        var decoded = LatentPath(pre.ModelInput, o, tensors);
+        var decoded = LatentPath(pre.ModelInput, o, tensors, hooks);
+        hooks.StageStarted("postprocess");
         var post = Timer.Time("postprocess", () => Postprocess.Run(decoded, pre, o.ColorFix));
         if (tensors != null)
             tensors["final"] = new HostTensor([post.PreColorFix.Height, post.PreColorFix.Width, 3], post.ColorFixed.FinalHwc);
@@ -52,18 +54,20 @@ public sealed partial class UpscalePipeline(PisaModel model)
     /// check of its output for NaN/inf (<see cref="NonFiniteCheck"/>), which waits for the backend; a non-finite
     /// output throws <see cref="NonFiniteResultException"/> naming the stage. This is what `pisa bench` measures.
     /// </summary>
-    public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o)
+    public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o, RunHooks? hooks = null)
     {
         o.Validate();
-        return LatentPath(modelInput, o, null);
+        model.BeginRun();
+        return LatentPath(modelInput, o, null, hooks ?? RunHooks.None);
     }
 
-    private HostTensor LatentPath(HostTensor modelInput, UpscaleOptions o, Dictionary<string, HostTensor>? tensors)
+    private HostTensor LatentPath(HostTensor modelInput, UpscaleOptions o, Dictionary<string, HostTensor>? tensors, RunHooks hooks)
     {
         var ops = model.Ops;
 
         // Each stage's output is checked for NaN/inf before the next stage uses it (NonFiniteCheck): the count
         // waits for the stage's work, so it also ends the stage for the timer.
+        hooks.StageStarted("text encoder");
         var prompt = Timer.Time("text encoder", () =>
         {
             var p = model.PromptEmbeddings(o.Prompt);   // cached and owned by the model: not disposed here
@@ -72,67 +76,74 @@ public sealed partial class UpscalePipeline(PisaModel model)
         });
         if (tensors != null) tensors["prompt_embeds"] = ops.Download(prompt);
 
-        using var lq = EncodeLatent(modelInput, o);
+        hooks.StageStarted("vae encode");
+        using var lq = EncodeLatent(modelInput, o, hooks);
         if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
 
-        using var eps = Timer.Time("unet", () => NonFiniteCheck.Checked(ops, PredictNoise(lq, prompt, o), "unet", o));
+        hooks.StageStarted("unet");
+        using var eps = Timer.Time("unet", () => NonFiniteCheck.Checked(ops, PredictNoise(lq, prompt, o, hooks), "unet", o));
         if (tensors != null) tensors["unet_pred"] = Layout.NhwcToNchw(ops.Download(eps));
 
         using var hq = ops.Axpby(lq, eps, 1, -1);
         if (tensors != null) tensors["hq_latent"] = Layout.NhwcToNchw(ops.Download(hq));
 
-        var decoded = DecodeLatent(hq, o);
+        hooks.StageStarted("vae decode");
+        var decoded = DecodeLatent(hq, o, hooks);
         if (tensors != null) tensors["decoded"] = decoded;
         return decoded;
     }
 
     /// <summary>Step 7, timed as "vae encode": z_L = posterior mean * scaling factor, NHWC on the backend.</summary>
-    private DeviceTensor EncodeLatent(HostTensor modelInput, UpscaleOptions o) => Timer.Time("vae encode", () =>
+    private DeviceTensor EncodeLatent(HostTensor modelInput, UpscaleOptions o, RunHooks hooks) => Timer.Time("vae encode", () =>
     {
         var ops = model.Ops;
         using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
-        using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
+        using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile, hooks: hooks, stage: "vae encode");
         // The non-finite count waits for the stage's work, so it also ends the stage for the timer.
         return NonFiniteCheck.Checked(ops, ops.ScaleShift(mean, model.VaeConfig.ScalingFactor, 0), "vae encode", o);
     });
 
     /// <summary>Step 10, timed as "vae decode": decode z_H / scaling factor, clamp to [-1, 1], NCHW on the host.</summary>
-    private HostTensor DecodeLatent(DeviceTensor hq, UpscaleOptions o) => Timer.Time("vae decode", () =>
+    private HostTensor DecodeLatent(DeviceTensor hq, UpscaleOptions o, RunHooks hooks) => Timer.Time("vae decode", () =>
     {
         var ops = model.Ops;
         using var z = ops.ScaleShift(hq, 1f / model.VaeConfig.ScalingFactor, 0);
-        using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
+        using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile, hooks: hooks, stage: "vae decode");
         NonFiniteCheck.Require(ops, d, "vae decode", o);   // before the clamp, which would hide a NaN
         using var c = ops.Clamp(d, -1, 1);
         return Layout.NhwcToNchw(ops.Download(c));
     });
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>
-    private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o)
+    private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o, RunHooks hooks)
     {
         int h = lq.Dim(1), w = lq.Dim(2);
-        if (!LatentTiling.IsActive(h, w, o.LatentTile)) return PredictTile(lq, prompt, o);
-        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o), TileProgress);
+        if (!LatentTiling.IsActive(h, w, o.LatentTile)) return PredictTile(lq, prompt, o, hooks.Token);
+        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o, hooks.Token),
+            (done, total) => hooks.TileDone("unet", done, total));
     }
 
     /// <summary>One UNet evaluation in the chosen LoRA mode.</summary>
-    private DeviceTensor PredictTile(DeviceTensor z, DeviceTensor prompt, UpscaleOptions o)
+    private DeviceTensor PredictTile(DeviceTensor z, DeviceTensor prompt, UpscaleOptions o, CancellationToken ct)
     {
         var ops = model.Ops;
         switch (o.Mode)
         {
             case LoraMode.Default:
-                return model.UNet("pisa").Forward(z, Timestep, prompt);
+                return model.UNet("pisa").Forward(z, Timestep, prompt, ct);
             case LoraMode.Adjustable:
-                return Exact(z, prompt, o.LambdaPix, o.LambdaSem);
+                return Exact(z, prompt, o.LambdaPix, o.LambdaSem, ct);
             case LoraMode.Fused:
-                var fused = model.UNet("fused", o.LambdaPix, o.LambdaSem).Forward(z, Timestep, prompt);
+                var fused = model.UNet("fused", o.LambdaPix, o.LambdaSem).Forward(z, Timestep, prompt, ct);
                 if (!_fusedDistanceReported)
                 {
                     // The fused mode is a different function off (1, 1): say how far it is, once, on this input.
                     _fusedDistanceReported = true;
-                    using var exact = Exact(z, prompt, o.LambdaPix, o.LambdaSem);
-                    double d = TensorMetrics.RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
+                    DeviceTensor exact;
+                    try { exact = Exact(z, prompt, o.LambdaPix, o.LambdaSem, ct); }
+                    catch { fused.Dispose(); throw; }
+                    double d;
+                    using (exact) d = TensorMetrics.RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
                     if (double.IsFinite(d))   // else the unet stage's non-finite check fails the run
                         Notices.Add($"fused mode at (lambda_pix {o.LambdaPix}, lambda_sem {o.LambdaSem}): relative L2 distance of the UNet prediction to the exact adjustable mode = {d:G3} (first tile of the first image)");
                 }
@@ -143,20 +154,28 @@ public sealed partial class UpscalePipeline(PisaModel model)
     }
 
     /// <summary>The official adjustable mode: lambda_pix * eps(W_pix) + lambda_sem * (eps(W_pisa) - eps(W_pix)).</summary>
-    private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem)
+    private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem, CancellationToken ct)
     {
-        var (pisa, pix) = ExactPasses(z, prompt);
+        var (pisa, pix) = ExactPasses(z, prompt, ct);
         using (pisa)
         using (pix)
             return CombineExact(pisa, pix, lambdaPix, lambdaSem);
     }
 
     /// <summary>The adjustable mode's two UNet passes: eps(W_pisa) and eps(W_pix) (the caller disposes both).</summary>
-    private (DeviceTensor Pisa, DeviceTensor Pix) ExactPasses(DeviceTensor z, DeviceTensor prompt)
+    private (DeviceTensor Pisa, DeviceTensor Pix) ExactPasses(DeviceTensor z, DeviceTensor prompt, CancellationToken ct)
     {
-        var pisa = model.UNet("pisa").Forward(z, Timestep, prompt);
-        var pix = model.UNet("pix").Forward(z, Timestep, prompt);
-        return (pisa, pix);
+        var pisa = model.UNet("pisa").Forward(z, Timestep, prompt, ct);
+        try
+        {
+            var pix = model.UNet("pix").Forward(z, Timestep, prompt, ct);
+            return (pisa, pix);
+        }
+        catch
+        {
+            pisa.Dispose();   // cancelled between the passes
+            throw;
+        }
     }
 
     /// <summary>lambda_pix * eps_pix + lambda_sem * (eps_pisa - eps_pix), in this one order of float operations

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using PiSa.Engine.Backends;
+using PiSa.Engine.Backends.Cpu;
 using PiSa.Engine.Backends.Cuda;
 using PiSa.Engine.Pipeline;
 using PiSa.Engine.Tensors;
@@ -27,19 +28,32 @@ public class WeightCacheTests
         GC.Collect();
     }
 
+    /// <summary>A model whose weight-set cache holds one set (the LRU budget: each new set evicts the previous one).</summary>
+    private static PisaModel LoadWithRoomForOneSet(IOps ops)
+    {
+        long one;
+        using (var probe = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new CpuOps()))
+        {
+            probe.UNet("fused", 1f, 0.5f);
+            one = probe.WeightSets.Bytes * (4 + ops.PackedWeightBytesPerElement) / (4 + 4); // estimate on CUDA from the CPU's
+        }
+        return PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops, one);
+    }
+
     [Fact]
     public void Device_memory_stays_flat_across_fused_lambda_changes()
     {
         var rt = new FakeGpuRuntime();
         using var ops = new CudaOps(rt, ownsRuntime: false);
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = LoadWithRoomForOneSet(ops);
         var prompt = model.PromptEmbeddings("");   // owned by the model
         using var z = ops.Upload(Rand(1, 1, 8, 8, model.UNetConfig.InChannels));
         var live = new List<long>();
         var cached = new List<long>();
         for (int i = 0; i < 6; i++)
         {
-            var unet = model.UNet("fused", 1f, 0.5f + 0.25f * i);   // retires the previous fused set
+            model.BeginRun();
+            var unet = model.UNet("fused", 1f, 0.5f + 0.25f * i);   // evicts the previous fused set (budget of one)
             // What the explicit release does not cover (the retired set's folded time biases) goes once the
             // collector has found it unreachable: collect here so that the count is exact, not a GC race.
             Collect();
@@ -57,12 +71,14 @@ public class WeightCacheTests
     {
         var rt = new FakeGpuRuntime();
         using var ops = new CudaOps(rt, ownsRuntime: false);
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = LoadWithRoomForOneSet(ops);
         var prompt = model.PromptEmbeddings("");
         using var z = ops.Upload(Rand(2, 1, 8, 8, model.UNetConfig.InChannels));
+        model.BeginRun();
         model.UNet("fused", 1f, 0.5f).Forward(z, UpscalePipeline.Timestep, prompt).Dispose();
         long withOne = ops.Weights.Bytes;
-        model.UNet("fused", 1f, 0.7f);   // retire: its merged weights are released explicitly
+        model.BeginRun();
+        model.UNet("fused", 1f, 0.7f);   // evicted: its merged weights are released explicitly
         long afterRetire = ops.Weights.Bytes;
         // Everything LoRA-merged is gone; what remains is shared (base weights, norms) plus at most the folded
         // biases, which are vectors. The merged weights are most of the UNet's bytes.

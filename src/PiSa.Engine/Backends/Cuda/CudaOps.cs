@@ -375,6 +375,8 @@ public sealed class CudaOps : IOps, IWeightRelease
 
     public void Synchronize() => _rt.Synchronize();
 
+    public int PackedWeightBytesPerElement => 2;
+
     public void Dispose()
     {
         _weights.Dispose();

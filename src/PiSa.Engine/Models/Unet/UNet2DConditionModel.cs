@@ -92,7 +92,8 @@ public sealed class UNet2DConditionModel
     /// sample: NHWC latent [N, h, w, in_channels]; encoderHiddenStates: [N or 1, L, cross_attention_dim].
     /// Returns the prediction [N, h, w, out_channels]. Inputs are not disposed.
     /// </summary>
-    public DeviceTensor Forward(DeviceTensor sample, float timestep, DeviceTensor encoderHiddenStates)
+    /// <param name="ct">checked between blocks; on cancellation every activation held is disposed before the throw</param>
+    public DeviceTensor Forward(DeviceTensor sample, float timestep, DeviceTensor encoderHiddenStates, CancellationToken ct = default)
     {
         if (sample.Rank != 4 || sample.Dim(3) != _cfg.InChannels)
             throw new PisaException($"UNet: sample [{ShapeUtil.Format(sample.Shape)}] is not NHWC with {_cfg.InChannels} channels");
@@ -106,15 +107,33 @@ public sealed class UNet2DConditionModel
         PrepareTimestep(timestep);
         DeviceTensor? tembAct = null; // resnets use their folded conv1 biases
 
-        var skips = new List<DeviceTensor> { _convIn.Apply(_ops, sample) };
-        foreach (var block in _down) block.Forward(skips, tembAct, context);
-
-        var h = _mid.Forward(skips[^1], tembAct, context);
-        foreach (var block in _up)
+        var skips = new List<DeviceTensor>();
+        DeviceTensor? h = null;
+        try
         {
-            var next = block.Forward(h, skips, tembAct, context);
-            h.Dispose();
-            h = next;
+            skips.Add(_convIn.Apply(_ops, sample));
+            foreach (var block in _down)
+            {
+                ct.ThrowIfCancellationRequested();
+                block.Forward(skips, tembAct, context);
+            }
+            ct.ThrowIfCancellationRequested();
+            h = _mid.Forward(skips[^1], tembAct, context);
+            foreach (var block in _up)
+            {
+                ct.ThrowIfCancellationRequested();
+                var next = block.Forward(h, skips, tembAct, context);
+                h.Dispose();
+                h = next;
+            }
+        }
+        catch
+        {
+            // Up blocks consume (and dispose) the skips they pop; what is still listed is ours to free.
+            foreach (var s in skips) s.Dispose();
+            h?.Dispose();
+            if (!ReferenceEquals(context, encoderHiddenStates)) context.Dispose();
+            throw;
         }
         if (skips.Count != 0)
             throw new PisaException($"UNet: {skips.Count} skip connections left unused (down/up block layer counts disagree)");

@@ -66,17 +66,17 @@ public sealed class AutoencoderKL
     }
 
     /// <summary>The Encoder module alone: [N, H, W, in] -> [N, H/8, W/8, 2*latent].</summary>
-    public DeviceTensor RunEncoder(DeviceTensor x)
+    public DeviceTensor RunEncoder(DeviceTensor x, CancellationToken ct = default)
     {
         CheckInput(x, Config.InChannels, "encoder input");
-        return Run(EncoderSteps, x);
+        return Run(EncoderSteps, x, ct);
     }
 
     /// <summary>The Decoder module alone (after post_quant_conv): [N, h, w, latent] -> [N, 8h, 8w, out].</summary>
-    public DeviceTensor RunDecoder(DeviceTensor z)
+    public DeviceTensor RunDecoder(DeviceTensor z, CancellationToken ct = default)
     {
         CheckInput(z, Config.LatentChannels, "decoder input");
-        return Run(DecoderSteps, z);
+        return Run(DecoderSteps, z, ct);
     }
 
     /// <summary>quant_conv applied to the encoder output, keeping the mean half of the moments.</summary>
@@ -92,9 +92,9 @@ public sealed class AutoencoderKL
         return Ops.Conv2d(z, _postQuantWeight, _postQuantBias, 1, Pad2d.Same(0));
     }
 
-    private DeviceTensor Run(IReadOnlyList<VaeStep> steps, DeviceTensor x)
+    private DeviceTensor Run(IReadOnlyList<VaeStep> steps, DeviceTensor x, CancellationToken ct)
     {
-        using var cursor = new VaeStepCursor(Ops, steps, x);
+        using var cursor = new VaeStepCursor(Ops, steps, x, ownsInput: false, ct);
         cursor.RunToEnd();
         return cursor.TakeResult();
     }

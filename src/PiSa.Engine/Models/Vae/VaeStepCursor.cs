@@ -22,8 +22,12 @@ public sealed class VaeStepCursor : IDisposable
     private DeviceTensor? _res;
     private bool _ownsRes;
 
-    public VaeStepCursor(IOps ops, IReadOnlyList<VaeStep> steps, DeviceTensor input, bool ownsInput = false)
+    private readonly CancellationToken _ct;
+
+    /// <param name="ct">checked before every step (a cancelled run throws there; Dispose frees what the cursor holds)</param>
+    public VaeStepCursor(IOps ops, IReadOnlyList<VaeStep> steps, DeviceTensor input, bool ownsInput = false, CancellationToken ct = default)
     {
+        _ct = ct;
         _ops = ops;
         _steps = steps;
         _cur = input;
@@ -40,6 +44,7 @@ public sealed class VaeStepCursor : IDisposable
         while (_pos < _steps.Count)
         {
             if (_steps[_pos] is VaeNormStep norm) return norm;
+            _ct.ThrowIfCancellationRequested();
             RunOne(_steps[_pos]);
             _pos++;
         }

@@ -31,40 +31,48 @@ public static class TiledVae
     public const int DefaultDecoderTileSize = 224;
 
     /// <summary>vae.encode(x).latent_dist.mean with the hooked encoder: [N, H, W, in] -> [N, H/8, W/8, latent], unscaled.</summary>
-    public static DeviceTensor EncodeMean(AutoencoderKL vae, DeviceTensor x, int tileSize, bool parkTilesOnHost = false)
+    public static DeviceTensor EncodeMean(AutoencoderKL vae, DeviceTensor x, int tileSize, bool parkTilesOnHost = false,
+        RunHooks? hooks = null, string stage = "vae encode")
     {
-        using var h = RunEncoder(vae, x, tileSize, parkTilesOnHost);
+        using var h = RunEncoder(vae, x, tileSize, parkTilesOnHost, hooks, stage);
         return vae.MeanFromEncoderOutput(h);
     }
 
     /// <summary>vae.decode(z).sample with the hooked decoder: unscaled latent -> image, not clamped.</summary>
-    public static DeviceTensor Decode(AutoencoderKL vae, DeviceTensor z, int tileSize, bool parkTilesOnHost = false)
+    public static DeviceTensor Decode(AutoencoderKL vae, DeviceTensor z, int tileSize, bool parkTilesOnHost = false,
+        RunHooks? hooks = null, string stage = "vae decode")
     {
         using var p = vae.PostQuantConv(z);
-        return RunDecoder(vae, p, tileSize, parkTilesOnHost);
+        return RunDecoder(vae, p, tileSize, parkTilesOnHost, hooks, stage);
     }
 
     /// <summary>The hooked encoder module: plain forward for small inputs, VAEHook tiling otherwise.</summary>
-    public static DeviceTensor RunEncoder(AutoencoderKL vae, DeviceTensor x, int tileSize, bool parkTilesOnHost = false)
+    public static DeviceTensor RunEncoder(AutoencoderKL vae, DeviceTensor x, int tileSize, bool parkTilesOnHost = false,
+        RunHooks? hooks = null, string stage = "vae encode")
     {
-        if (!VaeTileSplitter.NeedsTiling(x.Dim(1), x.Dim(2), tileSize, isDecoder: false)) return vae.RunEncoder(x);
+        if (!VaeTileSplitter.NeedsTiling(x.Dim(1), x.Dim(2), tileSize, isDecoder: false)) return vae.RunEncoder(x, hooks?.Token ?? default);
         var plan = VaeTileSplitter.Split(x.Dim(1), x.Dim(2), tileSize, isDecoder: false, vae.ScaleFactor);
-        return RunTiled(vae.Ops, vae.EncoderHookSteps, x, plan, parkTilesOnHost);
+        return RunTiled(vae.Ops, vae.EncoderHookSteps, x, plan, parkTilesOnHost, hooks, stage);
     }
 
     /// <summary>The hooked decoder module (input already through post_quant_conv).</summary>
-    public static DeviceTensor RunDecoder(AutoencoderKL vae, DeviceTensor z, int tileSize, bool parkTilesOnHost = false)
+    public static DeviceTensor RunDecoder(AutoencoderKL vae, DeviceTensor z, int tileSize, bool parkTilesOnHost = false,
+        RunHooks? hooks = null, string stage = "vae decode")
     {
-        if (!VaeTileSplitter.NeedsTiling(z.Dim(1), z.Dim(2), tileSize, isDecoder: true)) return vae.RunDecoder(z);
+        if (!VaeTileSplitter.NeedsTiling(z.Dim(1), z.Dim(2), tileSize, isDecoder: true)) return vae.RunDecoder(z, hooks?.Token ?? default);
         var plan = VaeTileSplitter.Split(z.Dim(1), z.Dim(2), tileSize, isDecoder: true, vae.ScaleFactor);
-        return RunTiled(vae.Ops, vae.DecoderHookSteps, z, plan, parkTilesOnHost);
+        return RunTiled(vae.Ops, vae.DecoderHookSteps, z, plan, parkTilesOnHost, hooks, stage);
     }
 
     /// <summary>Runs a step line over the tiles of <paramref name="plan"/> with pooled GroupNorm statistics
     /// and assembles the output on the host. With <paramref name="parkTilesOnHost"/> tiles wait in host
-    /// memory between norm rounds (VAEHook's tile.cpu()), so only one tile is on the device at a time.</summary>
-    public static DeviceTensor RunTiled(IOps ops, IReadOnlyList<VaeStep> steps, DeviceTensor x, VaeTilePlan plan, bool parkTilesOnHost = false)
+    /// memory between norm rounds (VAEHook's tile.cpu()), so only one tile is on the device at a time.
+    /// <paramref name="hooks"/> hears of each tile of each norm round (as tile t of T of <paramref name="stage"/>)
+    /// and its token is checked between steps; a cancelled run disposes every tile it holds.</summary>
+    public static DeviceTensor RunTiled(IOps ops, IReadOnlyList<VaeStep> steps, DeviceTensor x, VaeTilePlan plan, bool parkTilesOnHost = false,
+        RunHooks? hooks = null, string stage = "vae")
     {
+        var ct = hooks?.Token ?? default;
         if (x.Rank != 4 || x.Dim(1) != plan.Height || x.Dim(2) != plan.Width)
             throw new PisaException($"VAE tiling: input [{ShapeUtil.Format(x.Shape)}] does not match a {plan.Height}x{plan.Width} tile plan");
         int n = x.Dim(0);
@@ -74,7 +82,7 @@ public static class TiledVae
             for (int t = 0; t < cursors.Length; t++)
             {
                 var b = plan.InputBoxes[t];
-                cursors[t] = new VaeStepCursor(ops, steps, ops.CropSpatial(x, b.Y0, b.Y1, b.X0, b.X1), ownsInput: true);
+                cursors[t] = new VaeStepCursor(ops, steps, ops.CropSpatial(x, b.Y0, b.Y1, b.X0, b.X1), ownsInput: true, ct);
             }
 
             // One round per GroupNorm: every tile applies the previous round's pooled norm, runs on to the
@@ -99,6 +107,7 @@ public static class TiledVae
                         pixels[t] = (long)c.Current.Dim(1) * c.Current.Dim(2);
                         if (parkTilesOnHost) c.Park();
                     }
+                    hooks?.TileDone(stage, t + 1, cursors.Length);
                 }
                 if (norm == null) break;
                 pooled = PoolStatistics(stats, pixels, n * norm.Groups);

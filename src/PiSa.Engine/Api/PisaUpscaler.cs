@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using PiSa.Engine.Backends;
+using PiSa.Engine.Imaging;
+using PiSa.Engine.Pipeline;
+
+namespace PiSa.Engine.Api;
+
+/// <summary>
+/// The engine's one door: loads the model once on one backend, then upscales images for any number of callers.
+///
+/// Concurrency model: every call may come from any thread. Decoding and encoding image files run on the
+/// caller's side (the thread pool); the backend work (SPEC section 3 steps 5-11) of all calls runs on one
+/// worker thread owned by this object, one image at a time, first come first served. So GPU work is ordered
+/// on the backend's stream, model caches (prompt embeddings, LoRA weight sets) need no locks, and a second
+/// caller simply waits its turn (<see cref="Pending"/> says how many calls wait or run). For more throughput on
+/// one GPU, batch at the caller; for several GPUs, run one process per GPU.
+///
+/// Cancellation: a call cancelled while it waits never starts; one cancelled while it runs stops at the next
+/// check (between stages, tiles and model blocks), frees every tensor it held, and its task ends cancelled.
+/// Progress: <see cref="UpscaleProgress"/> per stage start and per finished tile, reported on the worker thread.
+/// Disposal lets the calls already queued finish, then frees the model and the backend.
+/// </summary>
+public sealed class PisaUpscaler : IDisposable, IAsyncDisposable
+{
+    private readonly PisaModel _model;
+    private readonly IOps _ops;
+    private readonly bool _owns;
+    private readonly UpscalePipeline _pipeline;
+    private readonly BackendWorker _worker;
+    private int _disposed;
+
+    private PisaUpscaler(PisaModel model, IOps ops, bool owns)
+    {
+        _model = model;
+        _ops = ops;
+        _owns = owns;
+        _pipeline = new UpscalePipeline(model);
+        _worker = new BackendWorker("pisa-backend");
+    }
+
+    /// <summary>Loads the model (and picks the backend) once; a missing or inconsistent file is a <see cref="PisaException"/>.</summary>
+    public static PisaUpscaler Load(PisaUpscalerOptions options)
+    {
+        var ops = BackendFactory.Create(options.Device, options.Notice);
+        try
+        {
+            var model = PisaModel.Load(options.ModelDir, options.LoraPath, ops, options.WeightSetBudgetBytes);
+            return new PisaUpscaler(model, ops, owns: true);
+        }
+        catch
+        {
+            ops.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc cref="Load"/>
+    public static Task<PisaUpscaler> LoadAsync(PisaUpscalerOptions options, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Load(options), cancellationToken);
+
+    /// <summary>Wraps a model built elsewhere (random-weight models, tests). With <paramref name="ownsModel"/> the
+    /// model and its backend are disposed with this object.</summary>
+    public static PisaUpscaler FromModel(PisaModel model, bool ownsModel) => new(model, model.Ops, ownsModel);
+
+    /// <summary>"cpu" or "cuda".</summary>
+    public string Backend => _ops.Name;
+    /// <summary>Calls waiting for the worker or running on it.</summary>
+    public int Pending => _worker.Pending;
+    /// <summary>The backend's peak device memory, when it reports one.</summary>
+    public long? PeakDeviceBytes => Bench.BenchRunner.PeakDeviceBytes(_ops);
+
+    /// <summary>Upscales decoded pixels. <paramref name="keepTensors"/> also returns the intermediates.</summary>
+    public Task<UpscaleOutcome> UpscaleAsync(RgbImage input, UpscaleOptions? options = null,
+        IProgress<UpscaleProgress>? progress = null, CancellationToken cancellationToken = default, bool keepTensors = false)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        options ??= new UpscaleOptions();
+        options.Validate(); // a bad option fails at once, not after waiting in the queue
+        long queued = Stopwatch.GetTimestamp();
+        return RunAsync((pipeline, ct) =>
+        {
+            double queueMs = Stopwatch.GetElapsedTime(queued).TotalMilliseconds;
+            var before = pipeline.Timer.Stages.ToDictionary(s => s.Stage, s => (s.TotalMs, s.Count));
+            int notices = pipeline.Notices.Count;
+            long t0 = Stopwatch.GetTimestamp();
+            var result = pipeline.Run(input, options, keepTensors, new RunHooks(ct, progress));
+            double runMs = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            // The pipeline's timer sums over calls; this call's share is the difference (stages it ran).
+            var stages = pipeline.Timer.Stages
+                .Where(s => s.Count > before.GetValueOrDefault(s.Stage).Count)
+                .Select(s => new StageTime(s.Stage, s.TotalMs - before.GetValueOrDefault(s.Stage).TotalMs)).ToList();
+            return new UpscaleOutcome
+            {
+                Image = result.Output,
+                Stages = stages,
+                QueueMilliseconds = queueMs,
+                RunMilliseconds = runMs,
+                Notices = pipeline.Notices.Skip(notices).ToList(),
+                Tensors = result.Tensors,
+            };
+        }, cancellationToken);
+    }
+
+    /// <summary>Upscales an encoded image (PNG, JPEG, BMP, TGA...); a damaged one is a <see cref="PisaException"/>
+    /// naming <paramref name="nameForErrors"/>.</summary>
+    public async Task<UpscaleOutcome> UpscaleAsync(byte[] encoded, UpscaleOptions? options = null, IProgress<UpscaleProgress>? progress = null,
+        CancellationToken cancellationToken = default, string nameForErrors = "image")
+    {
+        var image = await Task.Run(() => ImageIO.Decode(encoded, nameForErrors), cancellationToken).ConfigureAwait(false);
+        return await UpscaleAsync(image, options, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads an encoded image from <paramref name="input"/> (at most <paramref name="maxBytes"/>) and writes
+    /// the result to <paramref name="output"/> in <paramref name="format"/>.</summary>
+    public async Task<UpscaleOutcome> UpscaleAsync(Stream input, Stream output, ImageFormat format, UpscaleOptions? options = null,
+        IProgress<UpscaleProgress>? progress = null, CancellationToken cancellationToken = default, long maxBytes = 256L << 20)
+    {
+        var encoded = await ReadBounded(input, maxBytes, cancellationToken).ConfigureAwait(false);
+        var outcome = await UpscaleAsync(encoded, options, progress, cancellationToken).ConfigureAwait(false);
+        var bytes = await Task.Run(() => Encode(outcome.Image, format), cancellationToken).ConfigureAwait(false);
+        await output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        return outcome;
+    }
+
+    /// <summary>Upscales an image file into <paramref name="outputPath"/> (format by extension, written to a
+    /// temporary name and renamed: a failed or cancelled call leaves no partial file).</summary>
+    public async Task<UpscaleOutcome> UpscaleFileAsync(string inputPath, string outputPath, UpscaleOptions? options = null,
+        IProgress<UpscaleProgress>? progress = null, CancellationToken cancellationToken = default, bool keepTensors = false)
+    {
+        ImageIO.FormatFromPath(outputPath); // an unusable output name fails before any work
+        var image = await Task.Run(() => ImageIO.Load(inputPath), cancellationToken).ConfigureAwait(false);
+        var outcome = await UpscaleAsync(image, options, progress, cancellationToken, keepTensors).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        await Task.Run(() => ImageIO.Save(outcome.Image, outputPath), CancellationToken.None).ConfigureAwait(false);
+        return outcome;
+    }
+
+    /// <summary>Runs other work on the backend worker, in turn with the upscale calls (`pisa bench` measures the
+    /// pipeline's latent path this way). The work gets the model's pipeline and the call's token.</summary>
+    public Task<T> RunAsync<T>(Func<UpscalePipeline, CancellationToken, T> work, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _worker.Enqueue(ct => work(_pipeline, ct), cancellationToken);
+    }
+
+    /// <summary>The loaded model (configs for FLOP counts, caches); touch it only inside <see cref="RunAsync{T}"/>.</summary>
+    public PisaModel Model => _model;
+
+    public static byte[] Encode(RgbImage image, ImageFormat format)
+    {
+        using var ms = new MemoryStream();
+        ImageIO.Encode(image, format, ms);
+        return ms.ToArray();
+    }
+
+    private static async Task<byte[]> ReadBounded(Stream input, long maxBytes, CancellationToken ct)
+    {
+        using var ms = new MemoryStream();
+        var buffer = new byte[81920];
+        int n;
+        while ((n = await input.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+        {
+            if (ms.Length + n > maxBytes) throw new PisaException($"input image is larger than {maxBytes} bytes");
+            ms.Write(buffer, 0, n);
+        }
+        return ms.ToArray();
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _worker.Dispose();
+        if (_owns)
+        {
+            _model.Dispose();
+            _ops.Dispose();
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        // Joining the worker blocks until queued calls finish: do that off the caller's thread.
+        return new ValueTask(Task.Run(Dispose));
+    }
+}

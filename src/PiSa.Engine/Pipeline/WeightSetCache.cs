@@ -1,0 +1,110 @@
+using PiSa.Engine.Backends;
+using PiSa.Engine.Lora;
+using PiSa.Engine.Models;
+using PiSa.Engine.Models.Unet;
+
+namespace PiSa.Engine.Pipeline;
+
+/// <summary>
+/// The UNets of the LoRA weight sets ("pisa", "pix", "fused" at given lambdas), least recently used first out,
+/// within a byte budget. A set's size is estimated before it is built, from the shapes of the tensors its
+/// LoRAs change (everything else is the base objects, shared by all sets): 4 bytes per element for the merged
+/// fp32 host copy plus the backend's packed copy (<see cref="IOps.PackedWeightBytesPerElement"/>).
+/// Sets used by the run in progress (<see cref="BeginRun"/> marks a new run) are never evicted, so the adjustable
+/// mode's two sets cannot push each other out tile after tile; a budget smaller than one run's sets is exceeded
+/// for that run rather than failing, and restored at the next run's first lookup. An evicted set's merged tensors are released from the backend's weight cache (<see cref="IWeightRelease"/>).
+/// Not thread-safe: the model is used by one worker at a time (see PisaUpscaler).
+/// </summary>
+public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource unetBase, PisaCheckpoint lora, long budgetBytes)
+{
+    private sealed class Entry(string key, UNet2DConditionModel unet, LoraMergedWeightSource weights, long bytes)
+    {
+        public string Key => key;
+        public UNet2DConditionModel UNet => unet;
+        public LoraMergedWeightSource Weights => weights;
+        public long Bytes => bytes;
+        public long LastRun;
+    }
+
+    private readonly LinkedList<Entry> _lru = new(); // most recently used first
+    private readonly Dictionary<string, LinkedListNode<Entry>> _byKey = new(StringComparer.Ordinal);
+    private long _run;
+
+    public long BudgetBytes => budgetBytes;
+    public long Bytes => _lru.Sum(e => e.Bytes);
+    public IReadOnlyList<string> Keys => _lru.Select(e => e.Key).ToList();
+    public int Evictions { get; private set; }
+
+    /// <summary>A new run starts: sets it touches from now on are pinned until the next call.</summary>
+    public void BeginRun() => _run++;
+
+    public static string KeyOf(string set, float lambdaPix, float lambdaSem) => set switch
+    {
+        "pisa" or "pix" => set,
+        "fused" => $"fused:{lambdaPix:R}:{lambdaSem:R}",
+        _ => throw new ArgumentException($"unknown weight set '{set}'"),
+    };
+
+    public UNet2DConditionModel Get(string set, float lambdaPix = 1, float lambdaSem = 1)
+    {
+        string key = KeyOf(set, lambdaPix, lambdaSem);
+        if (_byKey.TryGetValue(key, out var node))
+        {
+            node.Value.LastRun = _run;
+            _lru.Remove(node);
+            _lru.AddFirst(node);
+            MakeRoom(0); // a budget exceeded by the previous run's pinned sets is restored here
+            return node.Value.UNet;
+        }
+        var weights = set switch
+        {
+            "pisa" => LoraMerger.PisaWeights(unetBase, lora),
+            "pix" => LoraMerger.PixWeights(unetBase, lora),
+            _ => LoraMerger.FusedWeights(unetBase, lora, lambdaPix, lambdaSem),
+        };
+        long bytes = EstimateBytes(weights);
+        MakeRoom(bytes);
+        var entry = new Entry(key, new UNet2DConditionModel(config, weights, ops), weights, bytes) { LastRun = _run };
+        _byKey[key] = _lru.AddFirst(entry);
+        return entry.UNet;
+    }
+
+    private long EstimateBytes(LoraMergedWeightSource weights)
+    {
+        long elements = 0;
+        foreach (var name in weights.MergedNames)
+            elements += weights.ShapeOf(name).Aggregate(1L, (a, d) => a * d);
+        return elements * (4 + ops.PackedWeightBytesPerElement);
+    }
+
+    /// <summary>Evicts least recently used sets not pinned by the current run until <paramref name="incoming"/> fits.</summary>
+    private void MakeRoom(long incoming)
+    {
+        long total = Bytes;
+        var node = _lru.Last;
+        while (node != null && total + incoming > budgetBytes)
+        {
+            var prev = node.Previous;
+            if (node.Value.LastRun != _run)
+            {
+                total -= node.Value.Bytes;
+                Evict(node);
+            }
+            node = prev;
+        }
+    }
+
+    private void Evict(LinkedListNode<Entry> node)
+    {
+        _lru.Remove(node);
+        _byKey.Remove(node.Value.Key);
+        if (ops is IWeightRelease release) release.ReleaseWeights(node.Value.Weights.MergedTensors);
+        Evictions++;
+    }
+
+    public void Clear()
+    {
+        while (_lru.Last is { } n) Evict(n);
+        Evictions = 0;
+    }
+}
