@@ -1,5 +1,7 @@
 // Scaled dot-product attention, flash style: online softmax in fp32, no score matrix in memory.
-//   q [B, Lq, H*D], k and v [B, Lk, H*D] fp16; head h uses channels [h*D, (h+1)*D); out like q.
+//   q [B, Lq, *], k and v [B, Lk, *] fp16 with row strides ldq, ldk, ldv halfs (H*D for separate tensors; wider
+//   when they are channel windows of a fused QKV/KV projection, the pointers then offset to the window);
+//   head h uses channels [h*D, (h+1)*D) of each row; out is a contiguous [B, Lq, H*D].
 //   scale 1/sqrt(D) (passed in); causal masks key j > query i.
 //
 // One warp per query row; nw = blockDim.x / 32 query rows per block share each K/V tile of 32 keys
@@ -19,7 +21,8 @@ __device__ __forceinline__ half_t f2h(float f) { half_t h; asm("cvt.rn.f16.f32 %
 #define NEG_INF __int_as_float(0xff800000)
 
 extern "C" __global__ void attention_f16(const half_t* __restrict__ q, const half_t* __restrict__ k, const half_t* __restrict__ v,
-                                         half_t* __restrict__ out, int Lq, int Lk, int H, int D, float scale, int causal)
+                                         half_t* __restrict__ out, int Lq, int Lk, int H, int D, int ldq, int ldk, int ldv,
+                                         float scale, int causal)
 {
     extern __shared__ float smem[];
     const int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -31,11 +34,11 @@ extern "C" __global__ void attention_f16(const half_t* __restrict__ q, const hal
     const int i = blockIdx.x * nw + warp;
     const bool active = i < Lq;
     const float qscale = scale * 1.4426950408889634f;         // exp(x) = exp2(x * log2 e)
-    const half_t* qrow = q + ((long long)b * Lq + i) * HD + h * D;
+    const half_t* qrow = q + ((long long)b * Lq + i) * ldq + h * D;
     for (int d = lane; d < D; d += 32) qs[warp * D + d] = active ? h2f(qrow[d]) * qscale : 0.0f;
 
-    const half_t* kb = k + (long long)b * Lk * HD + h * D;
-    const half_t* vb = v + (long long)b * Lk * HD + h * D;
+    const half_t* kb = k + (long long)b * Lk * ldk + h * D;
+    const half_t* vb = v + (long long)b * Lk * ldv + h * D;
     int kEnd = Lk;
     if (causal) kEnd = min(Lk, (blockIdx.x + 1) * nw);
 
@@ -47,7 +50,7 @@ extern "C" __global__ void attention_f16(const half_t* __restrict__ q, const hal
         __syncthreads();                                   // previous V tile (and q on entry) done
         for (int e = threadIdx.x; e < 32 * D; e += blockDim.x) {
             int j = e / D, d = e - j * D;
-            kv[j * DP + d] = j0 + j < Lk ? kb[(long long)(j0 + j) * HD + d] : (half_t)0;
+            kv[j * DP + d] = j0 + j < Lk ? kb[(long long)(j0 + j) * ldk + d] : (half_t)0;
         }
         __syncthreads();
         const int j = j0 + lane;
@@ -74,7 +77,7 @@ extern "C" __global__ void attention_f16(const half_t* __restrict__ q, const hal
         __syncthreads();                                   // K tile consumed
         for (int e = threadIdx.x; e < 32 * D; e += blockDim.x) {
             int jj = e / D, d = e - jj * D;
-            kv[jj * DP + d] = j0 + jj < Lk ? vb[(long long)(j0 + jj) * HD + d] : (half_t)0;
+            kv[jj * DP + d] = j0 + jj < Lk ? vb[(long long)(j0 + jj) * ldv + d] : (half_t)0;
         }
         __syncthreads();
 #pragma unroll

@@ -54,6 +54,21 @@ public interface IOps : IDisposable
     /// [h*D, (h+1)*D). Scale 1/sqrt(D); softmax in float32; causal masks j > i. Returns [B, Lq, H*D].</summary>
     DeviceTensor Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int heads, bool causal);
 
+    /// <summary>
+    /// <see cref="Attention"/> on channel windows of wider tensors, so a fused projection's output is read in place:
+    /// q is channels [qStart, qStart + width) of <paramref name="q"/> [B, Lq, Cq]; k and v are channels
+    /// [kStart, kStart + width) and [vStart, vStart + width) of <paramref name="kv"/> [B, Lk, Ckv] (for a fused QKV
+    /// projection, q and kv are the same tensor). width = H*D. Returns a contiguous [B, Lq, width]. The default
+    /// copies the windows out (backends read them with strides instead).
+    /// </summary>
+    DeviceTensor AttentionWindows(DeviceTensor q, int qStart, DeviceTensor kv, int kStart, int vStart, int width, int heads, bool causal)
+    {
+        using var qs = SliceChannels(q, qStart, width);
+        using var ks = SliceChannels(kv, kStart, width);
+        using var vs = SliceChannels(kv, vStart, width);
+        return Attention(qs, ks, vs, heads, causal);
+    }
+
     // ---- activations and elementwise ------------------------------------------------------------
     DeviceTensor Silu(DeviceTensor x);
     /// <summary>Exact (erf) GELU, as torch.nn.functional.gelu.</summary>

@@ -117,7 +117,7 @@ public sealed class PisaModel : IDisposable
         // Only one fused set stays alive: lambdas change between runs, the two exact sets do not.
         if (set == "fused")
             foreach (var stale in _unets.Keys.Where(k => k.StartsWith("fused:", StringComparison.Ordinal)).ToList())
-                _unets.Remove(stale);
+                if (_unets.Remove(stale, out var old)) old.Dispose();
         unet = new UNet2DConditionModel(UNetConfig, weights, Ops);
         _unets[key] = unet;
         return unet;
@@ -125,6 +125,8 @@ public sealed class PisaModel : IDisposable
 
     public void Dispose()
     {
+        foreach (var u in _unets.Values) u.Dispose();
+        _unets.Clear();
         foreach (var t in _promptCache.Values) t.Dispose();
         _promptCache.Clear();
         foreach (var d in _owned) d.Dispose();

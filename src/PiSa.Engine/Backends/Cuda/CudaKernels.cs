@@ -112,12 +112,14 @@ public sealed class CudaKernels(IGpuRuntime rt)
            $"x [{n},{h},{wd},{c}] w [{o},{c},{kh},{kw}] stride {stride} -> [{n},{oh},{ow},{o}]");
 
     // ---- attention.cu ----
-    // attention_f16(const half_t* q, const half_t* k, const half_t* v, half_t* out, int Lq, int Lk, int H, int D, float scale, int causal)
-    public void Attention(IntPtr q, IntPtr k, IntPtr v, IntPtr o, int b, int lq, int lk, int heads, int d, bool causal)
+    // attention_f16(const half_t* q, const half_t* k, const half_t* v, half_t* out, int Lq, int Lk, int H, int D,
+    //               int ldq, int ldk, int ldv, float scale, int causal)
+    public void Attention(IntPtr q, IntPtr k, IntPtr v, IntPtr o, int b, int lq, int lk, int heads, int d, int ldq, int ldk, int ldv, bool causal)
     {
         int warps = LaunchMath.AttentionWarps(d);
         Go("attention.cu", "attention_f16", new Dim3((lq + warps - 1) / warps, heads, b), new Dim3(32 * warps), LaunchMath.AttentionShared(warps, d),
-           new KernelArgs().Ptr(q).Ptr(k).Ptr(v).Ptr(o).Int(lq).Int(lk).Int(heads).Int(d).Float(1.0f / MathF.Sqrt(d)).Int(causal ? 1 : 0),
+           new KernelArgs().Ptr(q).Ptr(k).Ptr(v).Ptr(o).Int(lq).Int(lk).Int(heads).Int(d).Int(ldq).Int(ldk).Int(ldv)
+               .Float(1.0f / MathF.Sqrt(d)).Int(causal ? 1 : 0),
            $"B={b} Lq={lq} Lk={lk} H={heads} D={d}");
     }
 }

@@ -235,7 +235,27 @@ public sealed class CudaOps : IOps
         if (d > LaunchMath.MaxHeadDim) throw new PisaException($"attention: head dim {d} over the supported {LaunchMath.MaxHeadDim}");
         var y = New(qc.Shape);
         Int(qc.Count, "attention"); Int(kc.Count, "attention");
-        if (y.Count > 0) _k.Attention(qc.Ptr, kc.Ptr, vc.Ptr, y.Ptr, b, lq, lk, heads, d, causal);
+        if (y.Count > 0) _k.Attention(qc.Ptr, kc.Ptr, vc.Ptr, y.Ptr, b, lq, lk, heads, d, hd, hd, hd, causal);
+        return y;
+    }
+
+    /// <summary>The windows are read in place: the kernel takes row strides, and the pointers move to each window's start.</summary>
+    public DeviceTensor AttentionWindows(DeviceTensor q, int qStart, DeviceTensor kv, int kStart, int vStart, int width, int heads, bool causal)
+    {
+        var qc = C(q, "attention", "q"); var kvc = C(kv, "attention", "kv");
+        int ldq = qc.Rank == 3 ? qc.Shape[2] : 0, ldkv = kvc.Rank == 3 ? kvc.Shape[2] : 0;
+        if (qc.Rank != 3 || kvc.Rank != 3 || qc.Shape[0] != kvc.Shape[0] || width <= 0
+            || qStart < 0 || qStart + (long)width > ldq || kStart < 0 || kStart + (long)width > ldkv || vStart < 0 || vStart + (long)width > ldkv)
+            throw new PisaException($"attention: windows q {S(qc)} at {qStart}, kv {S(kvc)} at {kStart}/{vStart} of width {width} do not fit [B, L, C]");
+        int b = qc.Shape[0], lq = qc.Shape[1], lk = kvc.Shape[1];
+        if (heads <= 0 || width % heads != 0 || heads > 65535 || b > 65535)
+            throw new PisaException($"attention: a window of {width} channels does not split into {heads} heads");
+        int d = width / heads;
+        if (d > LaunchMath.MaxHeadDim) throw new PisaException($"attention: head dim {d} over the supported {LaunchMath.MaxHeadDim}");
+        var y = New([b, lq, width]);
+        Int(qc.Count, "attention"); Int(kvc.Count, "attention");
+        if (y.Count > 0)
+            _k.Attention(qc.Ptr + 2 * qStart, kvc.Ptr + 2 * kStart, kvc.Ptr + 2 * vStart, y.Ptr, b, lq, lk, heads, d, ldq, ldkv, ldkv, causal);
         return y;
     }
 

@@ -9,7 +9,7 @@ namespace PiSa.Engine.Models.Unet;
 /// no class/addition embeddings), written once against <see cref="IOps"/> on NHWC activations:
 /// conv_in -> down blocks (skips kept) -> mid block -> up blocks (skips consumed) -> GroupNorm+SiLU -> conv_out.
 /// </summary>
-public sealed class UNet2DConditionModel
+public sealed class UNet2DConditionModel : IDisposable
 {
     private readonly IOps _ops;
     private readonly UNetConfig _cfg;
@@ -70,6 +70,16 @@ public sealed class UNet2DConditionModel
 
     /// <summary>The time embedding [1, time_embed_dim] for one timestep (before the resnets' SiLU).</summary>
     public DeviceTensor TimeEmbedding(float timestep) => _time.Forward(timestep);
+
+    /// <summary>Every attention layer (their cross-attention K/V of the last context are cached on the backend).</summary>
+    public IEnumerable<MultiHeadAttention> Attentions =>
+        _down.SelectMany(b => b.Attentions).Concat(_mid.Attentions).Concat(_up.SelectMany(b => b.Attentions));
+
+    /// <summary>Frees the cached cross-attention K/V; the model stays usable (the next pass recomputes them).</summary>
+    public void Dispose()
+    {
+        foreach (var a in Attentions) a.Dispose();
+    }
 
     private IEnumerable<ResnetBlock2D> AllResnets() =>
         _down.SelectMany(b => b.Resnets).Concat(_mid.Resnets).Concat(_up.SelectMany(b => b.Resnets));
