@@ -77,7 +77,10 @@ public static class SelftestCommand
             if (ok) passed++; else failed++;
         }
         if (candidate is Engine.Backends.Cuda.CudaOps { Runtime: Engine.Backends.Cuda.PtxGpuRuntime ptx })
-            o.WriteLine($"selftest: PTX interpreter ran {ptx.Launches} kernel launches, {ptx.Tallies.Values.Sum(t => t.Total?.TotalInstructions ?? 0):N0} thread-instructions");
+        {
+            o.WriteLine($"selftest: PTX interpreter ran {ptx.Launches} kernel launches, {ptx.TotalInstructions:N0} thread-instructions; counters per kernel:");
+            o.Write(Engine.Backends.Cuda.PtxCounterReport.Format(ptx.Tallies));
+        }
         o.WriteLine($"selftest: {passed} passed, {failed} failed ({clock.Elapsed.TotalSeconds:F1} s)");
         return failed == 0 ? 0 : 1;
     }

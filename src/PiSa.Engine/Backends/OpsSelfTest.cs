@@ -284,6 +284,7 @@ public static class OpsSelfTest
             conv("[2,7,9,24] 1x1 ->136 bias+res (16-byte gather)", [2, 7, 9, 24], 136, 1, 1, Pad2d.Same(0), true, true);
             conv("[1,12,13,40] 3x3 ->72 pad1 (K=360, partial k tile)", [1, 12, 13, 40], 72, 3, 1, Pad2d.Same(1), false, false);
             conv("[1,11,11,16] 3x3 s2 pad1 ->8 bias", [1, 11, 11, 16], 8, 3, 2, Pad2d.Same(1), true, false);
+            conv("[1,4,5,12] 2x2 s2 ->7 (even kernel, odd O)", [1, 4, 5, 12], 7, 2, 2, Pad2d.Same(0), false, false);
             lin("[1,70,20]->130 bias+res (inF%8=4: conv fallback)", [1, 70, 20], 130, true, true);
             lin("[2,37,48]->72 bias+res", [2, 37, 48], 72, true, true);
             void Att(string name, int b, int lq, int lk, int heads, int d, bool causal) =>
@@ -294,6 +295,7 @@ public static class OpsSelfTest
             Att("B2 Lq37 Lk45 H2 D64", 2, 37, 45, 2, 64, false);
             Att("B1 Lq9 Lk13 H1 D512", 1, 9, 13, 1, 512, false);
             Att("B1 L33 H1 D512 distinct qkv", 1, 33, 33, 1, 512, true);
+            Att("B1 Lq65 Lk40 H1 D64", 1, 65, 40, 1, 64, true);
             gn("[1,50,47,32] g4 (uneven chunks)", [1, 50, 47, 32], 4, true);
             AttentionWindowCases();
         }

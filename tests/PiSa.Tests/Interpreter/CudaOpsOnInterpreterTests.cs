@@ -21,7 +21,7 @@ public sealed class CudaOpsOnInterpreterTests(ITestOutputHelper output)
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var results = OpsSelfTest.Run(cpu, ops, includeLarge: false, only: only);
         output.WriteLine(OpsSelfTest.Format(results));
-        output.WriteLine($"{rt.Launches} launches, {rt.Tallies.Values.Sum(t => t.Total?.TotalInstructions ?? 0):N0} thread-instructions, {sw.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"{rt.Launches} launches, {rt.TotalInstructions:N0} thread-instructions, {sw.Elapsed.TotalSeconds:F1} s");
         return results;
     }
 

@@ -27,7 +27,7 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
     private readonly PtxExecutor _executor;
     private readonly Dictionary<string, PtxModule> _modules = new();
     private readonly Dictionary<IntPtr, long> _live = new();
-    private readonly Dictionary<string, KernelTally> _tallies = new();
+    private readonly Dictionary<string, PtxLaunchStats> _tallies = new();
     private readonly int _seed;
     private long _launches;
 
@@ -65,8 +65,11 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
 
     public long PeakDeviceBytes => _memory.PeakBytes;
 
-    /// <summary>Launch count and summed interpreter counters per kernel since creation (the profile's input).</summary>
-    public IReadOnlyDictionary<string, KernelTally> Tallies => _tallies;
+    /// <summary>Summed interpreter counters (launch count included) per kernel since creation: what the profile and selftest print.</summary>
+    public IReadOnlyDictionary<string, PtxLaunchStats> Tallies => _tallies;
+
+    /// <summary>Thread-instructions executed so far, all kernels.</summary>
+    public long TotalInstructions => _tallies.Values.Sum(t => t.TotalInstructions);
 
     /// <summary>Kernel launches so far (each one's scheduling seed is derived from the base seed and this index).</summary>
     public long Launches => _launches;
@@ -114,8 +117,8 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
         };
         _launches++;
         var stats = _executor.Launch(fn, new PtxDim3(grid.X, grid.Y, grid.Z), new PtxDim3(block.X, block.Y, block.Z), sharedBytes, values, options);
-        if (!_tallies.TryGetValue(kernel, out var tally)) _tallies[kernel] = tally = new KernelTally(kernel);
-        tally.Add(stats);
+        if (_tallies.TryGetValue(kernel, out var tally)) tally.Add(stats);
+        else _tallies[kernel] = stats;
     }
 
     private static int ArgSize(char kind) => kind switch
@@ -145,20 +148,5 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
     {
         foreach (var p in _live.Keys) _memory.Free((ulong)(long)p);
         _live.Clear();
-    }
-}
-
-/// <summary>Launches of one kernel and their summed interpreter counters.</summary>
-public sealed class KernelTally(string kernel)
-{
-    public string Kernel { get; } = kernel;
-    public int Launches { get; private set; }
-    public PtxLaunchStats? Total { get; private set; }
-
-    internal void Add(PtxLaunchStats s)
-    {
-        Launches++;
-        if (Total is null) Total = s;
-        else Total.Add(s);
     }
 }
