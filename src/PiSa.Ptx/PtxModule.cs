@@ -16,7 +16,7 @@ public sealed class PtxModule
     }
 
     /// <summary>Parses and decodes; <see cref="PtxParseException"/> (line, text) on anything not understood.</summary>
-    public static PtxModule Parse(string ptxText, string sourceName) => throw new NotImplementedException();
+    public static PtxModule Parse(string ptxText, string sourceName) => PtxParser.Parse(ptxText, sourceName);
 
     /// <summary>The kernel of that name; <see cref="PtxException"/> naming the module and its kernels otherwise.</summary>
     public PtxKernel GetKernel(string name)
@@ -36,6 +36,27 @@ public sealed class PtxKernel
     public int StaticSharedBytes { get; }
     /// <summary>Product of .maxntid, null when the kernel has none.</summary>
     public int? MaxThreadsPerBlock { get; }
+
+    // the decoded form (see PtxDecoder)
+    internal Instr[] Code { get; init; } = [];
+    internal ulong[] Consts { get; init; } = [];
+    internal int[] Vecs { get; init; } = [];
+    internal int FrameSize { get; init; }
+    internal byte[] SlotBits { get; init; } = [];
+    internal string[] Locs { get; init; } = [];
+    internal int MemSlots { get; init; }
+    internal int DynamicSharedBase { get; init; }
+    internal int LocalBytes { get; init; }
+    internal int ParamBytes { get; init; }
+    internal string SourceName { get; init; } = "";
+
+    /// <summary>"PTX line N (file.cu:L)" for messages.</summary>
+    internal string Where(int pc)
+    {
+        if ((uint)pc >= (uint)Code.Length) return "after the last instruction";
+        ref var i = ref Code[pc];
+        return i.Loc >= 0 ? $"PTX line {i.Line} ({Locs[i.Loc]})" : $"PTX line {i.Line}";
+    }
 
     internal PtxKernel(string name, IReadOnlyList<PtxParam> ps, int staticShared, int? maxThreads)
     {

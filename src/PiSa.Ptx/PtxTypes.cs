@@ -20,4 +20,6 @@ public sealed record PtxLaunchOptions
     public int SharedMemoryLimit { get; init; } = 227 * 1024;
     /// <summary>Races, uninitialised reads and ld.global.nc checks (bounds and alignment are always checked).</summary>
     public bool Checks { get; init; } = true;
+    /// <summary>Backward branches allowed per launch before it is reported as a hang.</summary>
+    public long MaxThreadInstructions { get; init; } = 50_000_000_000;
 }
