@@ -80,7 +80,7 @@ public static class BenchRunner
     }
 
     /// <summary>The backend's peak device memory when it reports one (see <see cref="IDeviceMemoryStats"/>).</summary>
-    public static long? PeakDeviceBytes(Backends.IOps ops) => ops is IDeviceMemoryStats s ? s.PeakDeviceBytes : null;
+    public static long? PeakDeviceBytes(Backends.IOps ops) => ops is IDeviceMemoryStats { PeakDeviceBytes: >= 0 } s ? s.PeakDeviceBytes : null;
 
     /// <summary>The process's peak resident set (VmHWM on Linux).</summary>
     public static long PeakWorkingSetBytes()

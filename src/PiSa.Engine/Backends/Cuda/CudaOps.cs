@@ -8,7 +8,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// parameters uploaded and repacked once per HostTensor object (<see cref="WeightCache"/>).
 /// Shapes are validated here so that kernel index math can assume them.
 /// </summary>
-public sealed class CudaOps : IOps
+public sealed class CudaOps : IOps, Bench.IDeviceMemoryStats
 {
     private readonly IGpuRuntime _rt;
     private readonly bool _ownsRuntime;
@@ -26,6 +26,10 @@ public sealed class CudaOps : IOps
     /// <summary>"cuda", or "ptx" when the kernels run on the PTX interpreter.</summary>
     public string Name => _rt is PtxGpuRuntime ? "ptx" : "cuda";
     public IGpuRuntime Runtime => _rt;
+
+    /// <summary>The runtime's peak device memory (the CUDA pool's reservation, the interpreter's high-water mark);
+    /// -1 when the runtime keeps no count (test fakes).</summary>
+    public long PeakDeviceBytes => _rt is Bench.IDeviceMemoryStats s ? s.PeakDeviceBytes : -1;
 
     // ---- helpers --------------------------------------------------------------------------------
     private static CudaTensor C(DeviceTensor t, string op, string arg) =>

@@ -51,7 +51,7 @@ public static class LaunchMath
     /// <summary>Warps (query rows) per block: the largest of 8, 4, 2, 1 whose smem fits 48 KB.</summary>
     public static int AttentionWarps(int d)
     {
-        foreach (int w in new[] { 8, 4, 2, 1 })
+        for (int w = 8; w >= 1; w >>= 1)   // 8, 4, 2, 1 (a loop, not an array: this runs on every launch)
             if (AttentionShared(w, d) <= MaxSharedBytes) return w;
         throw new PisaException($"attention: head dim {d} needs more than {MaxSharedBytes} bytes of shared memory");
     }

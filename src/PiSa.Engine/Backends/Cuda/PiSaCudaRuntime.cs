@@ -9,7 +9,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// the device's sm_XX, or as PTX for the newest architecture NVRTC knows when the device is newer.
 /// Not written against a GPU yet: checked on a GPU machine by <see cref="OpsSelfTest"/>.
 /// </summary>
-public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
+public sealed unsafe class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemoryStats
 {
     private readonly CudaContext _ctx;
     /// <summary>The thread the context was last made current on (a CUDA context is current per thread).</summary>
@@ -21,6 +21,7 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
     private readonly Dictionary<IntPtr, DeviceBuffer> _live = new();
     private readonly Dictionary<string, CudaModule> _modules = new();
     private readonly Dictionary<(string, string), CudaKernel> _kernels = new();
+    private readonly Dictionary<CudaKernel, int> _smemRaised = new();
 
     public string Arch { get; }
     public bool HasLinear => _lt is not null;
@@ -76,6 +77,10 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
         _ctxThread = t;
     }
 
+    /// <summary>Device memory the pool holds from the driver (it only grows unless trimmed, so this is its peak), or the
+    /// peak of what it handed out if that is higher; cuBLASLt's workspace and the modules are not included.</summary>
+    public long PeakDeviceBytes => Math.Max(_pool.ReservedBytes, _pool.PeakBytes);
+
     public IntPtr Alloc(long bytes)
     {
         OnCallingThread();
@@ -126,12 +131,16 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
             fn = module.GetKernel(kernel);
             _kernels[(file, kernel)] = fn;
         }
-        if (sharedBytes > LaunchMath.MaxSharedBytes) fn.SetMaxDynamicSharedMemory(sharedBytes);
+        if (sharedBytes > LaunchMath.MaxSharedBytes && (!_smemRaised.TryGetValue(fn, out int raised) || raised < sharedBytes))
+        {
+            fn.SetMaxDynamicSharedMemory(sharedBytes);   // a driver call: once per kernel and size, not per launch
+            _smemRaised[fn] = sharedBytes;
+        }
         ReadOnlySpan<byte> blob = args.Blob;
         void** ptrs = stackalloc void*[Math.Max(args.Count, 1)];
         fixed (byte* b = blob)
         {
-            for (int i = 0; i < args.Count; i++) ptrs[i] = b + args.Offsets[i];
+            for (int i = 0; i < args.Count; i++) ptrs[i] = b + args.OffsetAt(i);
             fn.Launch(new CuDim3((uint)grid.X, (uint)grid.Y, (uint)grid.Z), new CuDim3((uint)block.X, (uint)block.Y, (uint)block.Z),
                       ptrs, _stream.Handle, sharedBytes);
         }

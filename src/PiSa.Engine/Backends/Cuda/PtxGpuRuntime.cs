@@ -104,10 +104,10 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
         var values = new byte[args.Count][];
         for (int i = 0; i < args.Count; i++)
         {
-            int size = ArgSize(args.Kinds[i]);
+            int size = ArgSize(args.KindAt(i));
             if (size != fn.Params[i].Size)
-                throw new PisaException($"{kernel}: argument {i} ({args.Kinds[i]}, {size} bytes) does not match parameter {fn.Params[i].Name} ({fn.Params[i].Size} bytes)");
-            values[i] = blob.Slice(args.Offsets[i], size).ToArray();
+                throw new PisaException($"{kernel}: argument {i} ({args.KindAt(i)}, {size} bytes) does not match parameter {fn.Params[i].Name} ({fn.Params[i].Size} bytes)");
+            values[i] = blob.Slice(args.OffsetAt(i), size).ToArray();
         }
         var options = new PtxLaunchOptions
         {
