@@ -69,6 +69,14 @@ public interface IOps : IDisposable
         return Attention(qs, ks, vs, heads, causal);
     }
 
+    /// <summary>
+    /// Runs <paramref name="f"/> on <paramref name="input"/>. A backend may record f's device work once per key and
+    /// input shape and replay it when the key comes again (CUDA graphs): f must then depend only on input's values
+    /// for a given key; whatever else it reads (weights, the cached prompt's K/V) must stay the same for that key,
+    /// and f must not copy to or from the host. The result is a new tensor the caller owns. Default: f(input).
+    /// </summary>
+    DeviceTensor Replayable(object key, DeviceTensor input, Func<DeviceTensor, DeviceTensor> f) => f(input);
+
     // ---- activations and elementwise ------------------------------------------------------------
     DeviceTensor Silu(DeviceTensor x);
     /// <summary>Exact (erf) GELU, as torch.nn.functional.gelu.</summary>

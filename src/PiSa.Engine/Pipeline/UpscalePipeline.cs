@@ -105,11 +105,11 @@ public sealed class UpscalePipeline(PisaModel model)
         switch (o.Mode)
         {
             case LoraMode.Default:
-                return model.UNet("pisa").Forward(z, Timestep, prompt);
+                return Unet(model.UNet("pisa"), z, prompt);
             case LoraMode.Adjustable:
                 return Exact(z, prompt, o.LambdaPix, o.LambdaSem);
             case LoraMode.Fused:
-                var fused = model.UNet("fused", o.LambdaPix, o.LambdaSem).Forward(z, Timestep, prompt);
+                var fused = Unet(model.UNet("fused", o.LambdaPix, o.LambdaSem), z, prompt);
                 if (!_fusedDistanceReported)
                 {
                     // The fused mode is a different function off (1, 1): say how far it is, once, on this input.
@@ -124,12 +124,17 @@ public sealed class UpscalePipeline(PisaModel model)
         }
     }
 
+    /// <summary>One UNet pass, replayable per (UNet, prompt) and latent shape: the backend may record it as a CUDA
+    /// graph (the weights and the prompt's cached K/V are fixed for that key).</summary>
+    private DeviceTensor Unet(Models.Unet.UNet2DConditionModel unet, DeviceTensor z, DeviceTensor prompt) =>
+        model.Ops.Replayable((unet, prompt), z, t => unet.Forward(t, Timestep, prompt));
+
     /// <summary>The official adjustable mode: lambda_pix * eps(W_pix) + lambda_sem * (eps(W_pisa) - eps(W_pix)).</summary>
     private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem)
     {
         var ops = model.Ops;
-        using var sem = model.UNet("pisa").Forward(z, Timestep, prompt);
-        using var pix = model.UNet("pix").Forward(z, Timestep, prompt);
+        using var sem = Unet(model.UNet("pisa"), z, prompt);
+        using var pix = Unet(model.UNet("pix"), z, prompt);
         using var semOnly = ops.Axpby(sem, pix, 1, -1);
         return ops.Axpby(pix, semOnly, lambdaPix, lambdaSem);
     }

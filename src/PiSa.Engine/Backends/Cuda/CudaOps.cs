@@ -8,7 +8,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// parameters uploaded and repacked once per HostTensor object (<see cref="WeightCache"/>).
 /// Shapes are validated here so that kernel index math can assume them.
 /// </summary>
-public sealed class CudaOps : IOps, Bench.IDeviceMemoryStats
+public sealed partial class CudaOps : IOps, Bench.IDeviceMemoryStats
 {
     private readonly IGpuRuntime _rt;
     private readonly bool _ownsRuntime;
@@ -378,6 +378,7 @@ public sealed class CudaOps : IOps, Bench.IDeviceMemoryStats
 
     public void Dispose()
     {
+        DropGraphs();
         _weights.Dispose();
         if (_ownsRuntime) _rt.Dispose();
     }

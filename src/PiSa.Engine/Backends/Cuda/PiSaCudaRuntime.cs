@@ -9,7 +9,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// the device's sm_XX, or as PTX for the newest architecture NVRTC knows when the device is newer.
 /// Not written against a GPU yet: checked on a GPU machine by <see cref="OpsSelfTest"/>.
 /// </summary>
-public sealed unsafe class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemoryStats
+public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemoryStats
 {
     private readonly CudaContext _ctx;
     /// <summary>The thread the context was last made current on (a CUDA context is current per thread).</summary>
@@ -84,14 +84,17 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemorySta
     public IntPtr Alloc(long bytes)
     {
         OnCallingThread();
+        if (_graphs.TryReuse(bytes, out var reused)) return reused;
         var b = _pool.Rent(bytes);
         var p = (IntPtr)(long)b.Ptr;
         _live.Add(p, b);
+        _graphs.Allocated(p, bytes);
         return p;
     }
 
     public void Free(IntPtr ptr, long bytes)
     {
+        if (!_live.ContainsKey(ptr) || _graphs.KeepOnFree(ptr, bytes)) return;   // a graph's memory stays with the graph
         if (_live.Remove(ptr, out var b)) b.Dispose();   // back to the pool; later work on the one stream is ordered after
     }
 
@@ -101,6 +104,7 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemorySta
     public void CopyToDevice(IntPtr dst, ReadOnlySpan<byte> src)
     {
         OnCallingThread();
+        RefuseWhileCapturing("a host-to-device copy");
         Buf(dst).CopyFromHost(src, 0, _stream);
         _stream.Synchronize();   // the managed source may move or be reused once we return
     }
@@ -108,12 +112,14 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemorySta
     public void CopyToHost(Span<byte> dst, IntPtr src)
     {
         OnCallingThread();
+        RefuseWhileCapturing("a device-to-host copy");
         Buf(src).CopyToHost(dst, 0, _stream);   // synchronises the stream
     }
 
     public void Synchronize()
     {
         OnCallingThread();
+        RefuseWhileCapturing("a synchronisation");
         _stream.Synchronize();
     }
 
@@ -136,6 +142,7 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemorySta
             fn.SetMaxDynamicSharedMemory(sharedBytes);   // a driver call: once per kernel and size, not per launch
             _smemRaised[fn] = sharedBytes;
         }
+        if (_graphs.Recording is { } rec) rec.Launches++;
         ReadOnlySpan<byte> blob = args.Blob;
         void** ptrs = stackalloc void*[Math.Max(args.Count, 1)];
         fixed (byte* b = blob)
@@ -149,6 +156,7 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemorySta
     public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
     {
         OnCallingThread();
+        if (_graphs.Recording is { } rec) rec.LinearCalls++;
         float beta = 0f;
         if (residual != IntPtr.Zero)
         {
