@@ -298,6 +298,14 @@ public static class OpsSelfTest
             Att("B1 Lq65 Lk40 H1 D64", 1, 65, 40, 1, 64, true);
             gn("[1,50,47,32] g4 (uneven chunks)", [1, 50, 47, 32], 4, true);
             AttentionWindowCases();
+            // Replayable: the third call of one key is a graph replay where the backend records graphs.
+            Check("Replayable", "third call of a key (graph replay when enabled)", C, [R(1, 6, 7, 16)], (o, t) =>
+            {
+                var key = new object();
+                DeviceTensor F(DeviceTensor x) { using var s = o.Silu(x); return o.Axpby(s, x, 0.75f, -0.5f); }
+                for (int i = 0; i < 2; i++) o.Replayable(key, t[0], F).Dispose();
+                return o.Replayable(key, t[0], F);
+            });
         }
 
         /// <summary>Attention on channel windows, as the models call it: a fused QKV output read in place (self) and a
