@@ -69,6 +69,10 @@ public interface IOps : IDisposable
         return Attention(qs, ks, vs, heads, causal);
     }
 
+    /// <summary>A named range of work (a pipeline stage, a model block) until disposed: NVTX on CUDA, the profile's
+    /// grouping. Default: nothing.</summary>
+    IDisposable Range(string name) => NoRange.Instance;
+
     /// <summary>
     /// Runs <paramref name="f"/> on <paramref name="input"/>. A backend may record f's device work once per key and
     /// input shape and replay it when the key comes again (CUDA graphs): f must then depend only on input's values
@@ -101,4 +105,11 @@ public interface IOps : IDisposable
     DeviceTensor SliceChannels(DeviceTensor x, int start, int count);
     /// <summary>Spatial crop of NHWC: rows [y0, y1), columns [x0, x1).</summary>
     DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1);
+}
+
+/// <summary>The range of a backend that does not mark ranges.</summary>
+public sealed class NoRange : IDisposable
+{
+    public static readonly NoRange Instance = new();
+    public void Dispose() { }
 }

@@ -60,10 +60,10 @@ public sealed class UpscalePipeline(PisaModel model)
         var ops = model.Ops;
         float sf = model.VaeConfig.ScalingFactor;
 
-        var prompt = Timer.Time("text encoder", () => { var p = model.PromptEmbeddings(o.Prompt); ops.Synchronize(); return p; });
+        var prompt = Stage("text encoder", () => { var p = model.PromptEmbeddings(o.Prompt); ops.Synchronize(); return p; });
         if (tensors != null) tensors["prompt_embeds"] = ops.Download(prompt);
 
-        using var lq = Timer.Time("vae encode", () =>
+        using var lq = Stage("vae encode", () =>
         {
             using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
             using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
@@ -73,13 +73,13 @@ public sealed class UpscalePipeline(PisaModel model)
         });
         if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
 
-        using var eps = Timer.Time("unet", () => { var r = PredictNoise(lq, prompt, o); ops.Synchronize(); return r; });
+        using var eps = Stage("unet", () => { var r = PredictNoise(lq, prompt, o); ops.Synchronize(); return r; });
         if (tensors != null) tensors["unet_pred"] = Layout.NhwcToNchw(ops.Download(eps));
 
         using var hq = ops.Axpby(lq, eps, 1, -1);
         if (tensors != null) tensors["hq_latent"] = Layout.NhwcToNchw(ops.Download(hq));
 
-        var decoded = Timer.Time("vae decode", () =>
+        var decoded = Stage("vae decode", () =>
         {
             using var z = ops.ScaleShift(hq, 1f / sf, 0);
             using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
@@ -89,6 +89,13 @@ public sealed class UpscalePipeline(PisaModel model)
         if (tensors != null) tensors["decoded"] = decoded;
         return decoded;
     }
+
+    /// <summary>A timed stage, also a named range on the backend (NVTX, the profile's grouping).</summary>
+    private T Stage<T>(string name, Func<T> body) => Timer.Time(name, () =>
+    {
+        using var range = model.Ops.Range(name);
+        return body();
+    });
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>
     private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o)

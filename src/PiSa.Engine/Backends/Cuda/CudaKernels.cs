@@ -13,13 +13,21 @@ public sealed class CudaKernels(IGpuRuntime rt)
     private readonly KernelArgs _args = new();
     private KernelArgs A() => _args.Reset();
 
+    /// <summary>Told about every launch when set (the profiler).</summary>
+    public ILaunchObserver? Observer { get; set; }
+
     /// <param name="what">describes the launch for an error message; called only on failure, from the arguments
     /// (a static lambda: no closure, no string formatted per launch).</param>
     private void Go(string file, string kernel, Dim3 grid, Dim3 block, int smem, KernelArgs a, Func<KernelArgs, string> what)
     {
         if (grid.X <= 0 || grid.Y <= 0 || grid.Z <= 0 || grid.Y > 65535 || grid.Z > 65535)
             throw new PisaException($"CUDA kernel {kernel} ({what(a)}): invalid grid {grid}");
-        try { rt.Launch(file, kernel, grid, block, smem, a); }
+        try
+        {
+            Observer?.BeforeLaunch(kernel, grid, block, a);
+            rt.Launch(file, kernel, grid, block, smem, a);
+            Observer?.AfterLaunch(kernel, grid, block, a);
+        }
         catch (PisaException) { throw; }
         catch (Exception e) { throw new PisaException($"CUDA kernel {kernel} ({what(a)}) grid {grid} block {block} smem {smem}: {e.Message}", e); }
     }

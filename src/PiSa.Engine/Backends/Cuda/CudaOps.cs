@@ -27,6 +27,40 @@ public sealed partial class CudaOps : IOps, Bench.IDeviceMemoryStats
     public string Name => _rt is PtxGpuRuntime ? "ptx" : "cuda";
     public IGpuRuntime Runtime => _rt;
 
+    /// <summary>Told about every kernel launch and GEMM (the profiler); null normally.</summary>
+    public ILaunchObserver? LaunchObserver
+    {
+        get => _k.Observer;
+        set => _k.Observer = value;
+    }
+
+    private readonly List<string> _ranges = new();
+
+    /// <summary>The open ranges, outermost first ("unet/down_blocks.1"): what the profiler groups launches by.</summary>
+    public string RangePath { get; private set; } = "";
+
+    /// <summary>A named range (stage, block): an NVTX range on CUDA for Nsight, and the profiler's grouping.</summary>
+    public IDisposable Range(string name)
+    {
+        _ranges.Add(name);
+        RangePath = string.Join("/", _ranges);
+        if (_rt is PiSaCudaRuntime) PiSa.Cuda.Nvtx.Push(name);
+        return new RangeScope(this);
+    }
+
+    private sealed class RangeScope(CudaOps ops) : IDisposable
+    {
+        private bool _done;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            ops._ranges.RemoveAt(ops._ranges.Count - 1);
+            ops.RangePath = string.Join("/", ops._ranges);
+            if (ops._rt is PiSaCudaRuntime) PiSa.Cuda.Nvtx.Pop();
+        }
+    }
+
     /// <summary>The runtime's peak device memory (the CUDA pool's reservation, the interpreter's high-water mark);
     /// -1 when the runtime keeps no count (test fakes).</summary>
     public long PeakDeviceBytes => _rt is Bench.IDeviceMemoryStats s ? s.PeakDeviceBytes : -1;
@@ -133,7 +167,12 @@ public sealed partial class CudaOps : IOps, Bench.IDeviceMemoryStats
         if (_rt.HasLinear && wp.Kp == inF)   // packed rows are then exactly [out, in]
         {
             IntPtr b16 = bias is null ? IntPtr.Zero : _weights.VectorF16(bias);
-            try { _rt.LinearF16(xc.Ptr, wp.Memory.Ptr, b16, rc?.Ptr ?? IntPtr.Zero, y.Ptr, rows, inF, outF); }
+            try
+            {
+                LaunchObserver?.BeforeLinear(rows, inF, outF);
+                _rt.LinearF16(xc.Ptr, wp.Memory.Ptr, b16, rc?.Ptr ?? IntPtr.Zero, y.Ptr, rows, inF, outF);
+                LaunchObserver?.AfterLinear(rows, inF, outF);
+            }
             catch (Exception e) when (e is not PisaException)
             { throw new PisaException($"cuBLASLt linear x {S(xc)} w {weight}: {e.Message}", e); }
         }

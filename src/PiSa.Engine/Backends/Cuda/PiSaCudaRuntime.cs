@@ -24,6 +24,9 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
     private readonly Dictionary<CudaKernel, int> _smemRaised = new();
 
     public string Arch { get; }
+
+    /// <summary>The one stream all work goes to (the profiler records its events there).</summary>
+    internal nint StreamHandle => _stream.Handle;
     public bool HasLinear => _lt is not null;
 
     private PiSaCudaRuntime(CudaContext ctx)

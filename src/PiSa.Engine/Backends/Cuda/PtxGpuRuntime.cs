@@ -65,6 +65,9 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
 
     public long PeakDeviceBytes => _memory.PeakBytes;
 
+    /// <summary>The counters of the last kernel launch (the profiler reads them after each launch).</summary>
+    public PtxLaunchStats? LastLaunchStats { get; private set; }
+
     /// <summary>Summed interpreter counters (launch count included) per kernel since creation: what the profile and selftest print.</summary>
     public IReadOnlyDictionary<string, PtxLaunchStats> Tallies => _tallies;
 
@@ -135,6 +138,7 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
         };
         _launches++;
         var stats = _executor.Launch(fn, new PtxDim3(grid.X, grid.Y, grid.Z), new PtxDim3(block.X, block.Y, block.Z), sharedBytes, values, options);
+        LastLaunchStats = stats;
         if (_tallies.TryGetValue(kernel, out var tally)) tally.Add(stats);
         else _tallies[kernel] = stats;
     }
