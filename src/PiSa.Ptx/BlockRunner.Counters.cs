@@ -29,6 +29,8 @@ internal sealed partial class BlockRunner
         _sAddr = new uint[n * 32];
     }
 
+    // the interpreter's hot paths: compiled fully optimised at once (short test processes never reach tier 1)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void RecordGlobal(int t, int slot, ulong addr, int size)
     {
         int idx = (t >> 5) * _slots + slot;
@@ -59,6 +61,7 @@ internal sealed partial class BlockRunner
         _gN[idx] = 0;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void RecordShared(int t, int slot, uint addr, int size)
     {
         int idx = (t >> 5) * _slots + slot;
@@ -69,6 +72,7 @@ internal sealed partial class BlockRunner
         _sAddr[idx * 32 + (t & 31)] = addr;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void CloseShared(int idx)
     {
         uint mask = _sMask[idx];

@@ -11,6 +11,8 @@ internal sealed partial class BlockRunner
     /// Runs thread t from its PC until it reaches a collective (state AtWarp/AtBarrier, PC on the collective)
     /// or exits. The hot loop: registers are one flat ulong frame, operands >= 0 are slots, &lt; 0 constants.
     /// </summary>
+    // the interpreter's hot paths: compiled fully optimised at once (short test processes never reach tier 1)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void Exec(int t)
     {
         var code = _code;
@@ -356,6 +358,7 @@ internal sealed partial class BlockRunner
                 }
                 case Op.Ret:
                     _state[t] = Exited;
+                    _exited[t >> 5] |= 1u << (t & 31);
                     _pc[t] = pc;
                     return;
                 case Op.Trap:

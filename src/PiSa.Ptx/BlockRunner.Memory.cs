@@ -7,6 +7,8 @@ internal sealed partial class BlockRunner
     // ------------------------------------------------------------------ global
 
     /// <summary>Bounds, alignment, use-after-free (always) and initialisation / nc (with Checks) of a global access.</summary>
+    // the interpreter's hot paths: compiled fully optimised at once (short test processes never reach tier 1)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     PtxMemory.Region GlobalRegion(int t, ulong addr, int size, bool write, bool nc, out int off)
     {
         var r = _mem.Find(addr);
@@ -53,6 +55,7 @@ internal sealed partial class BlockRunner
         return below == null ? null : $"{below.Label}+{addr - below.Start} (allocation is {below.Length} bytes)";
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void LdGlobal(int t, ref ulong rf, ref Instr i, ulong addr)
     {
         int es = i.W >> 3, size = es * i.VecN;
@@ -64,6 +67,7 @@ internal sealed partial class BlockRunner
         RecordGlobal(t, i.Slot, addr, size);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void StGlobal(int t, ref ulong rf, ref Instr i, ulong addr)
     {
         int es = i.W >> 3, size = es * i.VecN;
@@ -83,6 +87,7 @@ internal sealed partial class BlockRunner
     /// Bounds and alignment (always); with Checks, initialisation and the race check: two threads touching the same
     /// byte in one barrier phase, at least one writing, with no full-warp collective of both in between.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     int SharedCheck(int t, ulong addr, int size, bool write, bool atomic = false)
     {
         if (addr + (ulong)size > (ulong)_sharedSize || addr >= (ulong)_sharedSize)
@@ -149,6 +154,7 @@ internal sealed partial class BlockRunner
         return $"shared-memory race: {(write ? "write" : "read")} of offset {b}, {earlier} by {who} since the last barrier";
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void LdShared(int t, ref ulong rf, ref Instr i, ulong addr)
     {
         int es = i.W >> 3, size = es * i.VecN;
@@ -159,6 +165,7 @@ internal sealed partial class BlockRunner
         RecordShared(t, i.Slot, (uint)addr, size);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void StShared(int t, ref ulong rf, ref Instr i, ulong addr)
     {
         int es = i.W >> 3, size = es * i.VecN;

@@ -21,55 +21,62 @@ internal sealed partial class BlockRunner
     {
         _state[t] = AtWarp;
         int w = t >> 5, lane = t & 31;
+        _atWarp[w] |= 1u << lane;
         uint mask = MemberMask(t);
         if ((mask & (1u << lane)) == 0)
             throw Fail(PtxCheckKind.InactiveLane, t, $"{i.Op} member mask 0x{mask:x8} does not name the executing lane {lane}");
         uint exist = WarpLanes(w);
+        if (i.Op is Op.Mma or Op.Ldmatrix && exist != 0xFFFF_FFFFu)
+            throw Fail(PtxCheckKind.InactiveLane, t, $"{i.Op} needs all 32 lanes of the warp; this block's last warp has lanes 0x{exist:x8}");
         if ((mask & ~exist) != 0)
             throw Fail(PtxCheckKind.InactiveLane, t, $"{i.Op} member mask 0x{mask:x8} names lanes that do not exist in this block (warp lanes 0x{exist:x8})");
-        for (int l = 0; l < 32; l++)
-            if ((mask & (1u << l)) != 0 && _state[w * 32 + l] == Exited)
-                throw Fail(PtxCheckKind.InactiveLane, t, $"{i.Op} member mask 0x{mask:x8} names lane {l}, which has exited");
+        if ((mask & _exited[w]) != 0)
+            throw Fail(PtxCheckKind.InactiveLane, t, $"{i.Op} member mask 0x{mask:x8} names lane {System.Numerics.BitOperations.TrailingZeroCount(mask & _exited[w])}, which has exited");
     }
 
     /// <summary>Completes every collective of warp w whose participants have all arrived.</summary>
+    // the interpreter's hot paths: compiled fully optimised at once (short test processes never reach tier 1)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void ResolveWarp(int w)
     {
+        uint waiting = _atWarp[w];
+        if (waiting == 0) return;
         int b = w * 32;
-        int n = Math.Min(32, _nThreads - b);
-        for (int l = 0; l < n; l++)
+        uint handled = 0;
+        for (uint rest = waiting; rest != 0; rest &= rest - 1)
         {
+            int l = System.Numerics.BitOperations.TrailingZeroCount(rest);
+            if ((handled & (1u << l)) != 0) continue;
             int t = b + l;
-            if (_state[t] != AtWarp) continue;
             uint mask = MemberMask(t);
+            handled |= mask;
+            if ((mask & _exited[w]) != 0)
+                throw Fail(PtxCheckKind.InactiveLane, t, $"{_code[_pc[t]].Op} member mask 0x{mask:x8} names lane " +
+                                                         $"{System.Numerics.BitOperations.TrailingZeroCount(mask & _exited[w])}, which has exited");
+            if ((mask & ~_atWarp[w]) != 0) continue;   // someone named has not arrived yet
             ref var i0 = ref _code[_pc[t]];
-            bool ready = true;
-            for (int m = 0; m < n && ready; m++)
+            for (uint ms = mask; ms != 0; ms &= ms - 1)
             {
-                if ((mask & (1u << m)) == 0) continue;
+                int m = System.Numerics.BitOperations.TrailingZeroCount(ms);
                 int u = b + m;
-                if (_state[u] == Exited)
-                    throw Fail(PtxCheckKind.InactiveLane, t, $"{i0.Op} member mask 0x{mask:x8} names lane {m}, which has exited");
-                if (_state[u] != AtWarp) { ready = false; break; }
+                if (_pc[u] == _pc[t]) continue;
                 ref var iu = ref _code[_pc[u]];
-                if (iu.Op != i0.Op || iu.Mode != i0.Mode || MemberMask(u) != mask ||
-                    (i0.Op is Op.Mma or Op.Ldmatrix && _pc[u] != _pc[t]))
+                if (iu.Op != i0.Op || iu.Mode != i0.Mode || MemberMask(u) != mask || i0.Op is Op.Mma or Op.Ldmatrix)
                     throw Fail(PtxCheckKind.BarrierDivergence, u,
                         $"warp divergence: lane {m} waits at {iu.Op} ({_k.Where(_pc[u])}, mask 0x{MemberMask(u):x8}) while lane {l} " +
                         $"waits at {i0.Op} ({_k.Where(_pc[t])}, mask 0x{mask:x8})");
             }
-            if (!ready) continue;
             Execute(w, mask, ref i0);
             // a collective of every live lane of the warp orders their shared-memory accesses (race check)
-            uint live = 0;
-            for (int m = 0; m < n; m++) if (_state[b + m] != Exited) live |= 1u << m;
+            uint live = WarpLanes(w) & ~_exited[w];
             if ((mask & live) == live) _wsync[w]++;
-            for (int m = 0; m < n; m++)
+            _atWarp[w] &= ~mask;
+            for (uint ms = mask; ms != 0; ms &= ms - 1)
             {
-                if ((mask & (1u << m)) == 0) continue;
-                _state[b + m] = Running;
-                _pc[b + m]++;
-                _run[_runCount++] = b + m;
+                int u = b + System.Numerics.BitOperations.TrailingZeroCount(ms);
+                _state[u] = Running;
+                _pc[u]++;
+                _run[_runCount++] = u;
             }
             _cls[(int)InstrClass.Collective] += System.Numerics.BitOperations.PopCount(mask);
         }
@@ -81,7 +88,7 @@ internal sealed partial class BlockRunner
         int w = t >> 5;
         uint mask = MemberMask(t);
         ref var i = ref _code[_pc[t]];
-        for (int m = 0; m < 32; m++)
+        for (int m = 0; m < Math.Min(32, _nThreads - w * 32); m++)
         {
             if ((mask & (1u << m)) == 0) continue;
             int u = w * 32 + m;
@@ -109,6 +116,7 @@ internal sealed partial class BlockRunner
     /// shfl.sync, as the PTX ISA's pseudo-code for it: each lane computes its source lane j from b (lane/offset/mask)
     /// and c (clamp value in bits 0-4, segment mask in bits 8-12); out of range, it reads its own value and p = false.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void Shfl(int b, uint mask)
     {
         Span<ulong> src = stackalloc ulong[32];
@@ -177,6 +185,7 @@ internal sealed partial class BlockRunner
     /// A regs: (g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..); B regs: (k = 2t..2t+1, n = g), (k = 2t+8.., n = g);
     /// C/D: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1). Products are exact and summed in double, rounded once to f32.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void Mma(int b, ref Instr i)
     {
         Span<float> A = stackalloc float[16 * 16];

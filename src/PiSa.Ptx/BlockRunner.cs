@@ -34,6 +34,7 @@ internal sealed partial class BlockRunner
     readonly ulong[] _wst, _rst;     // race/initialisation stamps per shared byte
     uint _phase, _blockStartPhase;
     readonly uint[] _wsync;          // full-warp collectives completed, per warp
+    readonly uint[] _atWarp, _exited; // per warp: lanes waiting at a warp collective / lanes that exited
     readonly byte[] _local, _localW;
     readonly int _localBytes;
     readonly int[] _run;
@@ -72,6 +73,8 @@ internal sealed partial class BlockRunner
         }
         else _wst = _rst = [];
         _wsync = new uint[_nWarps];
+        _atWarp = new uint[_nWarps];
+        _exited = new uint[_nWarps];
         _localBytes = k.LocalBytes;
         _local = new byte[(long)_localBytes * _nThreads];
         _localW = new byte[_local.Length];
@@ -101,6 +104,8 @@ internal sealed partial class BlockRunner
         Stats.CollectiveInstructions = _cls[(int)InstrClass.Collective];
     }
 
+    // the interpreter's hot paths: compiled fully optimised at once (short test processes never reach tier 1)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void RunBlock()
     {
         Array.Clear(_regs);
@@ -109,6 +114,8 @@ internal sealed partial class BlockRunner
         _shared.AsSpan().Fill(0xFF);
         Array.Clear(_localW);
         Array.Clear(_wsync);
+        Array.Clear(_atWarp);
+        Array.Clear(_exited);
         _phase = ++_ex.Phase;
         _blockStartPhase = _phase;
         ResetCpAsync();

@@ -73,7 +73,7 @@ internal sealed partial class PtxDecoder
                     s = s[1..].TrimStart();
                     continue;
                 }
-                if (s.StartsWith(".loc", StringComparison.Ordinal)) { Loc(s); break; }
+                if (s.StartsWith(".loc", StringComparison.Ordinal) && s.Length > 4 && s[4] is ' ' or '\t') { Loc(s); break; }
                 if (s.StartsWith(".pragma", StringComparison.Ordinal) || s.StartsWith(".maxnreg", StringComparison.Ordinal))
                 {
                     int sc = s.IndexOf(';');

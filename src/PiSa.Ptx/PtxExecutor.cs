@@ -46,11 +46,13 @@ public sealed class PtxExecutor
         string who = $"launch of {k.Name}";
         if (grid.X < 1 || grid.Y < 1 || grid.Z < 1 || grid.Y > 65535 || grid.Z > 65535)
             throw new PtxLaunchException($"{who}: invalid grid ({grid.X},{grid.Y},{grid.Z})");
-        if (block.X < 1 || block.Y < 1 || block.Z < 1 || block.X > 1024 || block.Y > 1024 || block.Z > 64)
+        if (block.X < 1 || block.Y < 1 || block.Z < 1)
             throw new PtxLaunchException($"{who}: invalid block ({block.X},{block.Y},{block.Z})");
         long threads = block.Count;
         if (threads > 1024)
             throw new PtxLaunchException($"{who}: {threads} threads per block, over the device limit of 1024");
+        if (block.Z > 64)
+            throw new PtxLaunchException($"{who}: block z dimension {block.Z} over the device limit of 64");
         if (k.MaxThreadsPerBlock is int max && threads > max)
             throw new PtxLaunchException($"{who}: {threads} threads per block, over the kernel's .maxntid of {max}");
         if (dyn < 0) throw new PtxLaunchException($"{who}: negative dynamic shared memory size");

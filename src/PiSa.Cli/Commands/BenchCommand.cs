@@ -19,8 +19,16 @@ public static class BenchCommand
     public static Command Build()
     {
         var sizes = new Option<string>("--sizes") { Description = "output sizes in pixels, comma-separated (multiples of 64; input = size/4)", DefaultValueFactory = _ => "512" };
-        var mode = new Option<string>("--mode") { Description = "default, adjustable or fused (as in pisa upscale)", DefaultValueFactory = _ => "default" };
-        mode.AcceptOnlyFromAmong("default", "adjustable", "fused");
+        var mode = new Option<string>("--mode")
+        {
+            Description = "default, adjustable or fused (as in pisa upscale); several, comma-separated, share one model load",
+            DefaultValueFactory = _ => "default",
+        };
+        mode.Validators.Add(result =>
+        {
+            try { ParseModes(result.GetValueOrDefault<string>() ?? ""); }
+            catch (PisaException e) { result.AddError(e.Message); }
+        });
         var warmup = new Option<int>("--warmup") { Description = "untimed runs first", DefaultValueFactory = _ => 3 };
         var runs = new Option<int>("--runs") { Description = "timed runs per size", DefaultValueFactory = _ => 10 };
         var device = DeviceOption.Create();
@@ -36,13 +44,13 @@ public static class BenchCommand
         };
         cmd.SetAction(r => Run(new BenchArgs(
             ParseSizes(r.GetValue(sizes) ?? "512"),
-            r.GetValue(mode) switch { "adjustable" => LoraMode.Adjustable, "fused" => LoraMode.Fused, _ => LoraMode.Default },
+            ParseModes(r.GetValue(mode) ?? "default"),
             r.GetValue(warmup), r.GetValue(runs), r.GetValue(device)!, r.GetValue(model), r.GetValue(lora),
             r.GetValue(random), r.GetValue(configDir), r.GetValue(json))));
         return cmd;
     }
 
-    public sealed record BenchArgs(int[] Sizes, LoraMode Mode, int Warmup, int Runs, string Device, string? ModelDir,
+    public sealed record BenchArgs(int[] Sizes, LoraMode[] Modes, int Warmup, int Runs, string Device, string? ModelDir,
         string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath);
 
     public static int Run(BenchArgs a)
@@ -90,28 +98,61 @@ public static class BenchCommand
     private static int Report(BenchArgs a, IOps ops, PisaModel model, string weights, double loadMs)
     {
 
-        var pipeline = new UpscalePipeline(model);
-        var options = new UpscaleOptions { Mode = a.Mode };
-        string? loadBefore = BenchRunner.LoadAverage();
-        var results = new List<BenchSizeResult>();
-        foreach (int size in a.Sizes)
-            results.Add(BenchRunner.Run(pipeline, model, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {p}")));
-        string? loadAfter = BenchRunner.LoadAverage();
-        long peakRss = BenchRunner.PeakWorkingSetBytes();
-        long? peakDevice = BenchRunner.PeakDeviceBytes(ops);
+        // One model for all modes: building (and uploading) full-size weights costs more than a few timed runs.
+        foreach (var mode in a.Modes)
+        {
+            var pipeline = new UpscalePipeline(model);
+            var options = new UpscaleOptions { Mode = mode };
+            string? loadBefore = BenchRunner.LoadAverage();
+            var results = new List<BenchSizeResult>();
+            foreach (int size in a.Sizes)
+                results.Add(BenchRunner.Run(pipeline, model, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {Mode(mode)}: {p}")));
+            string? loadAfter = BenchRunner.LoadAverage();
+            long peakRss = BenchRunner.PeakWorkingSetBytes();
+            long? peakDevice = BenchRunner.PeakDeviceBytes(ops);
 
-        var w = Console.Out;
-        w.WriteLine($"pisa bench: PiSA-SR steps 6-10 (prompt embedding cached after the first run, VAE encode, UNet at t=1, VAE decode), mode {Mode(a.Mode)}");
-        w.WriteLine($"weights: {weights}");
-        w.WriteLine($"backend: {ops.Name}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
-        w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms");
-        foreach (var r in results) PrintSize(w, r);
-        w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
-        foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
+            var w = Console.Out;
+            if (mode != a.Modes[0]) w.WriteLine();
+            w.WriteLine($"pisa bench: PiSA-SR steps 6-10 (prompt embedding cached after the first run, VAE encode, UNet at t=1, VAE decode), mode {Mode(mode)}");
+            w.WriteLine($"weights: {weights}");
+            w.WriteLine($"backend: {ops.Name}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
+            w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms{(a.Modes.Length > 1 ? " (shared by the modes)" : "")}");
+            foreach (var r in results) PrintSize(w, r);
+            w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
+            foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
 
-        if (a.JsonPath != null)
-            WriteJson(a.JsonPath, a, ops.Name, weights, loadMs, loadBefore, loadAfter, results, peakRss, peakDevice);
+            if (a.JsonPath != null)
+                WriteJson(JsonPathFor(a, mode), a, mode, ops.Name, weights, loadMs, loadBefore, loadAfter, results, peakRss, peakDevice);
+        }
         return Program.ExitOk;
+    }
+
+    /// <summary>--json FILE for one mode; with several modes one file each, the mode inserted before the extension
+    /// (bench.json -> bench-default.json, bench-adjustable.json, ...).</summary>
+    public static string JsonPathFor(BenchArgs a, LoraMode mode)
+    {
+        string path = a.JsonPath!;
+        if (a.Modes.Length == 1) return path;
+        return Path.Combine(Path.GetDirectoryName(path) ?? "", $"{Path.GetFileNameWithoutExtension(path)}-{Mode(mode)}{Path.GetExtension(path)}");
+    }
+
+    /// <summary>"default", "adjustable", "fused" or several of them comma-separated, each at most once.</summary>
+    public static LoraMode[] ParseModes(string text)
+    {
+        var list = new List<LoraMode>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var m = part switch
+            {
+                "default" => LoraMode.Default,
+                "adjustable" => LoraMode.Adjustable,
+                "fused" => LoraMode.Fused,
+                _ => throw new PisaException($"--mode: '{part}' is not one of default, adjustable, fused"),
+            };
+            if (list.Contains(m)) throw new PisaException($"--mode: '{part}' is given twice");
+            list.Add(m);
+        }
+        return list.Count > 0 ? [.. list] : throw new PisaException("--mode: no mode given");
     }
 
     private static void PrintSize(TextWriter w, BenchSizeResult r)
@@ -132,7 +173,7 @@ public static class BenchCommand
     private static void Row(TextWriter w, string name, BenchStats s, double flops, double? rate) =>
         w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {G(flops / 1e12),10} {(rate is double x ? G(x) : "-"),10}");
 
-    private static void WriteJson(string path, BenchArgs a, string backend, string weights, double loadMs, string? loadBefore,
+    private static void WriteJson(string path, BenchArgs a, LoraMode mode, string backend, string weights, double loadMs, string? loadBefore,
         string? loadAfter, List<BenchSizeResult> results, long peakRss, long? peakDevice)
     {
         using var stream = File.Create(path);
@@ -143,7 +184,7 @@ public static class BenchCommand
         j.WriteString("device_option", a.Device);
         j.WriteString("weights", weights);
         j.WriteBoolean("random_weights", a.RandomWeights);
-        j.WriteString("mode", Mode(a.Mode));
+        j.WriteString("mode", Mode(mode));
         j.WriteNumber("warmup", a.Warmup);
         j.WriteNumber("runs", a.Runs);
         j.WriteNumber("processor_count", Environment.ProcessorCount);

@@ -96,6 +96,11 @@ public interface IOps : IDisposable
     /// <summary>x [N, ..., C] + v [N, C] (or v [1, C]) broadcast over the middle dimensions.</summary>
     DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v);
 
+    // ---- checks ---------------------------------------------------------------------------------
+    /// <summary>How many elements of x are NaN or infinite (fp16 storage overflows to inf above 65504).
+    /// Waits for the work that produces x; the pipeline calls it once per stage output.</summary>
+    long CountNonFinite(DeviceTensor x);
+
     // ---- shape ----------------------------------------------------------------------------------
     /// <summary>Nearest-neighbour 2x upsampling of NHWC.</summary>
     DeviceTensor UpsampleNearest2x(DeviceTensor x);

@@ -137,6 +137,31 @@ public static class OpsSelfTest
 
         private static string Sh(params int[] s) => "[" + string.Join(",", s) + "]";
 
+        /// <summary>CountNonFinite on random values with <paramref name="bad"/> NaN / +inf / -inf planted at seeded
+        /// positions (always the last element among them, so a missed tail shows) and the largest finite fp16
+        /// values mixed in (a false positive shows). Both backends must return exactly the planted count.</summary>
+        private void CheckNonFinite(string name, int bad, params int[] shape)
+        {
+            const string op = "CountNonFinite";
+            try
+            {
+                var x = R(shape);
+                int n = x.Data.Length;
+                for (int i = 0; i < Math.Min(n, 16); i++) x.Data[rng.Next(n)] = i % 2 == 0 ? 65504f : -65504f;
+                var at = new HashSet<int>();
+                if (bad > 0) at.Add(n - 1);
+                while (at.Count < bad) at.Add(rng.Next(n));
+                int k = 0;
+                foreach (int i in at) x.Data[i] = (k++ % 3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => float.NegativeInfinity };
+                long Count(IOps ops) { using var d = ops.Upload(x); return ops.CountNonFinite(d); }
+                long want = Count(refOps), got = Count(cand);
+                // The planted count is the truth; the reference must find it too (else the case itself is wrong).
+                string counted = want == bad ? $"{got} counted" : $"{got} counted, reference {want}";
+                Add(new OpCheck(op, $"{name}: {counted}", Math.Abs(got - bad) / Math.Max(1.0, bad), 0, got == bad && want == bad));
+            }
+            catch (Exception ex) { Add(new OpCheck(op, name, double.NaN, 0, false, ex.GetType().Name + ": " + ex.Message)); }
+        }
+
         public void All(bool large)
         {
             const double C = ComputeTolerance, M = CopyTolerance;
@@ -220,22 +245,26 @@ public static class OpsSelfTest
             if (large) Ln("[2,4096,320]", [2, 4096, 320]);
 
             // ---- attention ----
-            void Att(string name, int b, int lq, int lk, int heads, int d, bool causal, bool self)
+            // q, k and v are always three distinct random tensors (one tensor passed three times cannot tell a
+            // kernel that swaps K and V, or reads q where it should read k). q is scaled up so the softmax is
+            // peaked (score std about 1) rather than nearly uniform, which would make the output barely depend
+            // on q and k. Lq != Lk wherever the case is not a model shape with Lq = Lk by nature (SD self-attention).
+            void Att(string name, int b, int lq, int lk, int heads, int d, bool causal)
             {
-                HostTensor[] ins = self ? [R(b, lq, heads * d)] : [R(b, lq, heads * d), R(b, lk, heads * d), R(b, lk, heads * d)];
-                Check("Attention", name + (causal ? " causal" : ""), C, ins,
-                      (o, t) => self ? o.Attention(t[0], t[0], t[0], heads, causal) : o.Attention(t[0], t[1], t[2], heads, causal));
+                HostTensor[] ins = [R(3f, b, lq, heads * d), R(b, lk, heads * d), R(b, lk, heads * d)];
+                Check("Attention", name + (causal ? " causal" : ""), C, ins, (o, t) => o.Attention(t[0], t[1], t[2], heads, causal));
             }
-            Att("self B1 L10 H2 D4", 1, 10, 10, 2, 4, false, true);
-            Att("cross B2 Lq33 Lk77 H3 D8", 2, 33, 77, 3, 8, false, false);
-            Att("self B1 L40 H1 D64", 1, 40, 40, 1, 64, true, true);
-            Att("cross B1 Lq7 Lk5 H1 D512", 1, 7, 5, 1, 512, false, false);
-            Att("self B2 L77 H2 D32 (CLIP)", 2, 77, 77, 2, 32, true, true);
+            Att("B1 Lq10 Lk13 H2 D4", 1, 10, 13, 2, 4, false);
+            Att("B2 Lq33 Lk77 H3 D8", 2, 33, 77, 3, 8, false);
+            Att("B1 Lq40 Lk37 H1 D64", 1, 40, 37, 1, 64, true);
+            Att("B1 Lq29 Lk45 H2 D40", 1, 29, 45, 2, 40, true);
+            Att("B1 Lq7 Lk5 H1 D512", 1, 7, 5, 1, 512, false);
+            Att("B2 Lq77 Lk77 H2 D32 (CLIP)", 2, 77, 77, 2, 32, true);
             if (large)
             {
-                Att("self B1 L4096 H1 D512 (VAE)", 1, 4096, 4096, 1, 512, false, true);
-                Att("self B2 L4096 H5 D64", 2, 4096, 4096, 5, 64, false, true);
-                Att("cross B2 Lq4096 Lk77 H5 D64", 2, 4096, 77, 5, 64, false, false);
+                Att("B1 Lq4096 Lk4096 H1 D512 (VAE)", 1, 4096, 4096, 1, 512, false);
+                Att("B2 Lq4096 Lk4096 H5 D64", 2, 4096, 4096, 5, 64, false);
+                Att("B2 Lq4096 Lk77 H5 D64", 2, 4096, 77, 5, 64, false);
             }
 
             // ---- activations and elementwise ----
@@ -255,6 +284,12 @@ public static class OpsSelfTest
             Check("AddChannelVector", "[2,5,7,3]+[2,3]", C, [R(2, 5, 7, 3), R(2, 3)], (o, d) => o.AddChannelVector(d[0], d[1]));
             Check("AddChannelVector", "[2,9,24]+[1,24]", C, [R(2, 9, 24), R(1, 24)], (o, d) => o.AddChannelVector(d[0], d[1]));
             if (large) Check("AddChannelVector", "[2,64,64,320]+[2,320]", C, [R(2, 64, 64, 320), R(2, 320)], (o, d) => o.AddChannelVector(d[0], d[1]));
+
+            // ---- checks ----
+            CheckNonFinite("[2,5,7,3] 7 planted", 7, 2, 5, 7, 3);
+            CheckNonFinite("[3,257] 1 planted (last)", 1, 3, 257);
+            CheckNonFinite("[1,9,24] none", 0, 1, 9, 24);
+            if (large) CheckNonFinite("[2,64,64,320] 100 planted", 100, 2, 64, 64, 320);
 
             // ---- shape ----
             Check("UpsampleNearest2x", "[2,3,5,3]", M, [R(2, 3, 5, 3)], (o, d) => o.UpsampleNearest2x(d[0]));

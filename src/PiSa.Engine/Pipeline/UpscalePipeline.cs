@@ -46,8 +46,9 @@ public sealed class UpscalePipeline(PisaModel model)
     /// <summary>
     /// SPEC section 3 steps 6-10 on a preprocessed model input x [1, 3, H, W] in [-1, 1]: prompt embedding (cached),
     /// VAE encode, UNet, z_H = z_L - eps, VAE decode and clamp; returns the decoded image [1, 3, H, W] on the host.
-    /// Each stage is timed in <see cref="Timer"/> ("text encoder", "vae encode", "unet", "vae decode") after a
-    /// backend synchronisation. This is what `pisa bench` measures.
+    /// Each stage is timed in <see cref="Timer"/> ("text encoder", "vae encode", "unet", "vae decode") up to the
+    /// check of its output for NaN/inf (<see cref="NonFiniteCheck"/>), which waits for the backend; a non-finite
+    /// output throws <see cref="NonFiniteResultException"/> naming the stage. This is what `pisa bench` measures.
     /// </summary>
     public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o)
     {
@@ -60,20 +61,25 @@ public sealed class UpscalePipeline(PisaModel model)
         var ops = model.Ops;
         float sf = model.VaeConfig.ScalingFactor;
 
-        var prompt = Stage("text encoder", () => { var p = model.PromptEmbeddings(o.Prompt); ops.Synchronize(); return p; });
+        // Each stage's output is checked for NaN/inf before the next stage uses it (NonFiniteCheck): the count
+        // waits for the stage's work, so it also ends the stage for the timer.
+        var prompt = Stage("text encoder", () =>
+        {
+            var p = model.PromptEmbeddings(o.Prompt);   // cached and owned by the model: not disposed here
+            NonFiniteCheck.Require(ops, p, "text encoder", o);
+            return p;
+        });
         if (tensors != null) tensors["prompt_embeds"] = ops.Download(prompt);
 
         using var lq = Stage("vae encode", () =>
         {
             using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
             using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
-            var r = ops.ScaleShift(mean, sf, 0);
-            ops.Synchronize();
-            return r;
+            return NonFiniteCheck.Checked(ops, ops.ScaleShift(mean, sf, 0), "vae encode", o);
         });
         if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
 
-        using var eps = Stage("unet", () => { var r = PredictNoise(lq, prompt, o); ops.Synchronize(); return r; });
+        using var eps = Stage("unet", () => NonFiniteCheck.Checked(ops, PredictNoise(lq, prompt, o), "unet", o));
         if (tensors != null) tensors["unet_pred"] = Layout.NhwcToNchw(ops.Download(eps));
 
         using var hq = ops.Axpby(lq, eps, 1, -1);
@@ -83,6 +89,7 @@ public sealed class UpscalePipeline(PisaModel model)
         {
             using var z = ops.ScaleShift(hq, 1f / sf, 0);
             using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
+            NonFiniteCheck.Require(ops, d, "vae decode", o);   // before the clamp, which would hide a NaN
             using var c = ops.Clamp(d, -1, 1);
             return Layout.NhwcToNchw(ops.Download(c));
         });
@@ -123,7 +130,8 @@ public sealed class UpscalePipeline(PisaModel model)
                     _fusedDistanceReported = true;
                     using var exact = Exact(z, prompt, o.LambdaPix, o.LambdaSem);
                     double d = TensorMetrics.RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
-                    Notices.Add($"fused mode at (lambda_pix {o.LambdaPix}, lambda_sem {o.LambdaSem}): relative L2 distance of the UNet prediction to the exact adjustable mode = {d:G3} (first tile of the first image)");
+                    if (double.IsFinite(d))   // else the unet stage's non-finite check fails the run
+                        Notices.Add($"fused mode at (lambda_pix {o.LambdaPix}, lambda_sem {o.LambdaSem}): relative L2 distance of the UNet prediction to the exact adjustable mode = {d:G3} (first tile of the first image)");
                 }
                 return fused;
             default:

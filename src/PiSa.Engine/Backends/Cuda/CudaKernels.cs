@@ -136,4 +136,16 @@ public sealed class CudaKernels(IGpuRuntime rt)
                .Float(1.0f / MathF.Sqrt(d)).Int(causal ? 1 : 0),
            static a => $"Lq={a.IntAt(4)} Lk={a.IntAt(5)} H={a.IntAt(6)} D={a.IntAt(7)} ld q/k/v {a.IntAt(8)}/{a.IntAt(9)}/{a.IntAt(10)}");
     }
+
+    // ---- finite.cu ----
+    // count_nonfinite_f16(const half_t* x, int* partial, int n)   grid min(ceil(n/256), 1024), 256 threads
+    public void CountNonFinite(IntPtr x, IntPtr partial, int n, int blocks)
+    {
+        // Same int grid-stride loop as the flat kernels: i + gridDim.x * blockDim.x must stay below 2^31.
+        if (n + (long)blocks * LaunchMath.NonFiniteThreads > int.MaxValue)
+            throw new PisaException($"CUDA kernel count_nonfinite_f16: {n} elements is too many for its int grid-stride loop");
+        Go("finite.cu", "count_nonfinite_f16", new Dim3(blocks), new Dim3(LaunchMath.NonFiniteThreads), 0,
+           A().Ptr(x).Ptr(partial).Int(n), static a => $"n={a.IntAt(2)}");
+    }
 }
+
