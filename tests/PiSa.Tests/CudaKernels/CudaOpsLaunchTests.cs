@@ -133,9 +133,10 @@ public class CudaOpsLaunchTests
                 Assert.True(l.BytesLeft[1] >= (long)o * kp * 2, "packed weight too small");
                 Assert.True(l.BytesLeft[4] >= (long)n * oh * ow * o * 2, "conv output too small");
             }
-            if (l.Kernel == "attention_f16")
+            if (l.Kernel is "attention_f16" or "attention_mma_f16")
             {
-                int lq = l.Args.IntAt(4), lk = l.Args.IntAt(5), heads = l.Args.IntAt(6), d = l.Args.IntAt(7), warps = l.Block.X / 32;
+                int lq = l.Args.IntAt(4), lk = l.Args.IntAt(5), heads = l.Args.IntAt(6), d = l.Args.IntAt(7);
+                int warps = l.Kernel == "attention_f16" ? l.Block.X / 32 : LaunchMath.AttentionMmaRows;   // query rows per block
                 int ldq = l.Args.IntAt(8), ldk = l.Args.IntAt(9), ldv = l.Args.IntAt(10), b = l.Grid.Z;
                 // Each window's last row must end inside its buffer (pointers may start inside one: fused QKV).
                 Assert.True(l.BytesLeft[0] >= ((long)(b * lq - 1) * ldq + heads * d) * 2, "q window past its buffer");
@@ -144,7 +145,8 @@ public class CudaOpsLaunchTests
                 Assert.True(l.BytesLeft[3] >= (long)b * lq * heads * d * 2, "attention output too small");
                 Assert.True(l.Grid.X * warps >= lq && (l.Grid.X - 1) * warps < lq);
                 Assert.Equal(heads, l.Grid.Y);
-                Assert.Equal(LaunchMath.AttentionShared(warps, d), l.Shared);
+                Assert.Equal(l.Kernel == "attention_f16" ? LaunchMath.AttentionShared(warps, d) : 0, l.Shared);
+                Assert.Equal(LaunchMath.AttentionOnTensorCores(d), l.Kernel == "attention_mma_f16");
             }
         }
     }

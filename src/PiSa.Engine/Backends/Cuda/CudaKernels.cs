@@ -130,6 +130,16 @@ public sealed class CudaKernels(IGpuRuntime rt)
     //               int ldq, int ldk, int ldv, float scale, int causal)
     public void Attention(IntPtr q, IntPtr k, IntPtr v, IntPtr o, int b, int lq, int lk, int heads, int d, int ldq, int ldk, int ldv, bool causal)
     {
+        if (LaunchMath.AttentionOnTensorCores(d))
+        {
+            // attention_mma_f16: same parameters; 64 query rows per block of 4 warps, static shared memory.
+            Go("attention.cu", "attention_mma_f16", new Dim3((lq + LaunchMath.AttentionMmaRows - 1) / LaunchMath.AttentionMmaRows, heads, b),
+               new Dim3(128), 0,
+               A().Ptr(q).Ptr(k).Ptr(v).Ptr(o).Int(lq).Int(lk).Int(heads).Int(d).Int(ldq).Int(ldk).Int(ldv)
+                   .Float(1.0f / MathF.Sqrt(d)).Int(causal ? 1 : 0),
+               static a => $"Lq={a.IntAt(4)} Lk={a.IntAt(5)} H={a.IntAt(6)} D={a.IntAt(7)} ld q/k/v {a.IntAt(8)}/{a.IntAt(9)}/{a.IntAt(10)} (tensor cores)");
+            return;
+        }
         int warps = LaunchMath.AttentionWarps(d);
         Go("attention.cu", "attention_f16", new Dim3((lq + warps - 1) / warps, heads, b), new Dim3(32 * warps), LaunchMath.AttentionShared(warps, d),
            A().Ptr(q).Ptr(k).Ptr(v).Ptr(o).Int(lq).Int(lk).Int(heads).Int(d).Int(ldq).Int(ldk).Int(ldv)
