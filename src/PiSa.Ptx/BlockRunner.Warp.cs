@@ -188,49 +188,54 @@ internal sealed partial class BlockRunner
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void Mma(int b, ref Instr i)
     {
-        Span<float> A = stackalloc float[16 * 16];
-        Span<float> B = stackalloc float[16 * 8];
-        Span<float> C = stackalloc float[16 * 8];
+        Span<double> A = stackalloc double[16 * 16];   // [m][k]
+        Span<double> Bt = stackalloc double[8 * 16];   // [n][k]: the k loop runs over contiguous memory
+        Span<double> C = stackalloc double[16 * 8];    // [m][n]
         bool bf = i.T2 == PtxType.Bf16;
         int v = i.Vec;
+        var vecs = _vecs;
         for (int l = 0; l < 32; l++)
         {
             int t = b + l, g = l >> 2, tg = l & 3;
             for (int r = 0; r < 4; r++)
             {
-                ulong a = Rd(t, _vecs[v + 4 + r]);
+                ulong a = Rd(t, vecs[v + 4 + r]);
                 int row = g + ((r & 1) != 0 ? 8 : 0), col = 2 * tg + ((r & 2) != 0 ? 8 : 0);
                 A[row * 16 + col] = Half16(a, bf);
                 A[row * 16 + col + 1] = Half16(a >> 16, bf);
             }
             for (int r = 0; r < 2; r++)
             {
-                ulong x = Rd(t, _vecs[v + 8 + r]);
+                ulong x = Rd(t, vecs[v + 8 + r]);
                 int k = 2 * tg + (r != 0 ? 8 : 0);
-                B[k * 8 + g] = Half16(x, bf);
-                B[(k + 1) * 8 + g] = Half16(x >> 16, bf);
+                Bt[g * 16 + k] = Half16(x, bf);
+                Bt[g * 16 + k + 1] = Half16(x >> 16, bf);
             }
             for (int r = 0; r < 4; r++)
             {
                 int row = g + (r >= 2 ? 8 : 0), col = 2 * tg + (r & 1);
-                C[row * 8 + col] = PtxMath.F(Rd(t, _vecs[v + 10 + r]));
+                C[row * 8 + col] = PtxMath.F(Rd(t, vecs[v + 10 + r]));
             }
         }
-        Span<float> Dm = stackalloc float[16 * 8];
+        // products of f16/bf16 values are exact in double and the 17-term sums nearly so: rounded once to f32
         for (int m = 0; m < 16; m++)
+        {
+            var ar = A.Slice(m * 16, 16);
             for (int n = 0; n < 8; n++)
             {
+                var bc = Bt.Slice(n * 16, 16);
                 double s = C[m * 8 + n];
-                for (int k = 0; k < 16; k++) s += (double)A[m * 16 + k] * B[k * 8 + n];
-                Dm[m * 8 + n] = (float)s;
+                for (int k = 0; k < 16; k++) s += ar[k] * bc[k];
+                C[m * 8 + n] = s;
             }
+        }
         for (int l = 0; l < 32; l++)
         {
             int t = b + l, g = l >> 2, tg = l & 3;
             for (int r = 0; r < 4; r++)
             {
                 int row = g + (r >= 2 ? 8 : 0), col = 2 * tg + (r & 1);
-                _regs[t * _frame + _vecs[v + r]] = PtxMath.Bits(Dm[row * 8 + col]);
+                _regs[t * _frame + vecs[v + r]] = PtxMath.Bits((float)C[row * 8 + col]);
             }
         }
         Stats.MmaCount++;

@@ -108,7 +108,9 @@ internal sealed partial class BlockRunner
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void RunBlock()
     {
-        Array.Clear(_regs);
+        // every block starts from the launch's template frames (special registers set, the rest zero)
+        _template ??= MakeTemplate();
+        Array.Copy(_template, _regs, _regs.Length);
         Array.Clear(_pc);
         Array.Clear(_state);
         _shared.AsSpan().Fill(0xFF);
@@ -121,30 +123,10 @@ internal sealed partial class BlockRunner
         ResetCpAsync();
         for (int t = 0; t < _nThreads; t++)
         {
-            var r = _regs.AsSpan(t * _frame, _frame);
-            int lane = t & 31;
-            r[Special.TidX] = (ulong)(t % _block.X);
-            r[Special.TidY] = (ulong)(t / _block.X % _block.Y);
-            r[Special.TidZ] = (ulong)(t / (_block.X * _block.Y));
-            r[Special.NtidX] = (ulong)_block.X;
-            r[Special.NtidY] = (ulong)_block.Y;
-            r[Special.NtidZ] = (ulong)_block.Z;
-            r[Special.CtaidX] = (ulong)_ctaid.X;
-            r[Special.CtaidY] = (ulong)_ctaid.Y;
-            r[Special.CtaidZ] = (ulong)_ctaid.Z;
-            r[Special.NctaidX] = (ulong)_grid.X;
-            r[Special.NctaidY] = (ulong)_grid.Y;
-            r[Special.NctaidZ] = (ulong)_grid.Z;
-            r[Special.LaneId] = (ulong)lane;
-            r[Special.WarpId] = (ulong)(t >> 5);
-            r[Special.NWarpId] = (ulong)_nWarps;
-            r[Special.LanemaskEq] = 1UL << lane;
-            r[Special.LanemaskLt] = (1UL << lane) - 1;
-            r[Special.LanemaskLe] = (2UL << lane) - 1;
-            r[Special.LanemaskGt] = 0xFFFF_FFFFUL & ~((2UL << lane) - 1);
-            r[Special.LanemaskGe] = 0xFFFF_FFFFUL & ~((1UL << lane) - 1);
-            r[Special.DynSmem] = (ulong)_dyn;
-            r[Special.TotalSmem] = (ulong)_sharedSize;
+            int f = t * _frame;
+            _regs[f + Special.CtaidX] = (ulong)_ctaid.X;
+            _regs[f + Special.CtaidY] = (ulong)_ctaid.Y;
+            _regs[f + Special.CtaidZ] = (ulong)_ctaid.Z;
             _run[t] = t;
         }
         _runCount = _nThreads;
@@ -160,6 +142,39 @@ internal sealed partial class BlockRunner
             if (!ResolveBarrier()) break;
         }
         FlushCounters();
+    }
+
+    ulong[]? _template;
+
+    /// <summary>Per-thread frames with the special registers that do not depend on the block.</summary>
+    ulong[] MakeTemplate()
+    {
+        var tpl = new ulong[_regs.Length];
+        for (int t = 0; t < _nThreads; t++)
+        {
+            var r = tpl.AsSpan(t * _frame, _frame);
+            int lane = t & 31;
+            r[Special.TidX] = (ulong)(t % _block.X);
+            r[Special.TidY] = (ulong)(t / _block.X % _block.Y);
+            r[Special.TidZ] = (ulong)(t / (_block.X * _block.Y));
+            r[Special.NtidX] = (ulong)_block.X;
+            r[Special.NtidY] = (ulong)_block.Y;
+            r[Special.NtidZ] = (ulong)_block.Z;
+            r[Special.NctaidX] = (ulong)_grid.X;
+            r[Special.NctaidY] = (ulong)_grid.Y;
+            r[Special.NctaidZ] = (ulong)_grid.Z;
+            r[Special.LaneId] = (ulong)lane;
+            r[Special.WarpId] = (ulong)(t >> 5);
+            r[Special.NWarpId] = (ulong)_nWarps;
+            r[Special.LanemaskEq] = 1UL << lane;
+            r[Special.LanemaskLt] = (1UL << lane) - 1;
+            r[Special.LanemaskLe] = (2UL << lane) - 1;
+            r[Special.LanemaskGt] = 0xFFFF_FFFFUL & ~((2UL << lane) - 1);
+            r[Special.LanemaskGe] = 0xFFFF_FFFFUL & ~((1UL << lane) - 1);
+            r[Special.DynSmem] = (ulong)_dyn;
+            r[Special.TotalSmem] = (ulong)_sharedSize;
+        }
+        return tpl;
     }
 
     /// <summary>All threads blocked and no warp collective can complete: release a barrier, finish, or report.</summary>

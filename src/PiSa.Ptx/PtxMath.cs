@@ -99,7 +99,17 @@ internal static class PtxMath
     public static ushort ToHalf(float f) => BitConverter.HalfToUInt16Bits((Half)f);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float FromHalf(ulong bits) => (float)BitConverter.UInt16BitsToHalf((ushort)bits);
+    public static float FromHalf(ulong bits) => HalfTable[(ushort)bits];
+
+    /// <summary>f16 bits -> f32 for all 65536 patterns (System.Half's exact conversion, looked up: it is on the hot path of every kernel).</summary>
+    static readonly float[] HalfTable = MakeHalfTable();
+
+    static float[] MakeHalfTable()
+    {
+        var t = new float[65536];
+        for (int i = 0; i < t.Length; i++) t[i] = (float)BitConverter.UInt16BitsToHalf((ushort)i);
+        return t;
+    }
 
     /// <summary>f32 -> bf16 bits, round to nearest even; NaN stays a (quiet) NaN.</summary>
     public static ushort ToBf16(float f)
