@@ -58,10 +58,13 @@ public static class SelftestCommand
         {
             o.WriteLine($"selftest: golden cases from {fixtureDir} on {candidate.Name}");
             using var model = PisaModel.Load(Path.Combine(fixtureDir, "sd"), Path.Combine(fixtureDir, "pisa_sr.pkl"), candidate);
+            bool fp16 = candidate.Name != "cpu";
+            // The ideal fp16-storage engine on the same model: the error floor of fp16 storage itself (GoldenCheck).
+            using var floor = fp16 ? PisaModel.Load(Path.Combine(fixtureDir, "sd"), Path.Combine(fixtureDir, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps())) : null;
             foreach (var c in GoldenManifest.Load(fixtureDir))
             {
                 GoldenResult r;
-                try { r = GoldenCheck.Run(model, c, fp16: candidate.Name != "cpu"); }
+                try { r = GoldenCheck.Run(model, c, fp16, floor); }
                 catch (Exception e) when (e is PisaException or InvalidOperationException or ArgumentException)
                 {
                     r = new GoldenResult(c.Name, false, [$"error: {Program.OneLine(e.Message)}"]);
