@@ -41,6 +41,8 @@ public static class SelftestCommand
         }
 
         o.WriteLine($"selftest: ops on {candidate.Name} vs cpu (float32 reference)");
+        if (candidate.Name == "cpu")
+            o.WriteLine("selftest: the backend is the CPU reference itself, so the op checks compare it with itself (they catch crashes and non-determinism, not numerical errors); run with --device cuda on a GPU machine to check the CUDA backend");
         using (var reference = new CpuOps())
         {
             var checks = OpsSelfTest.Run(reference, candidate, includeLarge: large && candidate.Name != "cpu",
@@ -49,10 +51,12 @@ public static class SelftestCommand
             failed += checks.Count(c => !c.Passed);
         }
 
-        fixtureDir ??= Directory.Exists(Path.Combine("tests", "fixtures", "pisa-tiny")) ? Path.Combine("tests", "fixtures", "pisa-tiny") : null;
+        string defaultFixtures = Path.Combine("tests", "fixtures", "pisa-tiny");
+        fixtureDir ??= RepoPaths.FindUp(defaultFixtures);
         if (fixtureDir == null)
         {
-            o.WriteLine("selftest: golden cases skipped (no --fixtures and no tests/fixtures/pisa-tiny here)");
+            o.WriteLine($"selftest: golden cases NOT run: no --fixtures DIR given and no {defaultFixtures} in {Directory.GetCurrentDirectory()}, " +
+                        $"{AppContext.BaseDirectory} or a folder above them (run from a checkout, or pass --fixtures PATH/TO/{defaultFixtures})");
         }
         else
         {
