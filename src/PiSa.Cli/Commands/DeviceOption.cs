@@ -7,8 +7,7 @@ public static class DeviceOption
 {
     public static Option<string> Create()
     {
-        var o = new Option<string>("--device") { Description = "auto (CUDA if a usable GPU is found, else CPU), cpu, cuda, or ptx (the CUDA kernels on the PTX interpreter: no GPU needed, slow)", DefaultValueFactory = _ => "auto" };
-        o.AcceptOnlyFromAmong("auto", "cpu", "cuda", "ptx");
-        return o;
+        return Choices.Create("--device", "auto (CUDA if a usable GPU is found, else CPU), cpu, cuda, or ptx (the CUDA kernels on the PTX interpreter: no GPU needed, slow)",
+            "auto", "auto", "cpu", "cuda", "ptx");
     }
 }

@@ -41,6 +41,8 @@ public static class SelftestCommand
         }
 
         o.WriteLine($"selftest: ops on {candidate.Name} vs cpu (float32 reference)");
+        if (candidate.Name == "cpu")
+            o.WriteLine("selftest: the backend is the CPU reference itself, so the op checks compare it with itself (they catch crashes and non-determinism, not numerical errors); run with --device cuda on a GPU machine to check the CUDA backend");
         using (var reference = new CpuOps())
         {
             var checks = OpsSelfTest.Run(reference, candidate, includeLarge: large && candidate.Name != "cpu",
@@ -49,19 +51,24 @@ public static class SelftestCommand
             failed += checks.Count(c => !c.Passed);
         }
 
-        fixtureDir ??= Directory.Exists(Path.Combine("tests", "fixtures", "pisa-tiny")) ? Path.Combine("tests", "fixtures", "pisa-tiny") : null;
+        string defaultFixtures = Path.Combine("tests", "fixtures", "pisa-tiny");
+        fixtureDir ??= RepoPaths.FindUp(defaultFixtures);
         if (fixtureDir == null)
         {
-            o.WriteLine("selftest: golden cases skipped (no --fixtures and no tests/fixtures/pisa-tiny here)");
+            o.WriteLine($"selftest: golden cases NOT run: no --fixtures DIR given and no {defaultFixtures} in {Directory.GetCurrentDirectory()}, " +
+                        $"{AppContext.BaseDirectory} or a folder above them (run from a checkout, or pass --fixtures PATH/TO/{defaultFixtures})");
         }
         else
         {
             o.WriteLine($"selftest: golden cases from {fixtureDir} on {candidate.Name}");
             using var model = PisaModel.Load(Path.Combine(fixtureDir, "sd"), Path.Combine(fixtureDir, "pisa_sr.pkl"), candidate);
+            bool fp16 = candidate.Name != "cpu";
+            // The ideal fp16-storage engine on the same model: the error floor of fp16 storage itself (GoldenCheck).
+            using var floor = fp16 ? PisaModel.Load(Path.Combine(fixtureDir, "sd"), Path.Combine(fixtureDir, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps())) : null;
             foreach (var c in GoldenManifest.Load(fixtureDir))
             {
                 GoldenResult r;
-                try { r = GoldenCheck.Run(model, c, fp16: candidate.Name != "cpu"); }
+                try { r = GoldenCheck.Run(model, c, fp16, floor); }
                 catch (Exception e) when (e is PisaException or InvalidOperationException or ArgumentException)
                 {
                     r = new GoldenResult(c.Name, false, [$"error: {Program.OneLine(e.Message)}"]);

@@ -9,7 +9,8 @@ namespace PiSa.Engine.Backends;
 /// </summary>
 public static class BackendFactory
 {
-    public static IOps Create(string device, Action<string>? notice = null)
+    /// <param name="gpu">The CUDA device ordinal for "cuda" and "auto" (`--gpu N`).</param>
+    public static IOps Create(string device, Action<string>? notice = null, int gpu = 0)
     {
         switch (device)
         {
@@ -17,7 +18,7 @@ public static class BackendFactory
                 return new CpuOps();
             case "cuda":
             {
-                var (ops, reason) = TryCuda();
+                var (ops, reason) = TryCuda(gpu);
                 return ops ?? throw new PisaException($"--device cuda: {reason}");
             }
             case "ptx":
@@ -26,7 +27,7 @@ public static class BackendFactory
                 return new Cuda.CudaOps(new Cuda.PtxGpuRuntime());
             case "auto":
             {
-                var (ops, reason) = TryCuda();
+                var (ops, reason) = TryCuda(gpu);
                 if (ops != null) return ops;
                 notice?.Invoke($"no usable GPU ({reason}); running on the CPU");
                 return new CpuOps();
@@ -36,5 +37,5 @@ public static class BackendFactory
         }
     }
 
-    private static (IOps? Ops, string? Reason) TryCuda() => Cuda.PiSaCudaRuntime.TryCreateOps();
+    private static (IOps? Ops, string? Reason) TryCuda(int gpu) => Cuda.PiSaCudaRuntime.TryCreateOps(gpu);
 }

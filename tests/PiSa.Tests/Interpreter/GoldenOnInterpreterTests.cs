@@ -1,3 +1,5 @@
+using PiSa.Engine.Backends;
+using PiSa.Engine.Backends.Cpu;
 using PiSa.Engine.Backends.Cuda;
 using PiSa.Engine.Pipeline;
 using Xunit.Abstractions;
@@ -23,8 +25,9 @@ public sealed class GoldenOnInterpreterTests(ITestOutputHelper output)
         var rt = new PtxGpuRuntime();
         using var ops = new CudaOps(rt);
         using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var floor = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps()));
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var r = GoldenCheck.Run(model, c, fp16: true);
+        var r = GoldenCheck.Run(model, c, fp16: true, floor);
         foreach (var line in r.Lines) output.WriteLine(line);
         output.WriteLine($"{rt.Launches} launches, {rt.TotalInstructions:N0} thread-instructions, " +
                          $"peak device memory {rt.PeakDeviceBytes / 1e6:F1} MB, {sw.Elapsed.TotalSeconds:F1} s");
