@@ -131,6 +131,8 @@ public sealed class BatchList(Option<bool> skipExisting)
         void Drain()
         {
             var (input, outPath, task, start) = inFlight.Dequeue();
+            // Measured once the task has finished (not when it is dequeued, before the wait).
+            try { task.Wait(); } catch (AggregateException) { }
             double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             try
             {

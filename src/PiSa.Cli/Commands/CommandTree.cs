@@ -13,6 +13,7 @@ public static class CommandTree
         root.Add(DoctorCommand.Build());
         root.Add(SelftestCommand.Build());
         root.Add(BenchCommand.Build());
+        root.Add(ProfileCommand.Build());
         root.Add(ServeCommand.Build());
         root.Add(EvalCommand.Build());
     }

@@ -133,10 +133,10 @@ public sealed class PisaModel : IDisposable
 
     public void Dispose()
     {
+        _unets.Clear();   // disposes every cached UNet (its cross-attention K/V) and releases its merged weights
         foreach (var t in _promptCache.Values) t.Dispose();
         _promptCache.Clear();
         _promptOrder.Clear();
-        _unets.Clear();
         foreach (var d in _owned) d.Dispose();
         _owned.Clear();
     }

@@ -68,7 +68,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
         // Each stage's output is checked for NaN/inf before the next stage uses it (NonFiniteCheck): the count
         // waits for the stage's work, so it also ends the stage for the timer.
         hooks.StageStarted("text encoder");
-        var prompt = Timer.Time("text encoder", () =>
+        var prompt = Stage("text encoder", () =>
         {
             var p = model.PromptEmbeddings(o.Prompt);   // cached and owned by the model: not disposed here
             NonFiniteCheck.Require(ops, p, "text encoder", o);
@@ -81,7 +81,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
         if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
 
         hooks.StageStarted("unet");
-        using var eps = Timer.Time("unet", () => NonFiniteCheck.Checked(ops, PredictNoise(lq, prompt, o, hooks), "unet", o));
+        using var eps = Stage("unet", () => NonFiniteCheck.Checked(ops, PredictNoise(lq, prompt, o, hooks), "unet", o));
         if (tensors != null) tensors["unet_pred"] = Layout.NhwcToNchw(ops.Download(eps));
 
         using var hq = ops.Axpby(lq, eps, 1, -1);
@@ -93,8 +93,15 @@ public sealed partial class UpscalePipeline(PisaModel model)
         return decoded;
     }
 
+    /// <summary>A timed stage, also a named range on the backend (NVTX, the profile's grouping).</summary>
+    private T Stage<T>(string name, Func<T> body) => Timer.Time(name, () =>
+    {
+        using var range = model.Ops.Range(name);
+        return body();
+    });
+
     /// <summary>Step 7, timed as "vae encode": z_L = posterior mean * scaling factor, NHWC on the backend.</summary>
-    private DeviceTensor EncodeLatent(HostTensor modelInput, UpscaleOptions o, RunHooks hooks) => Timer.Time("vae encode", () =>
+    private DeviceTensor EncodeLatent(HostTensor modelInput, UpscaleOptions o, RunHooks hooks) => Stage("vae encode", () =>
     {
         var ops = model.Ops;
         using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
@@ -104,7 +111,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
     });
 
     /// <summary>Step 10, timed as "vae decode": decode z_H / scaling factor, clamp to [-1, 1], NCHW on the host.</summary>
-    private HostTensor DecodeLatent(DeviceTensor hq, UpscaleOptions o, RunHooks hooks) => Timer.Time("vae decode", () =>
+    private HostTensor DecodeLatent(DeviceTensor hq, UpscaleOptions o, RunHooks hooks) => Stage("vae decode", () =>
     {
         var ops = model.Ops;
         using var z = ops.ScaleShift(hq, 1f / model.VaeConfig.ScalingFactor, 0);
@@ -130,11 +137,11 @@ public sealed partial class UpscalePipeline(PisaModel model)
         switch (o.Mode)
         {
             case LoraMode.Default:
-                return model.UNet("pisa").Forward(z, Timestep, prompt, ct);
+                return Unet(model.UNet("pisa"), z, prompt, ct);
             case LoraMode.Adjustable:
                 return Exact(z, prompt, o.LambdaPix, o.LambdaSem, ct);
             case LoraMode.Fused:
-                var fused = model.UNet("fused", o.LambdaPix, o.LambdaSem).Forward(z, Timestep, prompt, ct);
+                var fused = Unet(model.UNet("fused", o.LambdaPix, o.LambdaSem), z, prompt, ct);
                 if (!_fusedDistanceReported)
                 {
                     // The fused mode is a different function off (1, 1): say how far it is, once, on this input.
@@ -153,6 +160,12 @@ public sealed partial class UpscalePipeline(PisaModel model)
         }
     }
 
+    /// <summary>One UNet pass, replayable per (UNet, prompt) and latent shape: the backend may record it as a CUDA
+    /// graph (the weights and the prompt's cached K/V are fixed for that key).
+    /// A cancelled pass throws out of the recording, which the backend abandons.</summary>
+    private DeviceTensor Unet(Models.Unet.UNet2DConditionModel unet, DeviceTensor z, DeviceTensor prompt, CancellationToken ct) =>
+        model.Ops.Replayable((unet, prompt), z, t => unet.Forward(t, Timestep, prompt, ct));
+
     /// <summary>The official adjustable mode: lambda_pix * eps(W_pix) + lambda_sem * (eps(W_pisa) - eps(W_pix)).</summary>
     private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem, CancellationToken ct)
     {
@@ -165,10 +178,10 @@ public sealed partial class UpscalePipeline(PisaModel model)
     /// <summary>The adjustable mode's two UNet passes: eps(W_pisa) and eps(W_pix) (the caller disposes both).</summary>
     private (DeviceTensor Pisa, DeviceTensor Pix) ExactPasses(DeviceTensor z, DeviceTensor prompt, CancellationToken ct)
     {
-        var pisa = model.UNet("pisa").Forward(z, Timestep, prompt, ct);
+        var pisa = Unet(model.UNet("pisa"), z, prompt, ct);
         try
         {
-            var pix = model.UNet("pix").Forward(z, Timestep, prompt, ct);
+            var pix = Unet(model.UNet("pix"), z, prompt, ct);
             return (pisa, pix);
         }
         catch

@@ -12,7 +12,7 @@ namespace PiSa.Engine.Pipeline;
 /// fp32 host copy plus the backend's packed copy (<see cref="IOps.PackedWeightBytesPerElement"/>).
 /// Sets used by the run in progress (<see cref="BeginRun"/> marks a new run) are never evicted, so the adjustable
 /// mode's two sets cannot push each other out tile after tile; a budget smaller than one run's sets is exceeded
-/// for that run rather than failing, and restored at the next run's first lookup. An evicted set's merged tensors are released from the backend's weight cache (<see cref="IWeightRelease"/>).
+/// for that run rather than failing, and restored at the next run's first lookup. An evicted set's UNet is disposed (its cached cross-attention K/V) and its merged tensors are released from the backend's weight cache (<see cref="IWeightRelease"/>).
 /// Not thread-safe: the model is used by one worker at a time (see PisaUpscaler).
 /// </summary>
 public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource unetBase, PisaCheckpoint lora, long budgetBytes)
@@ -98,6 +98,7 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
     {
         _lru.Remove(node);
         _byKey.Remove(node.Value.Key);
+        node.Value.UNet.Dispose();   // frees its cached cross-attention K/V
         if (ops is IWeightRelease release) release.ReleaseWeights(node.Value.Weights.MergedTensors);
         Evictions++;
     }
