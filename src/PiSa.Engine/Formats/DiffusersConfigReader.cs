@@ -51,6 +51,27 @@ internal sealed class DiffusersConfigReader
         return v is null ? dflt : AsInt(field, v.Value);
     }
 
+    /// <summary>
+    /// A count or dimension, refused outside [<paramref name="min"/>, <paramref name="max"/>]: every size the
+    /// model is built from goes through here (or <see cref="CheckCount"/>), so no config value reaches an
+    /// allocation or a loop bound unchecked.
+    /// </summary>
+    public int Count(string field, int dflt, int min, int max) => CheckCount(field, Int(field, dflt), min, max);
+
+    /// <summary>Refuses <paramref name="value"/> (read from <paramref name="field"/>) outside [min, max].</summary>
+    public int CheckCount(string field, int value, int min, int max) =>
+        value >= min && value <= max ? value : throw Refuse(field, $"must be between {min} and {max}");
+
+    /// <summary>A list of counts, each in [min, max], with at most <paramref name="maxLength"/> entries.</summary>
+    public int[] CountList(string field, int[] dflt, int min, int max, int maxLength)
+    {
+        var list = IntList(field, dflt);
+        if (list.Length > maxLength) throw Refuse(field, $"has {list.Length} entries (at most {maxLength})");
+        foreach (int v in list)
+            if (v < min || v > max) throw Refuse(field, $"every entry must be between {min} and {max}");
+        return list;
+    }
+
     public float Float(string field, float dflt)
     {
         var v = Raw(field);
@@ -77,7 +98,7 @@ internal sealed class DiffusersConfigReader
         var v = Raw(field);
         if (v is null) return dflt;
         if (v.Value.ValueKind != JsonValueKind.String) throw Refuse(field, "expected a string");
-        return v.Value.GetString();
+        return Text(field, v.Value);
     }
 
     public int[] IntList(string field, int[] dflt)
@@ -99,7 +120,7 @@ internal sealed class DiffusersConfigReader
         foreach (var e in v.Value.EnumerateArray())
         {
             if (e.ValueKind != JsonValueKind.String) throw Refuse(field, "expected a list of strings");
-            list.Add(e.GetString()!);
+            list.Add(Text(field, e));
         }
         return list.ToArray();
     }
@@ -156,6 +177,19 @@ internal sealed class DiffusersConfigReader
         if (!allowed.Contains(s, StringComparer.Ordinal))
             throw Refuse(field, "not supported (supported: " + string.Join(", ", allowed) + ")");
         return s;
+    }
+
+    /// <summary>
+    /// A JSON string's value. System.Text.Json parses escapes lazily: a lone surrogate escape (<c>"\ud800"</c>)
+    /// passes JsonDocument.Parse and only fails here, as an InvalidOperationException.
+    /// </summary>
+    private string Text(string field, JsonElement e)
+    {
+        try { return e.GetString()!; }
+        catch (InvalidOperationException)
+        {
+            throw new PisaException($"{Source}: {field}: the string holds a lone UTF-16 surrogate escape (not valid Unicode)");
+        }
     }
 
     private int AsInt(string field, JsonElement e)
