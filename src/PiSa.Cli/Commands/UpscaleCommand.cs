@@ -96,7 +96,7 @@ public static class UpscaleCommand
             {
                 var image = ImageIO.Load(inputs[i]);
                 var result = pipeline.Run(image, options, keepTensors: dumpPath != null);
-                pipeline.Timer.Time("save", () => ImageIO.Save(result.Output, targets[i]));
+                pipeline.Timer.Time("save", () => SaveOutput(result.Output, targets[i]));
                 if (dumpPath != null && result.Tensors != null)
                     SafetensorsWriter.Write(DumpPathFor(dumpPath, inputs[i], many), result.Tensors);
             }
@@ -118,7 +118,17 @@ public static class UpscaleCommand
         return Program.ExitOk;
     }
 
-    /// <summary>Files as given; folders expand to their images, sorted by name.</summary>
+    /// <summary>
+    /// Through AtomicFile: a full disk or a kill leaves the old output (or nothing) in place, and the temporary
+    /// a killed run left behind (.NAME.pisa-tmp-PID) is removed by the next write into that folder.
+    /// </summary>
+    private static void SaveOutput(RgbImage image, string path)
+    {
+        var format = ImageIO.FormatFromPath(path);
+        AtomicFile.Write(path, stream => ImageIO.Encode(image, format, stream));
+    }
+
+    /// <summary>Files as given; folders expand to their images, sorted by name (a writer's temporaries never count).</summary>
     public static List<string> ExpandInputs(IEnumerable<string> args)
     {
         var list = new List<string>();
@@ -127,7 +137,7 @@ public static class UpscaleCommand
             if (Directory.Exists(a))
             {
                 var files = Directory.EnumerateFiles(a)
-                    .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                    .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !AtomicFile.IsTemporary(f))
                     .OrderBy(f => f, StringComparer.Ordinal).ToList();
                 if (files.Count == 0) throw new PisaException($"input folder {a} holds no PNG, JPEG, BMP or TGA images");
                 list.AddRange(files);
