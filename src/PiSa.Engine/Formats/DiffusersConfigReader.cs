@@ -28,6 +28,7 @@ internal sealed class DiffusersConfigReader
         }
         if (_root.ValueKind != JsonValueKind.Object)
             throw new PisaException($"{source}: expected a JSON object at the top level, found {_root.ValueKind}");
+        JsonStrings.RequireValid(_root, why => new PisaException($"{source}: {why}"));
     }
 
     /// <summary>The field, or null when it is absent or JSON null.</summary>
@@ -98,7 +99,7 @@ internal sealed class DiffusersConfigReader
         var v = Raw(field);
         if (v is null) return dflt;
         if (v.Value.ValueKind != JsonValueKind.String) throw Refuse(field, "expected a string");
-        return Text(field, v.Value);
+        return v.Value.GetString();
     }
 
     public int[] IntList(string field, int[] dflt)
@@ -120,7 +121,7 @@ internal sealed class DiffusersConfigReader
         foreach (var e in v.Value.EnumerateArray())
         {
             if (e.ValueKind != JsonValueKind.String) throw Refuse(field, "expected a list of strings");
-            list.Add(Text(field, e));
+            list.Add(e.GetString()!);
         }
         return list.ToArray();
     }
@@ -177,19 +178,6 @@ internal sealed class DiffusersConfigReader
         if (!allowed.Contains(s, StringComparer.Ordinal))
             throw Refuse(field, "not supported (supported: " + string.Join(", ", allowed) + ")");
         return s;
-    }
-
-    /// <summary>
-    /// A JSON string's value. System.Text.Json parses escapes lazily: a lone surrogate escape (<c>"\ud800"</c>)
-    /// passes JsonDocument.Parse and only fails here, as an InvalidOperationException.
-    /// </summary>
-    private string Text(string field, JsonElement e)
-    {
-        try { return e.GetString()!; }
-        catch (InvalidOperationException)
-        {
-            throw new PisaException($"{Source}: {field}: the string holds a lone UTF-16 surrogate escape (not valid Unicode)");
-        }
     }
 
     private int AsInt(string field, JsonElement e)

@@ -21,7 +21,7 @@ public static class SafetensorsHeader
     public static Parsed Parse(ReadOnlySpan<byte> json, long dataLength, string file)
     {
         // System.Text.Json checks strings only when they are read (then as InvalidOperationException):
-        // check the encoding of the whole header first, and read every string through Text/NameOf below.
+        // the encoding of the whole header first, every string's escapes right after parsing.
         if (!System.Text.Unicode.Utf8.IsValid(json))
             throw new PisaException($"safetensors '{file}': header is not valid UTF-8");
         JsonDocument doc;
@@ -38,6 +38,7 @@ public static class SafetensorsHeader
         using (doc)
         {
             var root = doc.RootElement;
+            JsonStrings.RequireValid(root, why => new PisaException($"safetensors '{file}': header: {why}"));
             if (root.ValueKind != JsonValueKind.Object)
                 throw new PisaException($"safetensors '{file}': header is a JSON {root.ValueKind}, expected an object");
 
@@ -47,7 +48,7 @@ public static class SafetensorsHeader
             bool sawMetadata = false;
             foreach (var prop in root.EnumerateObject())
             {
-                string name = NameOf(prop, file);
+                string name = prop.Name;
                 if (name == "__metadata__")
                 {
                     if (sawMetadata) throw new PisaException($"safetensors '{file}': duplicate __metadata__");
@@ -69,10 +70,10 @@ public static class SafetensorsHeader
             throw new PisaException($"safetensors '{file}': __metadata__ is a JSON {value.ValueKind}, expected an object of strings");
         foreach (var m in value.EnumerateObject())
         {
-            string key = NameOf(m, file);
+            string key = m.Name;
             if (m.Value.ValueKind != JsonValueKind.String)
                 throw new PisaException($"safetensors '{file}': __metadata__ key '{key}' is a JSON {m.Value.ValueKind}, expected a string");
-            if (!metadata.TryAdd(key, Text(m.Value, $"__metadata__ key '{key}'", file)))
+            if (!metadata.TryAdd(key, m.Value.GetString()!))
                 throw new PisaException($"safetensors '{file}': __metadata__ key '{key}' appears twice");
         }
     }
@@ -85,7 +86,7 @@ public static class SafetensorsHeader
 
         if (!value.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
             throw new PisaException($"{where}: missing or non-string 'dtype'");
-        string dtypeText = Text(dtypeEl, $"tensor '{name}' dtype", file);
+        string dtypeText = dtypeEl.GetString()!;
         if (!SafetensorsDTypes.TryParse(dtypeText, out var dtype))
             throw new PisaException($"{where}: unknown dtype '{dtypeText}'");
 
@@ -134,22 +135,6 @@ public static class SafetensorsHeader
                 throw new PisaException($"safetensors '{file}': tensor '{sorted[i].Name}' data [{sorted[i].Begin}, {sorted[i].End}] overlaps tensor '{sorted[i - 1].Name}' [{sorted[i - 1].Begin}, {sorted[i - 1].End}]");
         }
     }
-
-    /// <summary>A string value; a lone surrogate escape ("\ud800") is refused as a format error.</summary>
-    private static string Text(JsonElement e, string what, string file)
-    {
-        try { return e.GetString()!; }
-        catch (InvalidOperationException) { throw LoneSurrogate(what, file); }
-    }
-
-    private static string NameOf(JsonProperty p, string file)
-    {
-        try { return p.Name; }
-        catch (InvalidOperationException) { throw LoneSurrogate($"a key ({p.Value.ValueKind} value)", file); }
-    }
-
-    private static PisaException LoneSurrogate(string what, string file) =>
-        new($"safetensors '{file}': header string ({what}) holds a lone UTF-16 surrogate escape, not valid Unicode");
 
     internal static string FirstLine(string s)
     {
