@@ -45,7 +45,6 @@ public sealed class ContractBreakTests
         // In process too: a PisaException, nothing else.
         var e = Assert.Throws<PisaException>(() => SafetensorsFile.Open(dir.File("bad.safetensors")).Dispose());
         Assert.Contains(fragment, e.Message);
-        _ = what;
     }
 
     // ---- configs ------------------------------------------------------------------------------------

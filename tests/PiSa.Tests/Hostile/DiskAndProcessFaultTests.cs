@@ -110,7 +110,7 @@ public sealed class DiskAndProcessFaultTests
         Assert.Equal("previous conversion", File.ReadAllText(converted));
 
         Assert.Empty(Leftovers(disk.Path));
-        Assert.Equal(["filler", "lora.safetensors", "out.png"], Directory.GetFiles(disk.Path).Select(Path.GetFileName).Order().ToArray());
+        Assert.Equal(["filler", "lora.safetensors", "out.png"], Directory.GetFiles(disk.Path).Select(f => Path.GetFileName(f)!).Order().ToArray());
 
         // Room again: the same commands succeed and replace the old files.
         File.Delete(Path.Combine(disk.Path, "filler"));
@@ -161,7 +161,7 @@ public sealed class DiskAndProcessFaultTests
         var r = PisaProcess.Run(Upscale(inputs, outputs));
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("2/2", r.Stderr); // the leftover was not counted as an input
-        Assert.Equal(["a.png", "b.png"], Directory.GetFiles(outputs).Select(Path.GetFileName).Order().ToArray());
+        Assert.Equal(["a.png", "b.png"], Directory.GetFiles(outputs).Select(f => Path.GetFileName(f)!).Order().ToArray());
         Assert.False(File.Exists(staleOut)); // cleaned by the run writing into that folder
         Assert.True(File.Exists(staleIn));   // a folder only read from is left as it is
     }
@@ -177,8 +177,8 @@ public sealed class DiskAndProcessFaultTests
         {
             var psi = PisaProcess.StartInfo(Upscale(inputs, outputs, processSize: "8"));
             using var p = Process.Start(psi)!;
-            p.StandardError.ReadToEndAsync();
-            p.StandardOutput.ReadToEndAsync();
+            _ = p.StandardError.ReadToEndAsync();
+            _ = p.StandardOutput.ReadToEndAsync();
             // Kill the moment a temporary appears (mid-write) or at the delay, whichever is first.
             using var watcher = new FileSystemWatcher(dir.Path) { IncludeSubdirectories = true, Filter = "*" + AtomicFile.TempMarker + "*" };
             watcher.Created += (_, _) => { try { p.Kill(); } catch (InvalidOperationException) { } };
@@ -212,7 +212,7 @@ public sealed class DiskAndProcessFaultTests
     private const long MaxGrowth = 16L << 20;
 
     [Fact]
-    public void A_long_batch_runs_with_flat_memory()
+    public async Task A_long_batch_runs_with_flat_memory()
     {
         int count = int.TryParse(Environment.GetEnvironmentVariable("PISA_BATCH_IMAGES"), CultureInfo.InvariantCulture, out int n) && n >= 50 ? n : 200;
         using var dir = new TempDir();
@@ -221,7 +221,7 @@ public sealed class DiskAndProcessFaultTests
 
         using var p = Process.Start(PisaProcess.StartInfo(Upscale(inputs, outputs, processSize: "8")))!;
         var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEndAsync();
+        _ = p.StandardOutput.ReadToEndAsync(); // drained so the child never blocks on a full pipe
         var samples = new List<(int Done, long Rss)>();
         var watch = Stopwatch.StartNew();
         while (!p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(10))
@@ -229,11 +229,11 @@ public sealed class DiskAndProcessFaultTests
             long rss = ResidentBytes(p.Id);
             int done = Directory.GetFiles(outputs).Length;
             if (rss > 0) samples.Add((done, rss));
-            Thread.Sleep(100);
+            await Task.Delay(100);
         }
         if (!p.HasExited) { p.Kill(); Assert.Fail($"batch of {count} did not finish in 10 minutes"); }
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, stderr.Result);
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, await stderr);
         Assert.Equal(count, Directory.GetFiles(outputs).Length);
 
         // Start: the first sample once a tenth is done (model loaded, warm); end: the last sample before exit.
