@@ -151,7 +151,7 @@ internal static class HostileFiles
         return c ^ 0xFFFFFFFF;
     }
 
-    /// <summary>A copy of the tiny fixture model in <paramref name="to"/> (configs copied, weights linked when possible).</summary>
+    /// <summary>A copy of the tiny fixture model in <paramref name="to"/>, to edit without touching the fixture.</summary>
     public static string CopyTinyModel(string to)
     {
         string from = Path.Combine(FixturePaths.Tiny, "sd");
