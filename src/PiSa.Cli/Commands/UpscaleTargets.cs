@@ -1,5 +1,6 @@
 using System.Globalization;
 using PiSa.Engine;
+using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
 
 namespace PiSa.Cli.Commands;
@@ -87,7 +88,8 @@ public static class UpscaleTargets
     /// <summary>Creates and removes a file in the folder, so an unwritable output fails now, not after the compute.</summary>
     public static void ProbeWritable(string dir)
     {
-        string probe = Path.Combine(dir, $"{AtomicFile.TempPrefix}pisa-probe.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        // Hidden (never taken for an input), and not an AtomicFile temporary: it holds no data and goes on close.
+        string probe = Path.Combine(dir, $".pisa-probe.{Environment.ProcessId}.{Guid.NewGuid():N}");
         try
         {
             using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
@@ -109,7 +111,8 @@ public static class UpscaleTargets
             {
                 var files = Directory.EnumerateFiles(a, "*", recursive ? SearchOption.AllDirectories : SearchOption.TopDirectoryOnly)
                     .Where(f => ImageFormats.InputExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-                    .Where(f => !Path.GetFileName(f).StartsWith(AtomicFile.TempPrefix, StringComparison.Ordinal))
+                    // Hidden files, AtomicFile's temporaries (.NAME.pisa-tmp-PID, a killed writer's included) among them, are never inputs.
+                    .Where(f => !Path.GetFileName(f).StartsWith('.') && !AtomicFile.IsTemporary(f))
                     .Select(f => (f, Path.GetRelativePath(a, f)))
                     .OrderBy(f => f.Item2, StringComparer.Ordinal).ToList();
                 if (files.Count == 0) throw new PisaException($"input folder {a} holds no images ({string.Join(", ", ImageFormats.InputExtensions)})");
