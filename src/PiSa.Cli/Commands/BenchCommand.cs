@@ -82,8 +82,18 @@ public static class BenchCommand
 
         using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"));
         long loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (model, weights) = LoadModel(ops, a.RandomWeights, a.ConfigDir, a.ModelDir, a.LoraPath);
+        using var _ = model;
+        double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
+        return Report(a, ops, model, weights, loadMs);
+    }
+
+    /// <summary>The model of --random-weights [--config-dir] or --model/--lora (shared with `pisa profile`), and a description.</summary>
+    internal static (PisaModel Model, string Weights) LoadModel(IOps ops, bool randomWeights, string? configDir, string? modelDir, string? loraPath)
+    {
         string weights;
         PisaModel model;
+        var a = (RandomWeights: randomWeights, ConfigDir: configDir, ModelDir: modelDir, LoraPath: loraPath);
         if (a.RandomWeights)
         {
             string dir = a.ConfigDir ?? RepoPaths.FindUp(Path.Combine("tests", "fixtures", "sd21-base"))
@@ -100,8 +110,11 @@ public static class BenchCommand
             model = PisaModel.Load(a.ModelDir!, a.LoraPath!, ops);
             weights = $"{a.ModelDir} + {a.LoraPath}";
         }
-        using var _ = model;
-        double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
+        return (model, weights);
+    }
+
+    private static int Report(BenchArgs a, IOps ops, PisaModel model, string weights, double loadMs)
+    {
 
         // One model for all modes: building (and uploading) full-size weights costs more than a few timed runs.
         foreach (var mode in a.Modes)
