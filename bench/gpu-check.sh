@@ -1,37 +1,96 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine (device tool), in the repository root, after bench/gpu-prep.sh built .carry/pisa here.
-# One call does everything the CUDA issue asks to verify, in order, and leaves its logs in $OUT:
-#   1. environment (GPU, driver, whether .NET exists there), `pisa doctor` (kernels compile for this GPU);
-#   2. `pisa selftest --device cuda`: every op CUDA vs CPU on random inputs incl. SD2.1 sizes, then every
-#      golden fixture case on CUDA (SPEC 5 tolerances);
-#   3. a full-size SD2.1-shaped random-weight model through the whole pipeline on CUDA vs the CPU backend on
-#      the same weights (reduced size: CPU time), and no NaN at 512x512;
-#   4. first timings: `pisa bench` at 512x512 output, default and adjustable modes, random SD2.1 weights.
+# The device machine allows 10 minutes per command and about 15 minutes in all, start-up included, so the check
+# is split into steps, one device call each, most decisive first; each step's commands have timeouts that sum
+# to at most 6 minutes, and each leaves its logs in $OUT:
+#   doctor-selftest  environment, `pisa doctor` (every kernel compiles for this GPU), `pisa selftest --device cuda`
+#                    (every op CUDA vs CPU on random inputs incl. SD2.1 sizes, then every golden fixture case on
+#                    CUDA, SPEC 5 tolerances)
+#   random-model     a full-size SD2.1-shaped random-weight model through the whole pipeline on CUDA vs the CPU
+#                    backend on the same weights, every intermediate compared, at 256x256 (the CPU side's time)
+#   bench            `pisa bench` at 512x512, random SD2.1 weights built once for the three modes, 2 warm-ups + 5 runs
+# `bash bench/gpu-check.sh` with no argument prints the steps and how to run them.
 set -u
-OUT="${OUT:-/tmp/pisa-out}"; mkdir -p "$OUT"
-PISA=.carry/pisa/pisa
-export PISA_KERNEL_CACHE=/tmp/pisa-kernels
+OUT="${OUT:-/tmp/pisa-out}"
+PISA="${PISA:-.carry/pisa/pisa}"
+export PISA_KERNEL_CACHE="${PISA_KERNEL_CACHE:-/tmp/pisa-kernels}"   # kept between steps while the machine stays warm
+
+# Per-command timeouts in seconds, one place (the listing prints each step's sum; a test keeps each under 9 min).
+T_DOCTOR=60
+T_SELFTEST=240
+T_RANDOM_MODEL=360
+T_BENCH=300
+
+STEPS="doctor-selftest random-model bench"
+budget() {
+  case "$1" in
+    doctor-selftest) echo $((T_DOCTOR + T_SELFTEST)) ;;
+    random-model) echo "$T_RANDOM_MODEL" ;;
+    bench) echo "$T_BENCH" ;;
+  esac
+}
+
+usage() {
+  echo "usage: bash bench/gpu-check.sh STEP    (on the GPU machine, after bench/gpu-prep.sh here; logs in \$OUT, default /tmp/pisa-out)"
+  echo "steps, most decisive first; one device call each (e.g. run command 'bash bench/gpu-check.sh doctor-selftest', carry ['.carry']):"
+  for s in $STEPS; do
+    case "$s" in
+      doctor-selftest) what="environment, pisa doctor, pisa selftest --device cuda (ops incl. SD2.1 sizes, golden cases)" ;;
+      random-model) what="full-size random SD2.1 model, cuda vs cpu, at 256x256" ;;
+      bench) what="pisa bench 512x512, random SD2.1 weights, default+adjustable+fused in one process, 2 warm-ups + 5 runs" ;;
+    esac
+    echo "  step $s: at most $(budget "$s") s: $what"
+  done
+}
+
 status=0
-step() { echo; echo "=== $*"; }
+section() { echo; echo "=== $*"; }
 
-step environment
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; which dotnet || echo "dotnet: absent (expected; the native pisa is used)"; nproc; } 2>&1 | tee "$OUT/env.txt"
+# run_logged NAME TIMEOUT CMD...: runs CMD under timeout, its whole output in $OUT/NAME.txt and on stdout.
+run_logged() {
+  local name=$1 limit=$2; shift 2
+  section "$name (timeout ${limit}s): $*"
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$OUT/$name.txt" 2>&1
+  local rc=$?
+  # The device tool keeps only the end of stdout; the full log comes back in $OUT.
+  tail -n 60 "$OUT/$name.txt"
+  [ "$rc" = 124 ] && echo "$name: TIMED OUT after ${limit}s"
+  echo "$name: exit $rc, $((SECONDS - t0)) s"
+  [ "$rc" = 0 ] || status=1
+}
+
+environment() {
+  section environment
+  { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "nvidia-smi: not found"
+    which dotnet || echo "dotnet: absent (expected; the native pisa is used)"
+    echo "nproc $(nproc)"; uptime; } > "$OUT/env.txt" 2>&1
+  cat "$OUT/env.txt"
+}
+
+step="${1:-}"
+case "$step" in
+  "" | -h | --help) usage; exit 0 ;;
+  doctor-selftest | random-model | bench) ;;
+  *) echo "gpu-check: unknown step '$step'"; usage; exit 2 ;;
+esac
 [ -x "$PISA" ] || { echo "no $PISA: run bench/gpu-prep.sh first and carry .carry"; exit 2; }
+mkdir -p "$OUT"
+start=$SECONDS
 
-step doctor
-"$PISA" doctor 2>&1 | tee "$OUT/doctor.txt" || status=1
-
-step "selftest (ops + golden cases on cuda)"
-timeout 300 "$PISA" selftest --device cuda --fixtures tests/fixtures/pisa-tiny 2>&1 | tee "$OUT/selftest.txt"
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-
-step "full-size random SD2.1 model: cuda vs cpu"
-timeout 400 "$PISA" selftest --device cuda --no-large --random-model 256 2>&1 | tail -40 | tee "$OUT/random-model.txt"
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-
-step "bench 512x512, random SD2.1 weights"
-for mode in default adjustable fused; do
-  timeout 200 "$PISA" bench --random-weights --device cuda --sizes 512 --mode $mode --warmup 3 --runs 10 --json "$OUT/bench-$mode.json" 2>&1 | tee "$OUT/bench-$mode.txt"
-done
-echo; echo "gpu-check: status $status"
+case "$step" in
+  doctor-selftest)
+    environment
+    run_logged doctor "$T_DOCTOR" "$PISA" doctor
+    run_logged selftest "$T_SELFTEST" "$PISA" selftest --device cuda --fixtures tests/fixtures/pisa-tiny
+    ;;
+  random-model)
+    run_logged random-model "$T_RANDOM_MODEL" "$PISA" selftest --device cuda --no-large --random-model 256
+    ;;
+  bench)
+    run_logged bench "$T_BENCH" "$PISA" bench --random-weights --device cuda --sizes 512 --mode default,adjustable,fused \
+      --warmup 2 --runs 5 --json "$OUT/bench.json"
+    ;;
+esac
+echo; echo "gpu-check $step: status $status, $((SECONDS - start)) s; logs in $OUT"
 exit $status

@@ -35,6 +35,10 @@ public static class DeviceReport
                     $"{ctx.Name}, compute capability {ctx.ComputeMajor}.{ctx.ComputeMinor} ({ctx.SmArch}), {ctx.SmCount} SMs")));
                 lines.Add(new("GPU memory", $"{GiB(total)} total, {GiB(free)} free"));
                 lines.Add(new("CUDA driver", $"{ctx.DriverVersionText} ({NativeLibs.LoadedFrom(NativeLibs.Cuda)})"));
+                // The other devices `--gpu N` can choose (device 0 is the one above).
+                if (CuDriver.cuDeviceGetCount(out int count) == CUresult.CUDA_SUCCESS)
+                    for (int i = 1; i < count; i++)
+                        lines.Add(OtherDevice(i));
             }
             catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException)
             {
@@ -60,6 +64,21 @@ public static class DeviceReport
         lines.Add(new("NVTX", Nvtx.Enabled ? $"enabled ({NativeLibs.LoadedFrom(NativeLibs.Nvtx)})" : "absent (profiling ranges off)"));
         lines.Add(CacheLine());
         return lines;
+    }
+
+    private static Line OtherDevice(int ordinal)
+    {
+        try
+        {
+            using var ctx = CudaContext.Create(ordinal);
+            var (free, total) = ctx.MemoryInfo();
+            return new($"GPU {ordinal}", string.Create(CultureInfo.InvariantCulture,
+                $"{ctx.Name}, compute capability {ctx.ComputeMajor}.{ctx.ComputeMinor} ({ctx.SmArch}), {ctx.SmCount} SMs, {GiB(total)} total, {GiB(free)} free"));
+        }
+        catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            return new($"GPU {ordinal}", "present but unusable: " + e.Message, false);
+        }
     }
 
     /// <summary>The report as aligned text, one line per item.</summary>

@@ -60,14 +60,16 @@ public sealed record GoldenCase(
         var args = new List<string>
         {
             "upscale", Input, "-o", output, "--model", sdDir, "--lora", lora,
-            "--mode", Mode, "--lambda-pix", LambdaPix.ToString("R", CultureInfo.InvariantCulture),
-            "--lambda-sem", LambdaSem.ToString("R", CultureInfo.InvariantCulture),
+            "--mode", Mode,
             "--prompt", Prompt, "--color-fix", ColorFix == "nofix" ? "none" : ColorFix,
             "--upscale", Upscale.ToString(), "--process-size", ProcessSize.ToString(),
             "--latent-tile", LatentTile.ToString(), "--latent-overlap", LatentOverlap.ToString(),
             "--vae-encoder-tile", VaeEncoderTile.ToString(), "--vae-decoder-tile", VaeDecoderTile.ToString(),
             "--device", device,
         };
+        // The default mode takes no lambdas (giving one is a usage error).
+        if (Mode != "default")
+            args.AddRange(["--lambda-pix", LambdaPix.ToString("R", CultureInfo.InvariantCulture), "--lambda-sem", LambdaSem.ToString("R", CultureInfo.InvariantCulture)]);
         if (dump != null) { args.Add("--dump-tensors"); args.Add(dump); }
         return args.ToArray();
     }

@@ -4,6 +4,8 @@ using System.Text.Json;
 using PiSa.Engine;
 using PiSa.Engine.Backends;
 using PiSa.Engine.Bench;
+using PiSa.Engine.Formats;
+using PiSa.Engine.Imaging;
 using PiSa.Engine.Pipeline;
 
 namespace PiSa.Cli.Commands;
@@ -19,8 +21,16 @@ public static class BenchCommand
     public static Command Build()
     {
         var sizes = new Option<string>("--sizes") { Description = "output sizes in pixels, comma-separated (multiples of 64; input = size/4)", DefaultValueFactory = _ => "512" };
-        var mode = new Option<string>("--mode") { Description = "default, adjustable or fused (as in pisa upscale)", DefaultValueFactory = _ => "default" };
-        mode.AcceptOnlyFromAmong("default", "adjustable", "fused");
+        var mode = new Option<string>("--mode")
+        {
+            Description = "default, adjustable or fused (as in pisa upscale); several, comma-separated, share one model load",
+            DefaultValueFactory = _ => "default",
+        };
+        mode.Validators.Add(result =>
+        {
+            try { ParseModes(result.GetValueOrDefault<string>() ?? ""); }
+            catch (PisaException e) { result.AddError(e.Message); }
+        });
         var warmup = new Option<int>("--warmup") { Description = "untimed runs first", DefaultValueFactory = _ => 3 };
         var runs = new Option<int>("--runs") { Description = "timed runs per size", DefaultValueFactory = _ => 10 };
         var device = DeviceOption.Create();
@@ -28,31 +38,47 @@ public static class BenchCommand
         var lora = new Option<string?>("--lora") { Description = "PiSA-SR checkpoint (with --model)" };
         var random = new Option<bool>("--random-weights") { Description = "random weights instead of --model/--lora (same arithmetic, no download)" };
         var configDir = new Option<string?>("--config-dir") { Description = "with --random-weights: folder with unet/, vae/, text_encoder/config.json (default: the SD 2.1-base configs in tests/fixtures/sd21-base)" };
-        var json = new Option<string?>("--json") { Description = "also write the results as JSON to this file" };
+        var json = new Option<string?>("--json") { Description = "also write the results as JSON to this file (written atomically)" };
+        var grid = new Option<int>("--grid") { Description = "also time an NxN lambda grid (adjustable mode) against N*N separate adjustable runs (0: off)" };
 
         var cmd = new Command("bench", "Time the PiSA-SR pipeline (VAE encode, UNet, VAE decode; prompt cached) per stage.")
         {
-            sizes, mode, warmup, runs, device, model, lora, random, configDir, json,
+            sizes, mode, warmup, runs, device, model, lora, random, configDir, json, grid,
         };
         cmd.SetAction(r => Run(new BenchArgs(
             ParseSizes(r.GetValue(sizes) ?? "512"),
-            r.GetValue(mode) switch { "adjustable" => LoraMode.Adjustable, "fused" => LoraMode.Fused, _ => LoraMode.Default },
+            ParseModes(r.GetValue(mode) ?? "default"),
             r.GetValue(warmup), r.GetValue(runs), r.GetValue(device)!, r.GetValue(model), r.GetValue(lora),
-            r.GetValue(random), r.GetValue(configDir), r.GetValue(json))));
+            r.GetValue(random), r.GetValue(configDir), r.GetValue(json), r.GetValue(grid))));
         return cmd;
     }
 
-    public sealed record BenchArgs(int[] Sizes, LoraMode Mode, int Warmup, int Runs, string Device, string? ModelDir,
-        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath);
+    public sealed record BenchArgs(int[] Sizes, LoraMode[] Modes, int Warmup, int Runs, string Device, string? ModelDir,
+        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath, int Grid = 0);
+
+    /// <summary>The grid's lambdas: N values evenly spaced over [0.5, 1.5] for each scale.</summary>
+    public static List<(float Pix, float Sem)> GridPairs(int n)
+    {
+        var values = Enumerable.Range(0, n).Select(i => n == 1 ? 1f : 0.5f + i / (float)(n - 1)).ToArray();
+        return [.. values.SelectMany(p => values.Select(q => (p, q)))];
+    }
 
     public static int Run(BenchArgs a)
     {
         if (a.RandomWeights == (a.ModelDir != null || a.LoraPath != null))
-            throw new PisaException("pisa bench needs either --model SD_DIR --lora CHECKPOINT, or --random-weights [--config-dir DIR]");
+            throw new UsageException("pisa bench needs either --model SD_DIR --lora CHECKPOINT, or --random-weights [--config-dir DIR]");
         if (!a.RandomWeights && (a.ModelDir == null || a.LoraPath == null))
-            throw new PisaException("pisa bench: --model and --lora go together");
-        if (a.Runs < 1) throw new PisaException($"--runs must be at least 1, got {a.Runs}");
-        if (a.Warmup < 0) throw new PisaException($"--warmup must not be negative, got {a.Warmup}");
+            throw new UsageException("pisa bench: --model and --lora go together");
+        if (a.Runs < 1) throw new UsageException($"--runs must be at least 1, got {a.Runs}");
+        if (a.Warmup < 0) throw new UsageException($"--warmup must not be negative, got {a.Warmup}");
+        if (a.Grid is < 0 or 1 or > 5) throw new UsageException($"--grid must be 0 (off) or 2 to 5, got {a.Grid}");
+        if (a.JsonPath != null)
+        {
+            // Checked now, not after minutes of runs.
+            string dir = Path.GetDirectoryName(Path.GetFullPath(a.JsonPath))!;
+            if (!Directory.Exists(dir)) throw new PisaException($"--json {a.JsonPath}: folder '{dir}' does not exist");
+            UpscaleTargets.ProbeWritable(dir);
+        }
 
         using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"));
         long loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -77,31 +103,81 @@ public static class BenchCommand
         using var _ = model;
         double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
 
-        var pipeline = new UpscalePipeline(model);
-        var options = new UpscaleOptions { Mode = a.Mode };
-        string? loadBefore = BenchRunner.LoadAverage();
-        var results = new List<BenchSizeResult>();
-        foreach (int size in a.Sizes)
-            results.Add(BenchRunner.Run(pipeline, model, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {p}")));
-        string? loadAfter = BenchRunner.LoadAverage();
-        long peakRss = BenchRunner.PeakWorkingSetBytes();
-        long? peakDevice = BenchRunner.PeakDeviceBytes(ops);
+        // One model for all modes: building (and uploading) full-size weights costs more than a few timed runs.
+        foreach (var mode in a.Modes)
+        {
+            var pipeline = new UpscalePipeline(model);
+            var options = new UpscaleOptions { Mode = mode };
+            string? loadBefore = BenchRunner.LoadAverage();
+            var results = new List<BenchSizeResult>();
+            var grids = new List<(int Size, BenchStats Grid, BenchStats Single)>();
+            foreach (int size in a.Sizes)
+            {
+                results.Add(BenchRunner.Run(pipeline, model, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {Mode(mode)}: {p}")));
+                if (a.Grid > 0)
+                {
+                    var (g, single) = BenchRunner.RunGrid(pipeline, size, options, GridPairs(a.Grid), a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {Mode(mode)}: {p}"));
+                    grids.Add((size, g, single));
+                }
+            }
+            string? loadAfter = BenchRunner.LoadAverage();
+            long peakRss = BenchRunner.PeakWorkingSetBytes();
+            long? peakDevice = BenchRunner.PeakDeviceBytes(ops);
 
-        var w = Console.Out;
-        w.WriteLine($"pisa bench: PiSA-SR steps 6-10 (prompt embedding cached after the first run, VAE encode, UNet at t=1, VAE decode), mode {Mode(a.Mode)}");
-        w.WriteLine($"weights: {weights}");
-        w.WriteLine($"backend: {ops.Name}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
-        w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms");
-        foreach (var r in results) PrintSize(w, r);
-        w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
-        foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
+            var w = Console.Out;
+            if (mode != a.Modes[0]) w.WriteLine();
+            w.WriteLine($"pisa bench: PiSA-SR steps 6-10 (prompt embedding cached after the first run, VAE encode, UNet at t=1, VAE decode), mode {Mode(mode)}");
+            w.WriteLine($"weights: {weights}");
+            w.WriteLine($"backend: {ops.Name}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
+            w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms{(a.Modes.Length > 1 ? " (shared by the modes)" : "")}");
+            if (a.Warmup == 0)
+                w.WriteLine("note: --warmup 0: run 1 is cold (weight packing, kernel compilation and the uncached text encoder fall in its time)");
+            foreach (var r in results) PrintSize(w, r, a.Warmup == 0);
+            foreach (var (size, g, single) in grids)
+            {
+                int n = a.Grid * a.Grid;
+                double separate = n * single.Median;
+                w.WriteLine($"grid {a.Grid}x{a.Grid} at {size}x{size} (adjustable, lambdas 0.5..1.5): median {F(g.Median, 1)} ms for {n} images (spread {F(g.Spread, 1)}); " +
+                            $"{n} separate adjustable runs: {n} x {F(single.Median, 1)} = {F(separate, 1)} ms; the grid takes {F(100 * g.Median / separate, 1)} % of that");
+            }
+            w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
+            foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
 
-        if (a.JsonPath != null)
-            WriteJson(a.JsonPath, a, ops.Name, weights, loadMs, loadBefore, loadAfter, results, peakRss, peakDevice);
+            if (a.JsonPath != null)
+                AtomicFile.Write(JsonPathFor(a, mode), stream => WriteJson(stream, a, mode, ops.Name, weights, loadMs, loadBefore, loadAfter, results, grids, peakRss, peakDevice));
+        }
         return Program.ExitOk;
     }
 
-    private static void PrintSize(TextWriter w, BenchSizeResult r)
+    /// <summary>--json FILE for one mode; with several modes one file each, the mode inserted before the extension
+    /// (bench.json -> bench-default.json, bench-adjustable.json, ...).</summary>
+    public static string JsonPathFor(BenchArgs a, LoraMode mode)
+    {
+        string path = a.JsonPath!;
+        if (a.Modes.Length == 1) return path;
+        return Path.Combine(Path.GetDirectoryName(path) ?? "", $"{Path.GetFileNameWithoutExtension(path)}-{Mode(mode)}{Path.GetExtension(path)}");
+    }
+
+    /// <summary>"default", "adjustable", "fused" or several of them comma-separated, each at most once.</summary>
+    public static LoraMode[] ParseModes(string text)
+    {
+        var list = new List<LoraMode>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var m = part.ToLowerInvariant() switch
+            {
+                "default" => LoraMode.Default,
+                "adjustable" => LoraMode.Adjustable,
+                "fused" => LoraMode.Fused,
+                _ => throw new PisaException($"--mode: '{part}' is not one of default, adjustable, fused"),
+            };
+            if (list.Contains(m)) throw new PisaException($"--mode: '{part}' is given twice");
+            list.Add(m);
+        }
+        return list.Count > 0 ? [.. list] : throw new PisaException("--mode: no mode given");
+    }
+
+    private static void PrintSize(TextWriter w, BenchSizeResult r, bool firstRunCold)
     {
         w.WriteLine($"output {r.OutputSize}x{r.OutputSize} (input {r.InputSize}x{r.InputSize}, x4):");
         w.WriteLine($"  {"stage",-13} {"min ms",10} {"median",10} {"p90",10} {"spread",10} {"TFLOP",10} {"TFLOP/s",10}");
@@ -110,7 +186,7 @@ public static class BenchCommand
             var f = r.Flops[s.Name];
             bool cached = s.Name == BenchSizeResult.TextStage;
             // The prompt is cached after the first run: its times are mostly the cache lookup, so no rate.
-            Row(w, cached ? "text (cached)" : s.Name, s, f.Total, cached ? null : f.Total / (s.Median * 1e-3) / 1e12);
+            Row(w, cached ? (firstRunCold ? "text (run 1 uncached)" : "text (cached)") : s.Name, s, f.Total, cached ? null : f.Total / (s.Median * 1e-3) / 1e12);
         }
         Row(w, "end to end", r.EndToEnd, r.EndToEndFlops, r.EndToEndFlops / (r.EndToEnd.Median * 1e-3) / 1e12);
         w.WriteLine("  (TFLOP/s at the median time; text encoder TFLOP for one uncached encode)");
@@ -119,23 +195,33 @@ public static class BenchCommand
     private static void Row(TextWriter w, string name, BenchStats s, double flops, double? rate) =>
         w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {G(flops / 1e12),10} {(rate is double x ? G(x) : "-"),10}");
 
-    private static void WriteJson(string path, BenchArgs a, string backend, string weights, double loadMs, string? loadBefore,
-        string? loadAfter, List<BenchSizeResult> results, long peakRss, long? peakDevice)
+    private static void WriteJson(Stream stream, BenchArgs a, LoraMode mode, string backend, string weights, double loadMs, string? loadBefore,
+        string? loadAfter, List<BenchSizeResult> results, List<(int Size, BenchStats Grid, BenchStats Single)> grids, long peakRss, long? peakDevice)
     {
-        using var stream = File.Create(path);
         using var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         j.WriteStartObject();
         j.WriteString("tool", "pisa bench");
+        // "0.1.0+<commit>" when built from a git checkout (the SDK appends the source revision).
+        string info = typeof(BenchCommand).Assembly
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "";
+        int plus = info.IndexOf('+');
+        j.WriteString("version", plus < 0 ? info : info[..plus]);
+        if (plus < 0) j.WriteNull("commit"); else j.WriteString("commit", info[(plus + 1)..]);
+        j.WriteString("date_utc", DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
+        j.WriteString("device", backend);
+        j.WriteBoolean("first_run_cold", a.Warmup == 0);
+
         j.WriteString("backend", backend);
         j.WriteString("device_option", a.Device);
         j.WriteString("weights", weights);
         j.WriteBoolean("random_weights", a.RandomWeights);
-        j.WriteString("mode", Mode(a.Mode));
+        j.WriteString("mode", Mode(mode));
         j.WriteNumber("warmup", a.Warmup);
         j.WriteNumber("runs", a.Runs);
         j.WriteNumber("processor_count", Environment.ProcessorCount);
-        WriteNullable(j, "load_average_before", loadBefore);
-        WriteNullable(j, "load_average_after", loadAfter);
+        WriteLoad(j, "load_average_before", loadBefore);
+        WriteLoad(j, "load_average_after", loadAfter);
         j.WriteNumber("model_load_ms", loadMs);
         j.WriteNumber("peak_working_set_bytes", peakRss);
         if (peakDevice is long d) j.WriteNumber("peak_device_bytes", d); else j.WriteNull("peak_device_bytes");
@@ -153,7 +239,25 @@ public static class BenchCommand
             j.WriteEndObject();
         }
         j.WriteEndArray();
+        j.WriteStartArray("grids");
+        foreach (var (size, g, single) in grids)
+        {
+            j.WriteStartObject();
+            j.WriteNumber("output_size", size);
+            j.WriteNumber("n", a.Grid);
+            WriteStatsProperty(j, "grid", g);
+            WriteStatsProperty(j, "one_adjustable_run", single);
+            j.WriteNumber("separate_runs_ms", a.Grid * a.Grid * single.Median);
+            j.WriteEndObject();
+        }
+        j.WriteEndArray();
         j.WriteEndObject();
+    }
+
+    private static void WriteStatsProperty(Utf8JsonWriter j, string name, BenchStats s)
+    {
+        j.WritePropertyName(name);
+        WriteStats(j, s, 0, false);
     }
 
     private static void WriteStats(Utf8JsonWriter j, BenchStats s, double flops, bool cached)
@@ -173,9 +277,17 @@ public static class BenchCommand
         j.WriteEndObject();
     }
 
-    private static void WriteNullable(Utf8JsonWriter j, string name, string? value)
+    /// <summary>"0.52 0.61 0.70" as [0.52, 0.61, 0.7] (1, 5 and 15 minutes), or null.</summary>
+    private static void WriteLoad(Utf8JsonWriter j, string name, string? value)
     {
-        if (value is null) j.WriteNull(name); else j.WriteString(name, value);
+        var parts = value?.Split(' ');
+        var numbers = new List<double>();
+        foreach (var p in parts ?? [])
+            if (double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) numbers.Add(v);
+        if (numbers.Count != 3) { j.WriteNull(name); return; }
+        j.WriteStartArray(name);
+        foreach (double v in numbers) j.WriteNumberValue(v);
+        j.WriteEndArray();
     }
 
     public static int[] ParseSizes(string text)
@@ -184,10 +296,10 @@ public static class BenchCommand
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int s) || s < 64 || s % 64 != 0)
-                throw new PisaException($"--sizes: '{part}' is not a positive multiple of 64");
+                throw new UsageException($"--sizes: '{part}' is not a positive multiple of 64");
             list.Add(s);
         }
-        return list.Count > 0 ? [.. list] : throw new PisaException("--sizes: no size given");
+        return list.Count > 0 ? [.. list] : throw new UsageException("--sizes: no size given");
     }
 
     /// <summary>The first folder named <paramref name="relative"/> under the current folder or the executable's, or above them.</summary>

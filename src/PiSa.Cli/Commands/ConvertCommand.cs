@@ -12,7 +12,11 @@ public static class ConvertCommand
 {
     public static int Run(string inputPath, string outputPath, TextWriter log)
     {
+        if (!string.Equals(Path.GetExtension(outputPath), ".safetensors", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"convert -o {outputPath}: the output is a safetensors file and must end in .safetensors");
         if (!File.Exists(inputPath)) throw new PisaException($"'{inputPath}': file not found");
+        string dir = Path.GetDirectoryName(Path.GetFullPath(outputPath))!;
+        if (!Directory.Exists(dir)) throw new PisaException($"convert -o {outputPath}: folder '{dir}' does not exist");
         var ckpt = PisaCheckpoint.Load(inputPath);
         ckpt.SaveSafetensors(outputPath);
         log.WriteLine($"wrote {outputPath}: {ckpt.Tensors.Count} tensors, pix {ckpt.Pix.Count} modules (rank {ckpt.RankPix}), sem {ckpt.Sem.Count} modules (rank {ckpt.RankSem})");

@@ -37,7 +37,7 @@ public static class DoctorCommand
         }
         o.Write(DeviceReport.Format(lines));
         o.WriteLine(gpuOk && kernelsOk ? "doctor: the CUDA backend can run here"
-            : kernelsOk ? "doctor: every kernel compiles, but no usable GPU: the CPU backend will run"
+            : kernelsOk ? "doctor: every kernel compiles, but no usable GPU: the CPU backend will run; `--device ptx` runs the CUDA backend's kernels on the PTX interpreter here (slow, fully checked)"
             : "doctor: the CUDA backend cannot run here (see the lines above)");
         return gpuOk && kernelsOk ? 0 : 1;
     }

@@ -7,9 +7,10 @@ public static class FileCommands
 {
     public static Command Inspect()
     {
-        var file = new Argument<string>("FILE") { Description = "a .safetensors file or a PyTorch checkpoint (.pkl/.pt/.bin zip)" };
-        var cmd = new Command("inspect", "List the tensors, dtypes, shapes, parameter counts and metadata of a weight file.") { file };
-        cmd.SetAction(r => InspectCommand.Run(r.GetValue(file)!, Console.Out));
+        var file = new Argument<string>("PATH") { Description = "a .safetensors file, a PyTorch checkpoint (.pkl/.pt/.bin zip), or a model folder (every weight file in it)" };
+        var json = new Option<bool>("--json") { Description = "print the report as JSON" };
+        var cmd = new Command("inspect", "List the tensors, dtypes, shapes, parameter counts and metadata of a weight file or model folder.") { file, json };
+        cmd.SetAction(r => InspectCommand.Run(r.GetValue(file)!, Console.Out, r.GetValue(json)));
         return cmd;
     }
 

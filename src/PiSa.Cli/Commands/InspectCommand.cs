@@ -14,50 +14,146 @@ namespace PiSa.Cli.Commands;
 /// </summary>
 public static class InspectCommand
 {
-    public static int Run(string file, TextWriter output)
+    /// <summary>Weight files looked at in a folder (config and tokenizer files are not weights).</summary>
+    private static readonly string[] WeightExtensions = [".safetensors", ".pkl", ".pt", ".pth", ".bin", ".ckpt"];
+
+    public static int Run(string path, TextWriter output) => Run(path, output, json: false);
+
+    /// <summary>A file, or a folder (every weight file in it, recursively, a summary first); as text or JSON.</summary>
+    public static int Run(string path, TextWriter output, bool json)
     {
-        if (!File.Exists(file)) throw new PisaException($"'{file}': file not found");
-        if (TorchCheckpoint.LooksLikeZip(file)) InspectTorch(file, output);
-        else InspectSafetensors(file, output);
+        List<string> files;
+        if (Directory.Exists(path))
+        {
+            files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
+                .Where(f => WeightExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                .OrderBy(f => f, StringComparer.Ordinal).ToList();
+            if (files.Count == 0) throw new PisaException($"'{path}': no weight files ({string.Join(", ", WeightExtensions)}) in this folder");
+        }
+        else if (File.Exists(path)) files = [path];
+        else throw new PisaException($"'{path}': file not found");
+
+        var reports = files.Select(Inspect).ToList();
+        if (json) WriteJson(path, reports, output);
+        else
+        {
+            if (Directory.Exists(path))
+            {
+                output.WriteLine($"{path}: {reports.Count} weight file(s), {Count(reports.Sum(r => r.Parameters))} parameters");
+                foreach (var r in reports) output.WriteLine($"  {Path.GetRelativePath(path, r.File)}: {r.Kind}, {r.Tensors.Count} tensors, {Count(r.Parameters)} parameters");
+                output.WriteLine();
+            }
+            foreach (var r in reports) WriteText(r, output);
+        }
         return 0;
     }
 
-    private static void InspectSafetensors(string file, TextWriter o)
+    /// <summary>What inspect found in one file.</summary>
+    private sealed record Report(string File, string Kind, List<(string Name, string DType, int[] Shape, long Count)> Tensors,
+        List<(string Key, string Value)> Values, PisaCheckpoint? Pisa)
     {
-        using var st = SafetensorsFile.Open(file);
-        long total = st.Entries.Sum(e => e.ElementCount);
-        o.WriteLine($"{file}: safetensors, {st.Entries.Count} tensors, {Count(total)} parameters");
-        if (st.Metadata.Count > 0)
-        {
-            o.WriteLine("metadata:");
-            foreach (var (k, v) in st.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-                o.WriteLine($"  {k} = {Abbreviate(v)}");
-        }
-        o.WriteLine("tensors:");
-        foreach (var e in st.Entries)
-            o.WriteLine($"  {e.Name}  {SafetensorsDTypes.Name(e.DType)}  [{ShapeUtil.Format(e.Shape)}]  {Count(e.ElementCount)}");
-        if (PisaCheckpoint.IsPisaMetadata(st.Metadata))
-            WritePisaSummary(PisaCheckpoint.FromSafetensors(st), o);
+        public long Parameters => Tensors.Sum(t => t.Count);
     }
 
-    private static void InspectTorch(string file, TextWriter o)
+    private static Report Inspect(string file)
     {
-        var ckpt = TorchCheckpoint.Load(file);
-        var tensors = new List<(string Path, HostTensor Tensor)>();
-        var others = new List<string>();
-        Walk(ckpt.Root, "", tensors, others, new Dictionary<object, string>(ReferenceEqualityComparer.Instance));
-        long total = tensors.Sum(t => t.Tensor.Count);
-        o.WriteLine($"{file}: torch checkpoint (zip), {tensors.Count} tensors, {Count(total)} parameters");
-        if (others.Count > 0)
+        if (TorchCheckpoint.LooksLikeZip(file)) return InspectTorch(file);
+        if (LooksLikeSafetensors(file)) return InspectSafetensors(file);
+        throw new PisaException($"'{file}' is not a PyTorch checkpoint or safetensors file");
+    }
+
+    private static void WriteText(Report r, TextWriter o)
+    {
+        o.WriteLine($"{r.File}: {r.Kind}, {r.Tensors.Count} tensors, {Count(r.Parameters)} parameters");
+        if (r.Pisa != null) WritePisaSummary(r.Pisa, o);
+        if (r.Values.Count > 0)
         {
-            o.WriteLine("values:");
-            foreach (var line in others) o.WriteLine("  " + line);
+            o.WriteLine(r.Kind == "safetensors" ? "metadata:" : "values:");
+            foreach (var (k, v) in r.Values) o.WriteLine($"  {k} = {v}");
         }
         o.WriteLine("tensors:");
-        foreach (var (path, t) in tensors)
-            o.WriteLine($"  {path}  {TorchElementTypes.Name(ckpt.TensorTypes[t])}  [{ShapeUtil.Format(t.Shape)}]  {Count(t.Count)}");
-        if (PisaCheckpoint.IsPisaRoot(ckpt.Root))
-            WritePisaSummary(PisaCheckpoint.FromTorch(ckpt), o);
+        foreach (var t in r.Tensors) o.WriteLine($"  {t.Name}  {t.DType}  [{ShapeUtil.Format(t.Shape)}]  {Count(t.Count)}");
+    }
+
+    private static void WriteJson(string path, List<Report> reports, TextWriter o)
+    {
+        var buffer = new MemoryStream();
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("path", path);
+            w.WriteNumber("parameters", reports.Sum(r => r.Parameters));
+            w.WriteStartArray("files");
+            foreach (var r in reports)
+            {
+                w.WriteStartObject();
+                w.WriteString("file", r.File);
+                w.WriteString("format", r.Kind);
+                w.WriteNumber("tensor_count", r.Tensors.Count);
+                w.WriteNumber("parameters", r.Parameters);
+                if (r.Pisa is { } p)
+                {
+                    w.WriteStartObject("pisa");
+                    w.WriteNumber("rank_pix", p.RankPix);
+                    w.WriteNumber("rank_sem", p.RankSem);
+                    w.WriteNumber("lora_alpha", p.LoraAlpha);
+                    w.WriteNumber("modules_pix", p.Pix.Count);
+                    w.WriteNumber("modules_sem", p.Sem.Count);
+                    w.WriteEndObject();
+                }
+                w.WriteStartObject(r.Kind == "safetensors" ? "metadata" : "values");
+                foreach (var (k, v) in r.Values) w.WriteString(k, v);
+                w.WriteEndObject();
+                w.WriteStartArray("tensors");
+                foreach (var t in r.Tensors)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", t.Name);
+                    w.WriteString("dtype", t.DType);
+                    w.WriteStartArray("shape");
+                    foreach (int d in t.Shape) w.WriteNumberValue(d);
+                    w.WriteEndArray();
+                    w.WriteNumber("parameters", t.Count);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        o.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    /// <summary>A safetensors file starts with an 8-byte header length and then the JSON header's '{'; anything
+    /// else is not one (and is named as such instead of reporting a meaningless header length).</summary>
+    internal static bool LooksLikeSafetensors(string file)
+    {
+        using var f = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 16);
+        var head = new byte[9];
+        if (f.Length < 9 || f.ReadAtLeast(head, 9, throwOnEndOfStream: false) < 9) return false;
+        return head[8] == (byte)'{';
+    }
+
+    private static Report InspectSafetensors(string file)
+    {
+        using var st = SafetensorsFile.Open(file);
+        var tensors = st.Entries.Select(e => (e.Name, SafetensorsDTypes.Name(e.DType), e.Shape, e.ElementCount)).ToList();
+        var values = st.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, Abbreviate(kv.Value))).ToList();
+        var pisa = PisaCheckpoint.IsPisaMetadata(st.Metadata) ? PisaCheckpoint.FromSafetensors(st) : null;
+        return new Report(file, "safetensors", tensors, values, pisa);
+    }
+
+    private static Report InspectTorch(string file)
+    {
+        var ckpt = TorchCheckpoint.Load(file);
+        var found = new List<(string Path, HostTensor Tensor)>();
+        var others = new List<string>();
+        Walk(ckpt.Root, "", found, others, new Dictionary<object, string>(ReferenceEqualityComparer.Instance));
+        var tensors = found.Select(t => (t.Path, TorchElementTypes.Name(ckpt.TensorTypes[t.Tensor]), t.Tensor.Shape, t.Tensor.Count)).ToList();
+        var values = others.Select(line => { int eq = line.IndexOf(" = ", StringComparison.Ordinal); return (line[..eq], line[(eq + 3)..]); }).ToList();
+        var pisa = PisaCheckpoint.IsPisaRoot(ckpt.Root) ? PisaCheckpoint.FromTorch(ckpt) : null;
+        return new Report(file, "torch checkpoint (zip)", tensors, values, pisa);
     }
 
     /// <summary>

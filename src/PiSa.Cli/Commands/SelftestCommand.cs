@@ -18,19 +18,31 @@ public static class SelftestCommand
         var device = DeviceOption.Create();
         var fixtures = new Option<string?>("--fixtures") { Description = "golden fixture folder (manifest.json); default tests/fixtures/pisa-tiny when present" };
         var noLarge = new Option<bool>("--no-large") { Description = "skip the SD2.1-sized op cases" };
+        var large = new Option<bool>("--large") { Description = "with --device ptx: run the SD2.1-sized op cases too (hours of CPU on the interpreter)" };
         var randomModel = new Option<int>("--random-model") { Description = "also run a random-weight SD2.1-shaped model end to end at this output size on the device and on the CPU, and compare (0: off)" };
         var configDir = new Option<string?>("--config-dir") { Description = "with --random-model: unet/, vae/, text_encoder/ configs (default: the SD 2.1-base ones in tests/fixtures/sd21-base)" };
-        var cmd = new Command("selftest", "Check a backend op by op against the CPU reference, then on the golden fixtures.") { device, fixtures, noLarge, randomModel, configDir };
-        cmd.SetAction(r => Run(r.GetValue(device)!, r.GetValue(fixtures), !r.GetValue(noLarge), r.GetValue(randomModel), Console.Out, r.GetValue(configDir)));
+        var cmd = new Command("selftest", "Check a backend op by op against the CPU reference, then on the golden fixtures.") { device, fixtures, noLarge, large, randomModel, configDir };
+        cmd.SetAction(r => Run(r.GetValue(device)!, r.GetValue(fixtures), !r.GetValue(noLarge), r.GetValue(randomModel), Console.Out, r.GetValue(configDir),
+                               forceLarge: r.GetValue(large)));
         return cmd;
     }
 
-    public static int Run(string device, string? fixtureDir, bool large, int randomModelSize, TextWriter o, string? randomConfigDir = null)
+    public static int Run(string device, string? fixtureDir, bool large, int randomModelSize, TextWriter o, string? randomConfigDir = null,
+                          bool forceLarge = false)
     {
         using var candidate = BackendFactory.Create(device, n => o.WriteLine($"selftest: {n}"));
         int failed = 0, passed = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        if (candidate.Name == "ptx" && large && !forceLarge)
+        {
+            // The SD2.1-sized cases are GPU-sized work (a 4096-token, 512-wide attention is ~10^10 thread-instructions).
+            o.WriteLine("selftest: SD2.1-sized op cases skipped on the PTX interpreter (--large runs them; hours of CPU)");
+            large = false;
+        }
 
         o.WriteLine($"selftest: ops on {candidate.Name} vs cpu (float32 reference)");
+        if (candidate.Name == "cpu")
+            o.WriteLine("selftest: the backend is the CPU reference itself, so the op checks compare it with itself (they catch crashes and non-determinism, not numerical errors); run with --device cuda on a GPU machine to check the CUDA backend");
         using (var reference = new CpuOps())
         {
             var checks = OpsSelfTest.Run(reference, candidate, includeLarge: large && candidate.Name != "cpu",
@@ -39,19 +51,24 @@ public static class SelftestCommand
             failed += checks.Count(c => !c.Passed);
         }
 
-        fixtureDir ??= Directory.Exists(Path.Combine("tests", "fixtures", "pisa-tiny")) ? Path.Combine("tests", "fixtures", "pisa-tiny") : null;
+        string defaultFixtures = Path.Combine("tests", "fixtures", "pisa-tiny");
+        fixtureDir ??= RepoPaths.FindUp(defaultFixtures);
         if (fixtureDir == null)
         {
-            o.WriteLine("selftest: golden cases skipped (no --fixtures and no tests/fixtures/pisa-tiny here)");
+            o.WriteLine($"selftest: golden cases NOT run: no --fixtures DIR given and no {defaultFixtures} in {Directory.GetCurrentDirectory()}, " +
+                        $"{AppContext.BaseDirectory} or a folder above them (run from a checkout, or pass --fixtures PATH/TO/{defaultFixtures})");
         }
         else
         {
             o.WriteLine($"selftest: golden cases from {fixtureDir} on {candidate.Name}");
             using var model = PisaModel.Load(Path.Combine(fixtureDir, "sd"), Path.Combine(fixtureDir, "pisa_sr.pkl"), candidate);
+            bool fp16 = candidate.Name != "cpu";
+            // The ideal fp16-storage engine on the same model: the error floor of fp16 storage itself (GoldenCheck).
+            using var floor = fp16 ? PisaModel.Load(Path.Combine(fixtureDir, "sd"), Path.Combine(fixtureDir, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps())) : null;
             foreach (var c in GoldenManifest.Load(fixtureDir))
             {
                 GoldenResult r;
-                try { r = GoldenCheck.Run(model, c, fp16: candidate.Name != "cpu"); }
+                try { r = GoldenCheck.Run(model, c, fp16, floor); }
                 catch (Exception e) when (e is PisaException or InvalidOperationException or ArgumentException)
                 {
                     r = new GoldenResult(c.Name, false, [$"error: {Program.OneLine(e.Message)}"]);
@@ -66,7 +83,12 @@ public static class SelftestCommand
             bool ok = RandomModelCheck(candidate, randomModelSize, randomConfigDir, o);
             if (ok) passed++; else failed++;
         }
-        o.WriteLine($"selftest: {passed} passed, {failed} failed");
+        if (candidate is Engine.Backends.Cuda.CudaOps { Runtime: Engine.Backends.Cuda.PtxGpuRuntime ptx })
+        {
+            o.WriteLine($"selftest: PTX interpreter ran {ptx.Launches} kernel launches, {ptx.TotalInstructions:N0} thread-instructions; counters per kernel:");
+            o.Write(Engine.Backends.Cuda.PtxCounterReport.Format(ptx.Tallies));
+        }
+        o.WriteLine($"selftest: {passed} passed, {failed} failed ({clock.Elapsed.TotalSeconds:F1} s)");
         return failed == 0 ? 0 : 1;
     }
 

@@ -8,18 +8,42 @@ using PiSa.Engine.Pipeline;
 
 namespace PiSa.Cli.Commands;
 
+/// <summary>What `pisa upscale` was asked, beyond the pipeline's own options.</summary>
+public sealed record UpscaleRequest
+{
+    public required string[] Inputs { get; init; }
+    public required string Output { get; init; }
+    public required string ModelDir { get; init; }
+    public required string LoraPath { get; init; }
+    public required UpscaleOptions Options { get; init; }
+    public string Device { get; init; } = "auto";
+    public int Gpu { get; init; }
+    public string? DumpPath { get; init; }
+    /// <summary>The (lambda_pix, lambda_sem) pairs of a grid (lists given), or null for one image per input.</summary>
+    public IReadOnlyList<(float Pix, float Sem)>? Grid { get; init; }
+    public int GridRows { get; init; }
+    public int GridColumns { get; init; }
+    public ImageFormat? Format { get; init; }
+    public int? Quality { get; init; }
+    public int? BitDepth { get; init; }
+    public bool KeepRgb { get; init; }
+    public bool SkipExisting { get; init; }
+    public bool Recursive { get; init; }
+    public ProgressMode Progress { get; init; }
+    public bool Quiet { get; init; }
+    public bool Verbose { get; init; }
+}
+
 /// <summary>
-/// `pisa upscale INPUT [INPUT...] -o OUTPUT --model SD_DIR --lora CHECKPOINT [options]`. The model loads once;
-/// OUTPUT is a file for one input and a folder for several (a folder input means all its images). In a batch
-/// a bad input is reported and skipped, the rest complete, and the exit code says something failed.
+/// `pisa upscale INPUT [INPUT...] -o OUTPUT --model SD_DIR --lora CHECKPOINT [options]`. Every output is planned
+/// and checked before the model loads; the model loads once; in a batch a bad input is reported in one line and
+/// skipped, the rest complete, and the exit code says something failed.
 /// </summary>
 public static class UpscaleCommand
 {
-    private static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".bmp", ".tga"];
-
     public static Command Build()
     {
-        var inputs = new Argument<string[]>("INPUT") { Description = "input image(s) or folder(s) of images (PNG, JPEG, BMP, TGA)", Arity = ArgumentArity.OneOrMore };
+        var inputs = new Argument<string[]>("INPUT") { Description = "input image(s) or folder(s) of images (PNG, JPEG, WebP, TIFF, BMP, TGA, GIF)", Arity = ArgumentArity.OneOrMore };
         // The variadic INPUT would otherwise swallow a mistyped option as a file name.
         inputs.Validators.Add(result =>
         {
@@ -30,151 +54,191 @@ public static class UpscaleCommand
         var output = new Option<string>("--output", "-o") { Description = "output file (one input) or folder (several)", Required = true };
         var model = new Option<string>("--model") { Description = "SD 2.1-base folder in diffusers layout", Required = true };
         var lora = new Option<string>("--lora") { Description = "PiSA-SR checkpoint: pisa_sr.pkl or pisa_sr.safetensors", Required = true };
-        var mode = new Option<string>("--mode") { Description = "default (one pass, W_pisa), adjustable (official two-pass), fused (one pass, approximate)", DefaultValueFactory = _ => "default" };
-        mode.AcceptOnlyFromAmong("default", "adjustable", "fused");
-        var lambdaPix = new Option<float>("--lambda-pix") { Description = "pixel-level (fidelity) scale", DefaultValueFactory = _ => 1f };
-        var lambdaSem = new Option<float>("--lambda-sem") { Description = "semantic-level (detail) scale", DefaultValueFactory = _ => 1f };
+        var mode = Choices.Create("--mode", "default (one pass, W_pisa), adjustable (official two-pass), fused (one pass, approximate); default unless a lambda is given, then adjustable", null, "default", "adjustable", "fused");
+        var lambdaPix = new Option<string?>("--lambda-pix") { Description = "pixel-level (fidelity) scale, or a comma-separated list for a grid (adjustable and fused modes; implies adjustable)" };
+        var lambdaSem = new Option<string?>("--lambda-sem") { Description = "semantic-level (detail) scale, or a comma-separated list for a grid (adjustable and fused modes; implies adjustable)" };
         var prompt = new Option<string>("--prompt") { Description = "text prompt (default empty, as the official script)", DefaultValueFactory = _ => "" };
-        var colorFix = new Option<string>("--color-fix") { Description = "colour correction against the input", DefaultValueFactory = _ => "adain" };
-        colorFix.AcceptOnlyFromAmong("adain", "wavelet", "none");
-        var upscale = new Option<int>("--upscale") { Description = "scale factor", DefaultValueFactory = _ => 4 };
+        var colorFix = Choices.Create("--color-fix", "colour correction against the input", "adain", "adain", "wavelet", "none");
+        var upscale = new Option<int>("--upscale", "-s") { Description = "scale factor", DefaultValueFactory = _ => 4 };
         var processSize = new Option<int>("--process-size") { Description = "inputs smaller than process-size/upscale are first enlarged (official resize_flag path)", DefaultValueFactory = _ => 512 };
-        var latentTile = new Option<int>("--latent-tile") { Description = "UNet tile size in latent pixels", DefaultValueFactory = _ => 96 };
+        var latentTile = new Option<int>("--latent-tile", "-t", "--tile") { Description = "UNet tile size in latent pixels", DefaultValueFactory = _ => 96 };
         var latentOverlap = new Option<int>("--latent-overlap") { Description = "UNet tile overlap in latent pixels", DefaultValueFactory = _ => 32 };
         var vaeEncTile = new Option<int>("--vae-encoder-tile") { Description = "VAE encoder tile size in pixels", DefaultValueFactory = _ => 1024 };
         var vaeDecTile = new Option<int>("--vae-decoder-tile") { Description = "VAE decoder tile size in latent pixels", DefaultValueFactory = _ => 224 };
         var device = DeviceOption.Create();
+        var gpu = new Option<int?>("--gpu") { Description = "the CUDA device to run on, numbered from 0 as `pisa doctor` lists them (default 0)" };
         var dump = new Option<string?>("--dump-tensors") { Description = "write the intermediates (as the golden fixtures name them) to this .safetensors file" };
+        var format = Choices.Create("--format", ["-f"], "output format, overriding the extension (png, jpg, webp, tiff, bmp, tga)", null, "png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "tga");
+        var quality = new Option<int?>("--quality") { Description = "JPEG quality (default 95); for WebP, lossy at this quality (WebP is lossless without it)" };
+        var bitDepth = new Option<int?>("--bit-depth") { Description = "8 or 16 bits per sample in the output (default: the input's, where the format holds it)" };
+        var keepRgb = new Option<bool>("--keep-rgb") { Description = "write a greyscale input's result as RGB instead of grey" };
+        var skipExisting = new Option<bool>("--skip-existing") { Description = "skip inputs whose output already exists (resume a batch)" };
+        var recursive = new Option<bool>("--recursive", "-r") { Description = "walk input folders' subfolders, mirroring them under the output folder" };
+        var progress = Choices.Create("--progress", "auto (a bar, on a terminal only), json (one JSON event per line on stderr) or none", "auto", "auto", "json", "none");
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "print only errors" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "print the stage table and notices even when an input failed" };
 
         var cmd = new Command("upscale", "Upscale images with PiSA-SR.")
         {
             inputs, output, model, lora, mode, lambdaPix, lambdaSem, prompt, colorFix, upscale, processSize,
-            latentTile, latentOverlap, vaeEncTile, vaeDecTile, device, dump,
+            latentTile, latentOverlap, vaeEncTile, vaeDecTile, device, dump, format, quality, bitDepth, keepRgb,
+            skipExisting, recursive, progress, quiet, verbose, gpu,
         };
         cmd.SetAction(r =>
         {
-            var options = new UpscaleOptions
+            var pixes = LambdaList.Parse("--lambda-pix", r.GetValue(lambdaPix));
+            var sems = LambdaList.Parse("--lambda-sem", r.GetValue(lambdaSem));
+            string? modeName = r.GetValue(mode);
+            bool lambdaGiven = pixes != null || sems != null;
+            if (modeName == "default" && lambdaGiven)
+                throw new UsageException("--lambda-pix and --lambda-sem need --mode adjustable or fused; --mode default merges both adapters at 1");
+            var loraMode = modeName switch
             {
-                Mode = r.GetValue(mode) switch { "adjustable" => LoraMode.Adjustable, "fused" => LoraMode.Fused, _ => LoraMode.Default },
-                LambdaPix = r.GetValue(lambdaPix),
-                LambdaSem = r.GetValue(lambdaSem),
-                Prompt = r.GetValue(prompt) ?? "",
-                ColorFix = r.GetValue(colorFix) switch { "wavelet" => ColorFixMethod.Wavelet, "none" => ColorFixMethod.None, _ => ColorFixMethod.AdaIn },
-                Upscale = r.GetValue(upscale),
-                ProcessSize = r.GetValue(processSize),
-                LatentTile = r.GetValue(latentTile),
-                LatentOverlap = r.GetValue(latentOverlap),
-                VaeEncoderTile = r.GetValue(vaeEncTile),
-                VaeDecoderTile = r.GetValue(vaeDecTile),
+                "fused" => LoraMode.Fused,
+                "adjustable" => LoraMode.Adjustable,
+                "default" => LoraMode.Default,
+                // The official code runs the adjustable mode unless told --default: a lambda means the user wants it.
+                _ => lambdaGiven ? LoraMode.Adjustable : LoraMode.Default,
             };
-            return Run(r.GetValue(inputs)!, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options,
-                r.GetValue(device)!, r.GetValue(dump));
+            pixes ??= [1f];
+            sems ??= [1f];
+            bool isGrid = pixes.Length > 1 || sems.Length > 1;
+            if (isGrid && loraMode != LoraMode.Adjustable)
+                throw new UsageException("a lambda grid (lists for --lambda-pix/--lambda-sem) needs the adjustable mode");
+            int? bits = r.GetValue(bitDepth);
+            if (bits is not (null or 8 or 16)) throw new UsageException($"--bit-depth must be 8 or 16, not {bits}");
+            int? q = r.GetValue(quality);
+            if (q is < 1 or > 100) throw new UsageException($"--quality must be between 1 and 100, not {q}");
+            if (r.GetValue(quiet) && r.GetValue(verbose)) throw new UsageException("--quiet and --verbose contradict each other");
+            int? gpuIndex = r.GetValue(gpu);
+            if (gpuIndex != null && r.GetValue(device) == "cpu") throw new UsageException("--gpu chooses a CUDA device: not with --device cpu");
+            if (gpuIndex is < 0) throw new UsageException($"--gpu must be 0 or more, not {gpuIndex}");
+            var request = new UpscaleRequest
+            {
+                Inputs = r.GetValue(inputs)!,
+                Output = r.GetValue(output)!,
+                ModelDir = r.GetValue(model)!,
+                LoraPath = r.GetValue(lora)!,
+                Options = new UpscaleOptions
+                {
+                    Mode = loraMode,
+                    LambdaPix = pixes[0],
+                    LambdaSem = sems[0],
+                    Prompt = r.GetValue(prompt) ?? "",
+                    ColorFix = r.GetValue(colorFix) switch { "wavelet" => ColorFixMethod.Wavelet, "none" => ColorFixMethod.None, _ => ColorFixMethod.AdaIn },
+                    Upscale = r.GetValue(upscale),
+                    ProcessSize = r.GetValue(processSize),
+                    LatentTile = r.GetValue(latentTile),
+                    LatentOverlap = r.GetValue(latentOverlap),
+                    VaeEncoderTile = r.GetValue(vaeEncTile),
+                    VaeDecoderTile = r.GetValue(vaeDecTile),
+                },
+                Device = r.GetValue(device)!,
+                Gpu = gpuIndex ?? 0,
+                DumpPath = r.GetValue(dump),
+                Grid = isGrid ? [.. pixes.SelectMany(p => sems.Select(s => (p, s)))] : null,
+                GridRows = pixes.Length,
+                GridColumns = sems.Length,
+                Format = r.GetValue(format) is string f ? ImageFormats.FromName(f) : null,
+                Quality = q,
+                BitDepth = bits,
+                KeepRgb = r.GetValue(keepRgb),
+                SkipExisting = r.GetValue(skipExisting),
+                Recursive = r.GetValue(recursive),
+                Progress = r.GetValue(progress) switch { "json" => ProgressMode.Json, "none" => ProgressMode.None, _ => ProgressMode.Auto },
+                Quiet = r.GetValue(quiet),
+                Verbose = r.GetValue(verbose),
+            };
+            return Run(request);
         });
         return cmd;
     }
 
-    public static int Run(string[] inputArgs, string output, string modelDir, string loraPath, UpscaleOptions options,
-        string device, string? dumpPath)
+    public static int Run(UpscaleRequest q)
     {
+        var options = q.Options;
         options.Validate();
-        var inputs = ExpandInputs(inputArgs);
-        bool many = inputs.Count > 1 || inputArgs.Any(Directory.Exists);
-        var targets = OutputPaths(inputs, output, many);
+        if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
 
-        using var ops = BackendFactory.Create(device, notice => Console.Error.WriteLine($"pisa: {notice}"));
+        // Everything that can be wrong with the paths is found now, before minutes of model loading and compute.
+        var jobs = UpscaleTargets.Plan(q.Inputs, q.Output, q.Recursive, q.Format, q.Grid);
+        bool many = jobs.Count > 1 || q.Inputs.Any(Directory.Exists);
+        if (q.DumpPath != null) CheckDumpPath(q.DumpPath);
+        int skipped = 0;
+        if (q.SkipExisting)
+        {
+            skipped = jobs.RemoveAll(j => j.Outputs.All(File.Exists));
+            if (!q.Quiet && skipped > 0) Console.Error.WriteLine($"pisa: skipping {skipped} input(s) whose output exists");
+            if (jobs.Count == 0) return Program.ExitOk;
+        }
+
+        var encode = (UpscaleJob j) => new EncodeOptions { Format = j.Format, Quality = q.Quality, BitDepth = q.BitDepth };
+        using var ops = BackendFactory.Create(q.Device, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, q.Gpu);
         var loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
-        using var model = PisaModel.Load(modelDir, loraPath, ops);
+        using var model = PisaModel.Load(q.ModelDir, q.LoraPath, ops);
         double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
         var pipeline = new UpscalePipeline(model);
-        var progress = new ProgressLine(inputs.Count, enabled: inputs.Count > 1);
+        var progress = new UpscaleProgress(q.Quiet ? ProgressMode.None : q.Progress, jobs.Count);
+        pipeline.Timer.Started += progress.Stage;
+        pipeline.TileProgress = progress.Tile;
+        var said = new HashSet<string>(StringComparer.Ordinal);
+        void SayOnce(string line)
+        {
+            if (q.Quiet || !said.Add(line)) return;
+            progress.Interrupt();
+            Console.Error.WriteLine($"pisa: {line}");
+        }
 
         int failed = 0;
-        for (int i = 0; i < inputs.Count; i++)
+        for (int i = 0; i < jobs.Count; i++)
         {
-            progress.Start(i, Path.GetFileName(inputs[i]));
+            var job = jobs[i];
+            progress.ImageStart(i, Path.GetFileName(job.Input));
             try
             {
-                var image = ImageIO.Load(inputs[i]);
-                var result = pipeline.Run(image, options, keepTensors: dumpPath != null);
-                pipeline.Timer.Time("save", () => SaveOutput(result.Output, targets[i]));
-                if (dumpPath != null && result.Tensors != null)
-                    SafetensorsWriter.Write(DumpPathFor(dumpPath, inputs[i], many), result.Tensors);
+                var image = pipeline.Timer.Time("decode", () => ImageDecoder.Load(job.Input));
+                var results = pipeline.RunSource(image, options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb);
+                for (int k = 0; k < results.Count; k++)
+                {
+                    var outcome = pipeline.Timer.Time("save", () => ImageIO.Save(results[k].Output, job.PairOutput(k), encode(job)));
+                    if (outcome.AlphaComposited) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white");
+                    if (outcome.DepthReduced) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits");
+                }
+                if (q.Grid != null)
+                    pipeline.Timer.Time("save", () => ImageIO.Save(ContactSheet.Build([.. results.Select(x => x.Output.Rgb)], q.GridRows, q.GridColumns), job.SheetOutput(true)!));
+                if (q.DumpPath != null && results[0].Tensors is { } tensors)
+                    SafetensorsWriter.Write(DumpPathFor(q.DumpPath, job.Input, many), tensors);
+                progress.ImageDone(true);
             }
             catch (PisaException e)
             {
                 failed++;
+                progress.ImageDone(false);
                 progress.Interrupt();
-                Console.Error.WriteLine($"pisa: error: {Path.GetFileName(inputs[i])}: {Program.OneLine(e.Message)}");
+                Console.Error.WriteLine($"pisa: error: {Program.OneLine(Path.GetFileName(job.Input))}: {Program.OneLine(e.Message)}");
             }
         }
-        progress.Finish();
-        foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
-        StageTable.Print(Console.Error, pipeline.Timer, loadMs, inputs.Count - failed, ops.Name);
+        progress.Finish(failed);
+        if (!q.Quiet && (failed == 0 || q.Verbose))
+        {
+            foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
+            StageTable.Print(Console.Error, pipeline.Timer, loadMs, jobs.Count - failed, ops.Name);
+        }
         if (failed > 0)
         {
-            Console.Error.WriteLine($"pisa: {failed} of {inputs.Count} input(s) failed");
+            Console.Error.WriteLine($"pisa: {failed} of {jobs.Count} input(s) failed");
             return Program.ExitFailed;
         }
         return Program.ExitOk;
     }
 
-    /// <summary>
-    /// Through AtomicFile: a full disk or a kill leaves the old output (or nothing) in place, and the temporary
-    /// a killed run left behind (.NAME.pisa-tmp-PID) is removed by the next write into that folder.
-    /// </summary>
-    private static void SaveOutput(RgbImage image, string path)
+    private static void CheckDumpPath(string dumpPath)
     {
-        var format = ImageIO.FormatFromPath(path);
-        AtomicFile.Write(path, stream => ImageIO.Encode(image, format, stream));
-    }
-
-    /// <summary>Files as given; folders expand to their images, sorted by name (a writer's temporaries never count).</summary>
-    public static List<string> ExpandInputs(IEnumerable<string> args)
-    {
-        var list = new List<string>();
-        foreach (var a in args)
-        {
-            if (Directory.Exists(a))
-            {
-                var files = Directory.EnumerateFiles(a)
-                    .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !AtomicFile.IsTemporary(f))
-                    .OrderBy(f => f, StringComparer.Ordinal).ToList();
-                if (files.Count == 0) throw new PisaException($"input folder {a} holds no PNG, JPEG, BMP or TGA images");
-                list.AddRange(files);
-            }
-            else if (File.Exists(a)) list.Add(a);
-            else throw new PisaException($"input not found: {a}");
-        }
-        return list;
-    }
-
-    /// <summary>One input: OUTPUT is the file (or an existing folder to write into). Several: OUTPUT is a folder
-    /// (created) and each result keeps its input's file name.</summary>
-    public static List<string> OutputPaths(List<string> inputs, string output, bool many)
-    {
-        if (!many && !Directory.Exists(output))
-        {
-            ImageIO.FormatFromPath(output); // refuses an unknown extension before any work
-            return [output];
-        }
-        if (File.Exists(output)) throw new PisaException($"output {output} is a file, but several inputs need an output folder");
-        Directory.CreateDirectory(output);
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        var paths = new List<string>();
-        foreach (var input in inputs)
-        {
-            string name = Path.GetFileName(input);
-            if (!IsWritableFormat(name)) name = Path.ChangeExtension(name, ".png");
-            if (!names.Add(name)) throw new PisaException($"two inputs would both be written to {Path.Combine(output, name)}");
-            paths.Add(Path.Combine(output, name));
-        }
-        return paths;
-    }
-
-    private static bool IsWritableFormat(string name)
-    {
-        try { ImageIO.FormatFromPath(name); return true; }
-        catch (PisaException) { return false; }
+        if (!string.Equals(Path.GetExtension(dumpPath), ".safetensors", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"--dump-tensors {dumpPath}: the file must end in .safetensors (it is written in that format)");
+        string dir = Path.GetDirectoryName(Path.GetFullPath(dumpPath))!;
+        if (!Directory.Exists(dir)) throw new PisaException($"--dump-tensors: folder '{dir}' does not exist");
+        UpscaleTargets.ProbeWritable(dir);
     }
 
     private static string DumpPathFor(string dumpPath, string input, bool many) =>
@@ -182,43 +246,28 @@ public static class UpscaleCommand
              : dumpPath;
 }
 
-/// <summary>A one-line text progress bar on stderr for batches.</summary>
-internal sealed class ProgressLine(int total, bool enabled)
+/// <summary>
+/// <c>--lambda-pix</c>/<c>--lambda-sem</c> values: one number or a comma-separated list, in the invariant culture
+/// (a decimal point, never a decimal comma). "1,5" is refused as ambiguous rather than read as 15 or as a list.
+/// </summary>
+public static class LambdaList
 {
-    private bool _open;
+    public const int MaxValues = 16;
 
-    public void Start(int index, string name)
+    public static float[]? Parse(string option, string? text)
     {
-        if (!enabled) return;
-        const int width = 24;
-        int filled = total == 0 ? width : index * width / total;
-        Console.Error.Write($"\r[{new string('#', filled)}{new string('.', width - filled)}] {index}/{total} {name,-32}");
-        _open = true;
-    }
-
-    public void Interrupt()
-    {
-        if (_open) Console.Error.WriteLine();
-        _open = false;
-    }
-
-    public void Finish()
-    {
-        if (!enabled) return;
-        Console.Error.WriteLine($"\r[{new string('#', 24)}] {total}/{total} done{new string(' ', 32)}");
-        _open = false;
-    }
-}
-
-/// <summary>The per-stage time table printed after a run.</summary>
-internal static class StageTable
-{
-    public static void Print(TextWriter w, StageTimer timer, double loadMs, int images, string backend)
-    {
-        w.WriteLine($"stage times on {backend} ({images} image(s); model load {loadMs.ToString("F0", CultureInfo.InvariantCulture)} ms):");
-        w.WriteLine($"  {"stage",-14} {"total ms",10} {"per image",10}");
-        foreach (var (stage, total, count) in timer.Stages)
-            w.WriteLine($"  {stage,-14} {total.ToString("F1", CultureInfo.InvariantCulture),10} {(total / Math.Max(1, images)).ToString("F1", CultureInfo.InvariantCulture),10}");
-        w.WriteLine($"  {"total",-14} {timer.TotalMs.ToString("F1", CultureInfo.InvariantCulture),10} {(timer.TotalMs / Math.Max(1, images)).ToString("F1", CultureInfo.InvariantCulture),10}");
+        if (text == null) return null;
+        var parts = text.Split(',');
+        if (parts.Length == 2 && parts.All(p => p.Trim().Length > 0 && p.Trim().All(char.IsAsciiDigit)))
+            throw new UsageException($"{option} '{text}' is ambiguous: write 1.5 for one value (a decimal point), or 1.0,5.0 for a list");
+        if (parts.Length > MaxValues) throw new UsageException($"{option}: at most {MaxValues} values");
+        var values = new float[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!float.TryParse(parts[i].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !float.IsFinite(values[i]))
+                throw new UsageException($"{option}: '{parts[i]}' is not a number (use a decimal point: 0.5)");
+        }
+        if (values.Distinct().Count() != values.Length) throw new UsageException($"{option} '{text}' repeats a value");
+        return values;
     }
 }

@@ -15,7 +15,7 @@ namespace PiSa.Engine.Backends;
 /// </summary>
 public interface IOps : IDisposable
 {
-    /// <summary>"cpu" or "cuda".</summary>
+    /// <summary>"cpu", "cuda" or "ptx" (the CUDA backend on the PTX interpreter).</summary>
     string Name { get; }
 
     // ---- transfers ------------------------------------------------------------------------------
@@ -68,6 +68,11 @@ public interface IOps : IDisposable
     DeviceTensor Clamp(DeviceTensor x, float lo, float hi);
     /// <summary>x [N, ..., C] + v [N, C] (or v [1, C]) broadcast over the middle dimensions.</summary>
     DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v);
+
+    // ---- checks ---------------------------------------------------------------------------------
+    /// <summary>How many elements of x are NaN or infinite (fp16 storage overflows to inf above 65504).
+    /// Waits for the work that produces x; the pipeline calls it once per stage output.</summary>
+    long CountNonFinite(DeviceTensor x);
 
     // ---- shape ----------------------------------------------------------------------------------
     /// <summary>Nearest-neighbour 2x upsampling of NHWC.</summary>

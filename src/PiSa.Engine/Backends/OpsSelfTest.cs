@@ -24,9 +24,11 @@ public static class OpsSelfTest
     /// <summary>Pure data movement only suffers the fp16 rounding of the inputs (about 3e-4).</summary>
     public const double CopyTolerance = 2e-3;
 
-    public static IReadOnlyList<OpCheck> Run(IOps reference, IOps candidate, bool includeLarge = true, int seed = 1234, Action<OpCheck>? progress = null)
+    /// <param name="only">when given, only the ops (OpCheck.Op names such as "Linear") it accepts are run.</param>
+    public static IReadOnlyList<OpCheck> Run(IOps reference, IOps candidate, bool includeLarge = true, int seed = 1234, Action<OpCheck>? progress = null,
+                                             Func<string, bool>? only = null)
     {
-        var t = new Runner(reference, candidate, new Random(seed), progress);
+        var t = new Runner(reference, candidate, new Random(seed), progress, only);
         t.All(includeLarge);
         return t.Results;
     }
@@ -39,7 +41,7 @@ public static class OpsSelfTest
         return string.Join(Environment.NewLine, lines);
     }
 
-    private sealed class Runner(IOps refOps, IOps cand, Random rng, Action<OpCheck>? progress)
+    private sealed class Runner(IOps refOps, IOps cand, Random rng, Action<OpCheck>? progress, Func<string, bool>? only)
     {
         public readonly List<OpCheck> Results = new();
 
@@ -103,6 +105,7 @@ public static class OpsSelfTest
         /// <summary>Checks one tensor-valued op; inputs are uploaded to both backends, parameters captured by f.</summary>
         public void Check(string op, string name, double tol, HostTensor[] inputs, Func<IOps, DeviceTensor[], DeviceTensor> f)
         {
+            if (only is not null && !only(op)) return;
             try
             {
                 HostTensor want = RunOn(refOps, inputs, f, null);
@@ -120,6 +123,7 @@ public static class OpsSelfTest
 
         private void CheckStats(string name, HostTensor x, int groups)
         {
+            if (only is not null && !only("GroupNormStats")) return;
             try
             {
                 float[] Stats(IOps ops) { using var d = ops.Upload(x); return ops.GroupNormStats(d, groups); }
@@ -132,6 +136,31 @@ public static class OpsSelfTest
         }
 
         private static string Sh(params int[] s) => "[" + string.Join(",", s) + "]";
+
+        /// <summary>CountNonFinite on random values with <paramref name="bad"/> NaN / +inf / -inf planted at seeded
+        /// positions (always the last element among them, so a missed tail shows) and the largest finite fp16
+        /// values mixed in (a false positive shows). Both backends must return exactly the planted count.</summary>
+        private void CheckNonFinite(string name, int bad, params int[] shape)
+        {
+            const string op = "CountNonFinite";
+            try
+            {
+                var x = R(shape);
+                int n = x.Data.Length;
+                for (int i = 0; i < Math.Min(n, 16); i++) x.Data[rng.Next(n)] = i % 2 == 0 ? 65504f : -65504f;
+                var at = new HashSet<int>();
+                if (bad > 0) at.Add(n - 1);
+                while (at.Count < bad) at.Add(rng.Next(n));
+                int k = 0;
+                foreach (int i in at) x.Data[i] = (k++ % 3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => float.NegativeInfinity };
+                long Count(IOps ops) { using var d = ops.Upload(x); return ops.CountNonFinite(d); }
+                long want = Count(refOps), got = Count(cand);
+                // The planted count is the truth; the reference must find it too (else the case itself is wrong).
+                string counted = want == bad ? $"{got} counted" : $"{got} counted, reference {want}";
+                Add(new OpCheck(op, $"{name}: {counted}", Math.Abs(got - bad) / Math.Max(1.0, bad), 0, got == bad && want == bad));
+            }
+            catch (Exception ex) { Add(new OpCheck(op, name, double.NaN, 0, false, ex.GetType().Name + ": " + ex.Message)); }
+        }
 
         public void All(bool large)
         {
@@ -216,22 +245,26 @@ public static class OpsSelfTest
             if (large) Ln("[2,4096,320]", [2, 4096, 320]);
 
             // ---- attention ----
-            void Att(string name, int b, int lq, int lk, int heads, int d, bool causal, bool self)
+            // q, k and v are always three distinct random tensors (one tensor passed three times cannot tell a
+            // kernel that swaps K and V, or reads q where it should read k). q is scaled up so the softmax is
+            // peaked (score std about 1) rather than nearly uniform, which would make the output barely depend
+            // on q and k. Lq != Lk wherever the case is not a model shape with Lq = Lk by nature (SD self-attention).
+            void Att(string name, int b, int lq, int lk, int heads, int d, bool causal)
             {
-                HostTensor[] ins = self ? [R(b, lq, heads * d)] : [R(b, lq, heads * d), R(b, lk, heads * d), R(b, lk, heads * d)];
-                Check("Attention", name + (causal ? " causal" : ""), C, ins,
-                      (o, t) => self ? o.Attention(t[0], t[0], t[0], heads, causal) : o.Attention(t[0], t[1], t[2], heads, causal));
+                HostTensor[] ins = [R(3f, b, lq, heads * d), R(b, lk, heads * d), R(b, lk, heads * d)];
+                Check("Attention", name + (causal ? " causal" : ""), C, ins, (o, t) => o.Attention(t[0], t[1], t[2], heads, causal));
             }
-            Att("self B1 L10 H2 D4", 1, 10, 10, 2, 4, false, true);
-            Att("cross B2 Lq33 Lk77 H3 D8", 2, 33, 77, 3, 8, false, false);
-            Att("self B1 L40 H1 D64", 1, 40, 40, 1, 64, true, true);
-            Att("cross B1 Lq7 Lk5 H1 D512", 1, 7, 5, 1, 512, false, false);
-            Att("self B2 L77 H2 D32 (CLIP)", 2, 77, 77, 2, 32, true, true);
+            Att("B1 Lq10 Lk13 H2 D4", 1, 10, 13, 2, 4, false);
+            Att("B2 Lq33 Lk77 H3 D8", 2, 33, 77, 3, 8, false);
+            Att("B1 Lq40 Lk37 H1 D64", 1, 40, 37, 1, 64, true);
+            Att("B1 Lq29 Lk45 H2 D40", 1, 29, 45, 2, 40, true);
+            Att("B1 Lq7 Lk5 H1 D512", 1, 7, 5, 1, 512, false);
+            Att("B2 Lq77 Lk77 H2 D32 (CLIP)", 2, 77, 77, 2, 32, true);
             if (large)
             {
-                Att("self B1 L4096 H1 D512 (VAE)", 1, 4096, 4096, 1, 512, false, true);
-                Att("self B2 L4096 H5 D64", 2, 4096, 4096, 5, 64, false, true);
-                Att("cross B2 Lq4096 Lk77 H5 D64", 2, 4096, 77, 5, 64, false, false);
+                Att("B1 Lq4096 Lk4096 H1 D512 (VAE)", 1, 4096, 4096, 1, 512, false);
+                Att("B2 Lq4096 Lk4096 H5 D64", 2, 4096, 4096, 5, 64, false);
+                Att("B2 Lq4096 Lk77 H5 D64", 2, 4096, 77, 5, 64, false);
             }
 
             // ---- activations and elementwise ----
@@ -252,6 +285,12 @@ public static class OpsSelfTest
             Check("AddChannelVector", "[2,9,24]+[1,24]", C, [R(2, 9, 24), R(1, 24)], (o, d) => o.AddChannelVector(d[0], d[1]));
             if (large) Check("AddChannelVector", "[2,64,64,320]+[2,320]", C, [R(2, 64, 64, 320), R(2, 320)], (o, d) => o.AddChannelVector(d[0], d[1]));
 
+            // ---- checks ----
+            CheckNonFinite("[2,5,7,3] 7 planted", 7, 2, 5, 7, 3);
+            CheckNonFinite("[3,257] 1 planted (last)", 1, 3, 257);
+            CheckNonFinite("[1,9,24] none", 0, 1, 9, 24);
+            if (large) CheckNonFinite("[2,64,64,320] 100 planted", 100, 2, 64, 64, 320);
+
             // ---- shape ----
             Check("UpsampleNearest2x", "[2,3,5,3]", M, [R(2, 3, 5, 3)], (o, d) => o.UpsampleNearest2x(d[0]));
             if (large) Check("UpsampleNearest2x", "[1,32,32,1280]", M, [R(1, 32, 32, 1280)], (o, d) => o.UpsampleNearest2x(d[0]));
@@ -259,6 +298,40 @@ public static class OpsSelfTest
             if (large) Check("ConcatChannels", "[2,64,64,320]++[2,64,64,640]", M, [R(2, 64, 64, 320), R(2, 64, 64, 640)], (o, d) => o.ConcatChannels(d[0], d[1]));
             Check("SliceChannels", "[2,9,24][5,+11]", M, [R(2, 9, 24)], (o, d) => o.SliceChannels(d[0], 5, 11));
             Check("CropSpatial", "[2,9,8,3] rows1-7 cols2-5", M, [R(2, 9, 8, 3)], (o, d) => o.CropSpatial(d[0], 1, 7, 2, 5));
+
+            KernelShapeClasses(Conv, Lin, Gn);
+        }
+
+        /// <summary>
+        /// The shape classes the kernels treat specially, each small enough for the PTX interpreter: conv tiles partial
+        /// in both GEMM dimensions (M and O not multiples of 64, K not a multiple of the 32-wide k tile), the scalar
+        /// gather (C % 8 != 0, C = 3) and the 16-byte one, stride 2 with asymmetric padding, 1x1 and 3x3; linear layers
+        /// whose inF % 8 != 0 (the implicit-GEMM fallback instead of cuBLASLt); attention with distinct q, k and v,
+        /// causal or not, head dims 40, 64 and 512 (at small L), lengths that are not multiples of the 32-key tile;
+        /// group norm whose pixel chunks are uneven (more than one chunk, the last one shorter).
+        /// </summary>
+        private void KernelShapeClasses(Action<string, int[], int, int, int, Pad2d, bool, bool> conv,
+                                        Action<string, int[], int, bool, bool> lin, Action<string, int[], int, bool> gn)
+        {
+            const double C = ComputeTolerance;
+            conv("[1,9,11,3] 3x3 ->70 pad1 bias (C=3, partial M and O)", [1, 9, 11, 3], 70, 3, 1, Pad2d.Same(1), true, false);
+            conv("[1,10,9,12] 3x3 s2 pad(0,1,0,1) ->20 bias+res (C%8=4)", [1, 10, 9, 12], 20, 3, 2, new Pad2d(0, 1, 0, 1), true, true);
+            conv("[2,7,9,24] 1x1 ->136 bias+res (16-byte gather)", [2, 7, 9, 24], 136, 1, 1, Pad2d.Same(0), true, true);
+            conv("[1,12,13,40] 3x3 ->72 pad1 (K=360, partial k tile)", [1, 12, 13, 40], 72, 3, 1, Pad2d.Same(1), false, false);
+            conv("[1,11,11,16] 3x3 s2 pad1 ->8 bias", [1, 11, 11, 16], 8, 3, 2, Pad2d.Same(1), true, false);
+            conv("[1,4,5,12] 2x2 s2 ->7 (even kernel, odd O)", [1, 4, 5, 12], 7, 2, 2, Pad2d.Same(0), false, false);
+            lin("[1,70,20]->130 bias+res (inF%8=4: conv fallback)", [1, 70, 20], 130, true, true);
+            lin("[2,37,48]->72 bias+res", [2, 37, 48], 72, true, true);
+            void Att(string name, int b, int lq, int lk, int heads, int d, bool causal) =>
+                Check("Attention", name + (causal ? " causal" : ""), C, [R(b, lq, heads * d), R(b, lk, heads * d), R(b, lk, heads * d)],
+                      (o, t) => o.Attention(t[0], t[1], t[2], heads, causal));
+            Att("B1 L45 H2 D40 distinct qkv", 1, 45, 45, 2, 40, false);
+            Att("B1 L50 H1 D64 distinct qkv", 1, 50, 50, 1, 64, true);
+            Att("B2 Lq37 Lk45 H2 D64", 2, 37, 45, 2, 64, false);
+            Att("B1 Lq9 Lk13 H1 D512", 1, 9, 13, 1, 512, false);
+            Att("B1 L33 H1 D512 distinct qkv", 1, 33, 33, 1, 512, true);
+            Att("B1 Lq65 Lk40 H1 D64", 1, 65, 40, 1, 64, true);
+            gn("[1,50,47,32] g4 (uneven chunks)", [1, 50, 47, 32], 4, true);
         }
     }
 }

@@ -80,6 +80,37 @@ public static class BenchRunner
     }
 
     /// <summary>The backend's peak device memory when it reports one (see <see cref="IDeviceMemoryStats"/>).</summary>
+    /// <summary>
+    /// The lambda grid's cost against separate runs, at one output size: each timed run is the whole grid (VAE
+    /// encode and the two UNet passes once, then per pair the combination and the VAE decode), and each separate
+    /// run one adjustable-mode latent path at the first pair; both after the same warm-up.
+    /// </summary>
+    public static (BenchStats Grid, BenchStats Single) RunGrid(UpscalePipeline pipeline, int outputSize, UpscaleOptions options,
+        IReadOnlyList<(float Pix, float Sem)> pairs, int warmup, int runs, Action<string>? progress = null)
+    {
+        if (runs < 1) throw new PisaException($"--runs must be at least 1, got {runs}");
+        int inputSize = outputSize / 4;
+        var o = options with { Mode = LoraMode.Adjustable, Upscale = 4, ProcessSize = outputSize, LambdaPix = pairs[0].Pix, LambdaSem = pairs[0].Sem };
+        o.Validate();
+        HostTensor x = Preprocess.Run(RandomImage(inputSize, inputSize, 1234), o.Upscale, o.ProcessSize).ModelInput;
+        var single = new double[runs];
+        var grid = new double[runs];
+        for (int r = -warmup; r < runs; r++)
+        {
+            progress?.Invoke(r < 0 ? $"{outputSize}x{outputSize} grid: warm-up {r + warmup + 1}/{warmup}" : $"{outputSize}x{outputSize} grid: run {r + 1}/{runs}");
+            long t0 = Stopwatch.GetTimestamp();
+            pipeline.RunLatentPath(x, o);
+            double s = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            t0 = Stopwatch.GetTimestamp();
+            pipeline.LatentGrid(x, o, pairs);
+            double g = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            if (r < 0) continue;
+            single[r] = s;
+            grid[r] = g;
+        }
+        return (new BenchStats($"grid of {pairs.Count}", grid), new BenchStats("one adjustable run", single));
+    }
+
     public static long? PeakDeviceBytes(Backends.IOps ops) => ops is IDeviceMemoryStats s ? s.PeakDeviceBytes : null;
 
     /// <summary>The process's peak resident set (VmHWM on Linux).</summary>

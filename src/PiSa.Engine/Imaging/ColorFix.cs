@@ -37,11 +37,21 @@ public static class ColorFix
     /// Adaptive instance normalisation: per channel, <c>(t - mean_t) / std_t * std_s + mean_s</c> with
     /// <c>std = sqrt(unbiased var + 1e-5)</c>. The images may differ in size (only statistics are shared).
     /// </summary>
-    public static ColorFixResult AdaIn(RgbImage target, RgbImage source)
+    public static ColorFixResult AdaIn(RgbImage target, RgbImage source) => Finish(AdaIn(ToUnit(target), ToUnit(source)), target);
+
+    /// <summary>The colour fix on unit floats (HWC RGB, [0, 1]) of equal-sized images, unclamped: the 16-bit path.</summary>
+    public static float[] ApplyUnit(ColorFixMethod method, float[] target, float[] source, int width, int height) => method switch
     {
-        float[] t = ToUnit(target);
+        ColorFixMethod.AdaIn => AdaIn(target, source),
+        ColorFixMethod.Wavelet => Wavelet(target, source, width, height),
+        ColorFixMethod.None => (float[])target.Clone(),
+        _ => throw new ArgumentOutOfRangeException(nameof(method), method, null),
+    };
+
+    private static float[] AdaIn(float[] t, float[] s)
+    {
         var (tMean, tStd) = MeanStd(t);
-        var (sMean, sStd) = MeanStd(ToUnit(source));
+        var (sMean, sStd) = MeanStd(s);
         var result = new float[t.Length];
         for (int i = 0; i < t.Length; i++)
         {
@@ -49,7 +59,7 @@ public static class ColorFix
             float v = (t[i] - tMean[c]) / tStd[c];
             result[i] = v * sStd[c] + sMean[c];
         }
-        return Finish(result, target);
+        return result;
     }
 
     /// <summary>
@@ -60,10 +70,15 @@ public static class ColorFix
     {
         if (target.Width != source.Width || target.Height != source.Height)
             throw new ArgumentException($"wavelet colour fix needs equal sizes: target {target.Width}x{target.Height}, source {source.Width}x{source.Height}");
-        var (targetHigh, _) = WaveletDecompose(ToUnit(target), target.Width, target.Height);
-        var (_, sourceLow) = WaveletDecompose(ToUnit(source), source.Width, source.Height);
+        return Finish(Wavelet(ToUnit(target), ToUnit(source), target.Width, target.Height), target);
+    }
+
+    private static float[] Wavelet(float[] target, float[] source, int width, int height)
+    {
+        var (targetHigh, _) = WaveletDecompose(target, width, height);
+        var (_, sourceLow) = WaveletDecompose(source, width, height);
         for (int i = 0; i < targetHigh.Length; i++) targetHigh[i] += sourceLow[i];
-        return Finish(targetHigh, target);
+        return targetHigh;
     }
 
     /// <summary>to_tensor: byte / 255 in float32 (a division, as torchvision does), kept HWC.</summary>

@@ -1,10 +1,58 @@
 namespace PiSa.Engine.Imaging;
 
-/// <summary>The output encodings <see cref="ImageIO.Save"/> writes, chosen by file extension.</summary>
+/// <summary>The encodings <see cref="ImageIO"/> writes, chosen by file extension or <c>-f/--format</c>.</summary>
 public enum ImageFormat
 {
     Png,
     Jpeg,
+    Webp,
+    Tiff,
     Bmp,
     Tga,
+}
+
+/// <summary>Names and extensions of <see cref="ImageFormat"/>; the one place that maps between them.</summary>
+public static class ImageFormats
+{
+    /// <summary>Extensions read as images when a folder is given as input (GIF is read, never written).</summary>
+    public static readonly string[] InputExtensions = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".tga", ".gif"];
+
+    /// <summary>Whether the format can store an alpha channel as this project writes it. (TIFF can, but the TIFF
+    /// encoder of ImageSharp 2.1 writes no extra samples.)</summary>
+    public static bool HoldsAlpha(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Webp;
+
+    /// <summary>Whether the format can store 16 bits per sample as this project writes it. (TIFF can, and 16-bit TIFF
+    /// is read, but the TIFF encoder of ImageSharp 2.1 writes 8 bits whatever it is asked.)</summary>
+    public static bool Holds16Bit(ImageFormat f) => f is ImageFormat.Png;
+
+    /// <summary>Whether the format can store a single grey channel as this project writes it.</summary>
+    public static bool HoldsGrey(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Jpeg or ImageFormat.Tiff;
+
+    public static string Extension(ImageFormat f) => f switch
+    {
+        ImageFormat.Png => ".png",
+        ImageFormat.Jpeg => ".jpg",
+        ImageFormat.Webp => ".webp",
+        ImageFormat.Tiff => ".tiff",
+        ImageFormat.Bmp => ".bmp",
+        ImageFormat.Tga => ".tga",
+        _ => throw new ArgumentOutOfRangeException(nameof(f)),
+    };
+
+    /// <summary>The format an extension (with the dot, any case) names, or null.</summary>
+    public static ImageFormat? FromExtension(string ext) => ext.ToLowerInvariant() switch
+    {
+        ".png" => ImageFormat.Png,
+        ".jpg" or ".jpeg" => ImageFormat.Jpeg,
+        ".webp" => ImageFormat.Webp,
+        ".tif" or ".tiff" => ImageFormat.Tiff,
+        ".bmp" => ImageFormat.Bmp,
+        ".tga" => ImageFormat.Tga,
+        _ => null,
+    };
+
+    /// <summary>The format a <c>--format</c> value names (any case, with or without the dot), or null.</summary>
+    public static ImageFormat? FromName(string name) => FromExtension(name.StartsWith('.') ? name : "." + name);
+
+    public const string Writable = ".png, .jpg/.jpeg, .webp, .tif/.tiff, .bmp or .tga";
 }

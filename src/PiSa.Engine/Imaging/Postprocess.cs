@@ -34,3 +34,27 @@ public static class Postprocess
         };
     }
 }
+
+/// <summary>SPEC steps 11-13 at full precision for 16-bit inputs: no 8-bit truncation before or after the
+/// colour fix (which compares against the float preprocessed input), the float resize back.</summary>
+public static class PostprocessFloat
+{
+    public static PlaneImage Run(HostTensor decodedNchw, PreprocessResult pre, ColorFixMethod method)
+    {
+        var source = pre.SourceUnit ?? throw new ArgumentException("the float postprocessing needs the float preprocessing");
+        int[] s = decodedNchw.Shape;
+        if (s.Length != 4 || s[0] != 1 || s[1] != 3 || s[2] != source.Height || s[3] != source.Width)
+            throw new ArgumentException($"decoded image [{ShapeUtil.Format(s)}] does not match the preprocessed input {source.Width}x{source.Height}");
+        int plane = source.Width * source.Height;
+        var target = new float[3 * plane];
+        float[] x = decodedNchw.Data;
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < plane; i++)
+                target[i * 3 + c] = Math.Clamp(x[c * plane + i] * 0.5f + 0.5f, 0f, 1f);
+        var fixedUp = ColorFix.ApplyUnit(method, target, source.Data, source.Width, source.Height);
+        for (int i = 0; i < fixedUp.Length; i++) fixedUp[i] = Math.Clamp(fixedUp[i], 0f, 1f);
+        var back = Preprocess.ResizeBack(new PlaneImage(source.Width, source.Height, 3, fixedUp), pre);
+        for (int i = 0; i < back.Data.Length; i++) back.Data[i] = Math.Clamp(back.Data[i], 0f, 1f);
+        return back;
+    }
+}

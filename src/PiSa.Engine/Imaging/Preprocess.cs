@@ -7,6 +7,8 @@ public sealed class PreprocessResult
 {
     /// <summary>The preprocessed 8-bit image (SPEC step 4): the colour-fix source.</summary>
     public required RgbImage Source { get; init; }
+    /// <summary>The same at full precision ([0, 1] floats) when the input was 16-bit; null on the 8-bit path.</summary>
+    public PlaneImage? SourceUnit { get; init; }
     /// <summary>Model input [1, 3, H, W], to_tensor * 2 - 1, in [-1, 1] (SPEC step 5).</summary>
     public required HostTensor ModelInput { get; init; }
     /// <summary>True when the input was first enlarged because a side was below process_size / upscale.</summary>
@@ -27,42 +29,88 @@ public sealed class PreprocessResult
 /// </summary>
 public static class Preprocess
 {
-    public static PreprocessResult Run(RgbImage input, int upscale, int processSize)
+    /// <summary>The sizes of steps 2-4 for an input of w0 x h0: one truth for the 8-bit and the float paths.</summary>
+    internal readonly record struct SizePlan(bool ResizeFlag, int EnlargedWidth, int EnlargedHeight, int UpWidth, int UpHeight, int Width8, int Height8);
+
+    internal static SizePlan Plan(int w0, int h0, int upscale, int processSize)
     {
-        ArgumentNullException.ThrowIfNull(input);
         if (upscale < 1) throw new PisaException($"upscale must be at least 1 (got {upscale})");
         if (processSize < 0) throw new PisaException($"process size must not be negative (got {processSize})");
-
-        int w0 = input.Width, h0 = input.Height;
-        RgbImage img = input;
         // Python: `process_size // upscale` (integer), then a float scale and int() truncation of the sizes.
         int minSide = processSize / upscale;
         bool resizeFlag = w0 < minSide || h0 < minSide;
+        int ew = w0, eh = h0;
         if (resizeFlag)
         {
             double scale = (double)minSide / Math.Min(w0, h0);
-            img = PilResize.Resize(img, Math.Max(1, (int)(scale * w0)), Math.Max(1, (int)(scale * h0)), ResampleFilter.Bicubic);
+            ew = Math.Max(1, (int)(scale * w0));
+            eh = Math.Max(1, (int)(scale * h0));
         }
-
-        long upW = (long)img.Width * upscale, upH = (long)img.Height * upscale;
+        long upW = (long)ew * upscale, upH = (long)eh * upscale;
         if (upW > int.MaxValue || upH > int.MaxValue || upW * upH * 3 > Array.MaxLength)
             throw new PisaException($"input {w0}x{h0} is too large for x{upscale} upscaling");
-        img = PilResize.Resize(img, (int)upW, (int)upH, ResampleFilter.Bicubic);
-
-        int w8 = img.Width - img.Width % 8, h8 = img.Height - img.Height % 8;
+        int w8 = (int)(upW - upW % 8), h8 = (int)(upH - upH % 8);
         if (w8 < 8 || h8 < 8)
-            throw new PisaException($"input {w0}x{h0} is too small: x{upscale} gives {img.Width}x{img.Height}, below 8 pixels on a side");
-        img = PilResize.Resize(img, w8, h8, ResampleFilter.Lanczos);
+            throw new PisaException($"input {w0}x{h0} is too small: x{upscale} gives {upW}x{upH}, below 8 pixels on a side");
+        return new SizePlan(resizeFlag, ew, eh, (int)upW, (int)upH, w8, h8);
+    }
 
+    public static PreprocessResult Run(RgbImage input, int upscale, int processSize)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var plan = Plan(input.Width, input.Height, upscale, processSize);
+        RgbImage img = input;
+        if (plan.ResizeFlag) img = PilResize.Resize(img, plan.EnlargedWidth, plan.EnlargedHeight, ResampleFilter.Bicubic);
+        img = PilResize.Resize(img, plan.UpWidth, plan.UpHeight, ResampleFilter.Bicubic);
+        img = PilResize.Resize(img, plan.Width8, plan.Height8, ResampleFilter.Lanczos);
         return new PreprocessResult
         {
             Source = img,
             ModelInput = ToModelInput(img),
-            ResizeFlag = resizeFlag,
-            OriginalWidth = w0,
-            OriginalHeight = h0,
+            ResizeFlag = plan.ResizeFlag,
+            OriginalWidth = input.Width,
+            OriginalHeight = input.Height,
             Upscale = upscale,
         };
+    }
+
+    /// <summary>Steps 2-5 at full precision (16-bit inputs): the same sizes and filters on floats (Pillow's 32-bit
+    /// path), the model input taken from the floats without rounding to 8 bits.</summary>
+    public static PreprocessResult RunFloat(PlaneImage input, int upscale, int processSize)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.Channels != 3) throw new ArgumentException("the float preprocessing takes an RGB plane image");
+        var plan = Plan(input.Width, input.Height, upscale, processSize);
+        PlaneImage img = input;
+        if (plan.ResizeFlag) img = PilResizeFloat.Resize(img, plan.EnlargedWidth, plan.EnlargedHeight, ResampleFilter.Bicubic);
+        img = PilResizeFloat.Resize(img, plan.UpWidth, plan.UpHeight, ResampleFilter.Bicubic);
+        img = PilResizeFloat.Resize(img, plan.Width8, plan.Height8, ResampleFilter.Lanczos);
+        var unit = img.Data;
+        for (int i = 0; i < unit.Length; i++) unit[i] = Math.Clamp(unit[i], 0f, 1f);
+        int plane = img.Width * img.Height;
+        var x = new float[3 * plane];
+        for (int i = 0; i < plane; i++)
+            for (int c = 0; c < 3; c++)
+                x[c * plane + i] = unit[i * 3 + c] * 2f - 1f;
+        return new PreprocessResult
+        {
+            Source = QuantizeRounding(img),
+            SourceUnit = img,
+            ModelInput = new HostTensor([1, 3, img.Height, img.Width], x),
+            ResizeFlag = plan.ResizeFlag,
+            OriginalWidth = input.Width,
+            OriginalHeight = input.Height,
+            Upscale = upscale,
+        };
+    }
+
+    /// <summary>A [0, 1] RGB plane image to 8 bits, rounding (for display and dumps of the float path).</summary>
+    public static RgbImage QuantizeRounding(PlaneImage img)
+    {
+        var rgb = new RgbImage(img.Width, img.Height);
+        for (int i = 0; i < rgb.Data.Length; i++)
+            rgb.Data[i] = (byte)Math.Round(Math.Clamp(img.Data[i], 0f, 1f) * 255f, MidpointRounding.AwayFromZero);
+        return rgb;
     }
 
     /// <summary>torchvision to_tensor (byte / 255 in float32, CHW) then * 2 - 1, as [1, 3, H, W].</summary>
@@ -112,5 +160,12 @@ public static class Preprocess
     {
         if (!p.ResizeFlag) return img;
         return PilResize.Resize(img, p.OutputWidth, p.OutputHeight, ResampleFilter.Bicubic);
+    }
+
+    /// <summary>Step 13 on the float path.</summary>
+    public static PlaneImage ResizeBack(PlaneImage img, PreprocessResult p)
+    {
+        if (!p.ResizeFlag) return img;
+        return PilResizeFloat.Resize(img, p.OutputWidth, p.OutputHeight, ResampleFilter.Bicubic);
     }
 }

@@ -16,15 +16,19 @@ internal sealed class ResampleCoefficients
     public int[] Start { get; }
     /// <summary>Number of input pixels read by output pixel i.</summary>
     public int[] Count { get; }
-    /// <summary>Fixed-point weights, KernelSize per output pixel.</summary>
+    /// <summary>Fixed-point weights, KernelSize per output pixel (Pillow's 8-bit path).</summary>
     public int[] Weights { get; }
+    /// <summary>The same weights before fixed-point rounding, normalised to sum 1 (Pillow's 32-bit path,
+    /// used here for 16-bit samples and alpha planes).</summary>
+    public double[] Normalized { get; }
 
-    private ResampleCoefficients(int kernelSize, int[] start, int[] count, int[] weights)
+    private ResampleCoefficients(int kernelSize, int[] start, int[] count, int[] weights, double[] normalized)
     {
         KernelSize = kernelSize;
         Start = start;
         Count = count;
         Weights = weights;
+        Normalized = normalized;
     }
 
     /// <summary>Coefficients for resampling the whole input axis [0, inSize) onto outSize pixels.</summary>
@@ -42,6 +46,7 @@ internal sealed class ResampleCoefficients
         var start = new int[outSize];
         var count = new int[outSize];
         var weights = new int[outSize * kernelSize];
+        var normalized = new double[outSize * kernelSize];
         var k = new double[kernelSize];
         double invScale = 1.0 / filterScale;
 
@@ -66,12 +71,13 @@ internal sealed class ResampleCoefficients
             for (int t = 0; t < n; t++)
             {
                 double w = sum != 0.0 ? k[t] / sum : k[t];
+                normalized[row + t] = w;
                 weights[row + t] = ToFixed(w);
             }
             start[o] = lo;
             count[o] = n;
         }
-        return new ResampleCoefficients(kernelSize, start, count, weights);
+        return new ResampleCoefficients(kernelSize, start, count, weights, normalized);
     }
 
     /// <summary>Round half away from zero to fixed point (the C cast truncates toward zero).</summary>

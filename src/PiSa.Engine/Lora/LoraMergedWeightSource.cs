@@ -45,6 +45,13 @@ public sealed class LoraMergedWeightSource : IWeightSource
     /// <summary>Names of the weights this set changes (the others are the base objects).</summary>
     public IEnumerable<string> MergedNames => _active.Keys;
 
+    /// <summary>The merged tensors made so far: objects of this set alone (never shared with another set), so a
+    /// backend may free its copies of them when the set is retired.</summary>
+    public IReadOnlyList<HostTensor> MergedTensors
+    {
+        get { lock (_lock) return [.. _merged.Values]; }
+    }
+
     public bool Contains(string name) => _base.Contains(name);
     public IEnumerable<string> Names => _base.Names;
     /// <summary>Merging never changes a shape: ask the base, so no merge (or conversion) happens for it.</summary>

@@ -53,7 +53,9 @@ public static class LatentTiling
     /// disposes neither; this method disposes both). Blending happens on the host in float32 like the official
     /// float32 accumulators, with weights computed in double and rounded per product as torch does.
     /// </summary>
-    public static DeviceTensor Predict(IOps ops, DeviceTensor latent, int tileSize, int overlap, Func<DeviceTensor, DeviceTensor> predict)
+    /// <param name="onTile">Called before each tile with (tile index from 0, tile count), for progress.</param>
+    public static DeviceTensor Predict(IOps ops, DeviceTensor latent, int tileSize, int overlap, Func<DeviceTensor, DeviceTensor> predict,
+        Action<int, int>? onTile = null)
     {
         if (latent.Rank != 4 || latent.Dim(0) != 1)
             throw new ArgumentException($"latent tiling expects an NHWC latent with batch 1, got [{ShapeUtil.Format(latent.Shape)}]");
@@ -68,10 +70,12 @@ public static class LatentTiling
         var contributors = new float[h * w * c];
         // The official loops: outer over x origins ("row"), inner over y origins ("col"); the order of the
         // float32 additions follows it so overlapping sums round the same way.
+        int done = 0;
         foreach (int x0 in xs)
         {
             foreach (int y0 in ys)
             {
+                onTile?.Invoke(done++, xs.Length * ys.Length);
                 using var tileIn = ops.CropSpatial(latent, y0, y0 + tile, x0, x0 + tile);
                 using var tileOut = predict(tileIn);
                 var pred = ops.Download(tileOut).Data;

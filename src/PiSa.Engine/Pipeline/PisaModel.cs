@@ -30,6 +30,7 @@ public sealed class PisaModel : IDisposable
     private readonly List<IDisposable> _owned = [];
     private readonly Dictionary<string, DeviceTensor> _promptCache = [];
     private readonly Dictionary<string, UNet2DConditionModel> _unets = [];
+    private readonly Dictionary<string, LoraMergedWeightSource> _fusedWeights = [];
 
     public PisaModel(IOps ops, UNetConfig unetCfg, IWeightSource unetWeights, VaeConfig vaeCfg, IWeightSource vaeWeights,
         ClipTextConfig textCfg, IWeightSource textWeights, ClipTokenizer? tokenizer, PisaCheckpoint lora)
@@ -107,19 +108,26 @@ public sealed class PisaModel : IDisposable
     {
         string key = set == "fused" ? $"fused:{lambdaPix:R}:{lambdaSem:R}" : set;
         if (_unets.TryGetValue(key, out var unet)) return unet;
-        IWeightSource weights = set switch
+        LoraMergedWeightSource weights = set switch
         {
             "pisa" => LoraMerger.PisaWeights(_unetBase, Lora),
             "pix" => LoraMerger.PixWeights(_unetBase, Lora),
             "fused" => LoraMerger.FusedWeights(_unetBase, Lora, lambdaPix, lambdaSem),
             _ => throw new ArgumentException($"unknown weight set '{set}'"),
         };
-        // Only one fused set stays alive: lambdas change between runs, the two exact sets do not.
+        // Only one fused set stays alive: lambdas change between runs, the two exact sets do not. The retired set's
+        // merged tensors belong to it alone: a backend with device copies frees them now (its weak-keyed cache
+        // would also free them, but only after a garbage collection, keeping two sets on the device meanwhile).
         if (set == "fused")
             foreach (var stale in _unets.Keys.Where(k => k.StartsWith("fused:", StringComparison.Ordinal)).ToList())
+            {
                 _unets.Remove(stale);
+                if (_fusedWeights.Remove(stale, out var retired) && Ops is IWeightRelease release)
+                    release.ReleaseWeights(retired.MergedTensors);
+            }
         unet = new UNet2DConditionModel(UNetConfig, weights, Ops);
         _unets[key] = unet;
+        if (set == "fused") _fusedWeights[key] = weights;
         return unet;
     }
 

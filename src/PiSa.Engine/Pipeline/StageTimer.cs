@@ -17,9 +17,13 @@ public sealed class StageTimer
         _stages[stage] = (s.TotalMs + ms, s.Count + 1);
     }
 
+    /// <summary>Raised as a timed stage begins (progress reporting).</summary>
+    public event Action<string>? Started;
+
     /// <summary>Times <paramref name="body"/> as one occurrence of <paramref name="stage"/>.</summary>
     public T Time<T>(string stage, Func<T> body)
     {
+        Started?.Invoke(stage);
         long t0 = Stopwatch.GetTimestamp();
         try { return body(); }
         finally { Add(stage, Stopwatch.GetElapsedTime(t0).TotalMilliseconds); }

@@ -20,13 +20,15 @@ public sealed class UpscaleResult
 /// above its threshold), z_H = z_L - eps, decode, clamp, truncating 8-bit conversion, colour fix, resize back.
 /// Knows nothing of the backend: everything heavy goes through <see cref="IOps"/>.
 /// </summary>
-public sealed class UpscalePipeline(PisaModel model)
+public sealed partial class UpscalePipeline(PisaModel model)
 {
     public const float Timestep = 1f;
     public StageTimer Timer { get; } = new();
     /// <summary>Lines the caller should show the user (e.g. the fused mode's distance to the exact mode).</summary>
     public List<string> Notices { get; } = [];
     private bool _fusedDistanceReported;
+    /// <summary>Called before each latent tile with (tile index from 0, tile count), for progress.</summary>
+    public Action<int, int>? TileProgress { get; set; }
 
     public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false)
     {
@@ -46,8 +48,9 @@ public sealed class UpscalePipeline(PisaModel model)
     /// <summary>
     /// SPEC section 3 steps 6-10 on a preprocessed model input x [1, 3, H, W] in [-1, 1]: prompt embedding (cached),
     /// VAE encode, UNet, z_H = z_L - eps, VAE decode and clamp; returns the decoded image [1, 3, H, W] on the host.
-    /// Each stage is timed in <see cref="Timer"/> ("text encoder", "vae encode", "unet", "vae decode") after a
-    /// backend synchronisation. This is what `pisa bench` measures.
+    /// Each stage is timed in <see cref="Timer"/> ("text encoder", "vae encode", "unet", "vae decode") up to the
+    /// check of its output for NaN/inf (<see cref="NonFiniteCheck"/>), which waits for the backend; a non-finite
+    /// output throws <see cref="NonFiniteResultException"/> naming the stage. This is what `pisa bench` measures.
     /// </summary>
     public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o)
     {
@@ -58,44 +61,58 @@ public sealed class UpscalePipeline(PisaModel model)
     private HostTensor LatentPath(HostTensor modelInput, UpscaleOptions o, Dictionary<string, HostTensor>? tensors)
     {
         var ops = model.Ops;
-        float sf = model.VaeConfig.ScalingFactor;
 
-        var prompt = Timer.Time("text encoder", () => { var p = model.PromptEmbeddings(o.Prompt); ops.Synchronize(); return p; });
+        // Each stage's output is checked for NaN/inf before the next stage uses it (NonFiniteCheck): the count
+        // waits for the stage's work, so it also ends the stage for the timer.
+        var prompt = Timer.Time("text encoder", () =>
+        {
+            var p = model.PromptEmbeddings(o.Prompt);   // cached and owned by the model: not disposed here
+            NonFiniteCheck.Require(ops, p, "text encoder", o);
+            return p;
+        });
         if (tensors != null) tensors["prompt_embeds"] = ops.Download(prompt);
 
-        using var lq = Timer.Time("vae encode", () =>
-        {
-            using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
-            using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
-            var r = ops.ScaleShift(mean, sf, 0);
-            ops.Synchronize();
-            return r;
-        });
+        using var lq = EncodeLatent(modelInput, o);
         if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
 
-        using var eps = Timer.Time("unet", () => { var r = PredictNoise(lq, prompt, o); ops.Synchronize(); return r; });
+        using var eps = Timer.Time("unet", () => NonFiniteCheck.Checked(ops, PredictNoise(lq, prompt, o), "unet", o));
         if (tensors != null) tensors["unet_pred"] = Layout.NhwcToNchw(ops.Download(eps));
 
         using var hq = ops.Axpby(lq, eps, 1, -1);
         if (tensors != null) tensors["hq_latent"] = Layout.NhwcToNchw(ops.Download(hq));
 
-        var decoded = Timer.Time("vae decode", () =>
-        {
-            using var z = ops.ScaleShift(hq, 1f / sf, 0);
-            using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
-            using var c = ops.Clamp(d, -1, 1);
-            return Layout.NhwcToNchw(ops.Download(c));
-        });
+        var decoded = DecodeLatent(hq, o);
         if (tensors != null) tensors["decoded"] = decoded;
         return decoded;
     }
+
+    /// <summary>Step 7, timed as "vae encode": z_L = posterior mean * scaling factor, NHWC on the backend.</summary>
+    private DeviceTensor EncodeLatent(HostTensor modelInput, UpscaleOptions o) => Timer.Time("vae encode", () =>
+    {
+        var ops = model.Ops;
+        using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
+        using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile);
+        // The non-finite count waits for the stage's work, so it also ends the stage for the timer.
+        return NonFiniteCheck.Checked(ops, ops.ScaleShift(mean, model.VaeConfig.ScalingFactor, 0), "vae encode", o);
+    });
+
+    /// <summary>Step 10, timed as "vae decode": decode z_H / scaling factor, clamp to [-1, 1], NCHW on the host.</summary>
+    private HostTensor DecodeLatent(DeviceTensor hq, UpscaleOptions o) => Timer.Time("vae decode", () =>
+    {
+        var ops = model.Ops;
+        using var z = ops.ScaleShift(hq, 1f / model.VaeConfig.ScalingFactor, 0);
+        using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile);
+        NonFiniteCheck.Require(ops, d, "vae decode", o);   // before the clamp, which would hide a NaN
+        using var c = ops.Clamp(d, -1, 1);
+        return Layout.NhwcToNchw(ops.Download(c));
+    });
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>
     private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o)
     {
         int h = lq.Dim(1), w = lq.Dim(2);
         if (!LatentTiling.IsActive(h, w, o.LatentTile)) return PredictTile(lq, prompt, o);
-        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o));
+        return LatentTiling.Predict(model.Ops, lq, o.LatentTile, o.LatentOverlap, tile => PredictTile(tile, prompt, o), TileProgress);
     }
 
     /// <summary>One UNet evaluation in the chosen LoRA mode.</summary>
@@ -116,7 +133,8 @@ public sealed class UpscalePipeline(PisaModel model)
                     _fusedDistanceReported = true;
                     using var exact = Exact(z, prompt, o.LambdaPix, o.LambdaSem);
                     double d = TensorMetrics.RelativeL2(ops.Download(fused).Data, ops.Download(exact).Data);
-                    Notices.Add($"fused mode at (lambda_pix {o.LambdaPix}, lambda_sem {o.LambdaSem}): relative L2 distance of the UNet prediction to the exact adjustable mode = {d:G3} (first tile of the first image)");
+                    if (double.IsFinite(d))   // else the unet stage's non-finite check fails the run
+                        Notices.Add($"fused mode at (lambda_pix {o.LambdaPix}, lambda_sem {o.LambdaSem}): relative L2 distance of the UNet prediction to the exact adjustable mode = {d:G3} (first tile of the first image)");
                 }
                 return fused;
             default:
@@ -127,10 +145,26 @@ public sealed class UpscalePipeline(PisaModel model)
     /// <summary>The official adjustable mode: lambda_pix * eps(W_pix) + lambda_sem * (eps(W_pisa) - eps(W_pix)).</summary>
     private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem)
     {
+        var (pisa, pix) = ExactPasses(z, prompt);
+        using (pisa)
+        using (pix)
+            return CombineExact(pisa, pix, lambdaPix, lambdaSem);
+    }
+
+    /// <summary>The adjustable mode's two UNet passes: eps(W_pisa) and eps(W_pix) (the caller disposes both).</summary>
+    private (DeviceTensor Pisa, DeviceTensor Pix) ExactPasses(DeviceTensor z, DeviceTensor prompt)
+    {
+        var pisa = model.UNet("pisa").Forward(z, Timestep, prompt);
+        var pix = model.UNet("pix").Forward(z, Timestep, prompt);
+        return (pisa, pix);
+    }
+
+    /// <summary>lambda_pix * eps_pix + lambda_sem * (eps_pisa - eps_pix), in this one order of float operations
+    /// (so a grid's combination of kept passes equals a separate run bit for bit).</summary>
+    private DeviceTensor CombineExact(DeviceTensor pisa, DeviceTensor pix, float lambdaPix, float lambdaSem)
+    {
         var ops = model.Ops;
-        using var sem = model.UNet("pisa").Forward(z, Timestep, prompt);
-        using var pix = model.UNet("pix").Forward(z, Timestep, prompt);
-        using var semOnly = ops.Axpby(sem, pix, 1, -1);
+        using var semOnly = ops.Axpby(pisa, pix, 1, -1);
         return ops.Axpby(pix, semOnly, lambdaPix, lambdaSem);
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using PiSa.Cli.Commands;
 using PiSa.Engine;
+using PiSa.Engine.Pipeline;
 using PiSa.Tests.Cli;
 
 namespace PiSa.Tests.Bench;
@@ -53,10 +54,47 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public void Several_modes_share_one_model_and_write_one_json_each()
+    {
+        using var dir = new TempDir();
+        var r = PisaProcess.Run("bench", "--random-weights", "--config-dir", Path.Combine(FixturePaths.Tiny, "sd"),
+            "--sizes", "64", "--runs", "1", "--warmup", "0", "--device", "cpu", "--mode", "default,adjustable,fused", "--json", dir.File("b.json"));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        foreach (var mode in new[] { "default", "adjustable", "fused" })
+        {
+            Assert.Contains($"mode {mode}", r.Stdout);
+            using var doc = JsonDocument.Parse(File.ReadAllText(dir.File($"b-{mode}.json")));
+            Assert.Equal(mode, doc.RootElement.GetProperty("mode").GetString());
+        }
+        Assert.False(File.Exists(dir.File("b.json")));
+        Assert.Equal(3, r.Stdout.Split('\n').Count(l => l.Contains("(shared by the modes)")));
+        // One model load: the three blocks report the same load time.
+        Assert.Single(r.Stdout.Split('\n').Where(l => l.Contains("model load")).Select(l => l[l.IndexOf("model load")..]).Distinct());
+    }
+
+    [Theory]
+    [InlineData("default", new[] { LoraMode.Default })]
+    [InlineData("fused, default", new[] { LoraMode.Fused, LoraMode.Default })]
+    public void Modes_parse(string text, LoraMode[] expected) => Assert.Equal(expected, BenchCommand.ParseModes(text));
+
+    [Theory]
+    [InlineData("fast")]
+    [InlineData("default,default")]
+    [InlineData("")]
+    public void Bad_modes_are_refused(string text) => Assert.Throws<PisaException>(() => BenchCommand.ParseModes(text));
+
+    [Fact]
+    public void A_bad_mode_is_a_usage_error()
+    {
+        var r = PisaProcess.Run("bench", "--random-weights", "--device", "cpu", "--mode", "default,fast");
+        PisaProcess.AssertOneLineError(r, "fast", exitCode: 2);
+    }
+
+    [Fact]
     public void Bench_refuses_model_and_random_weights_together()
     {
         var r = PisaProcess.Run("bench", "--random-weights", "--model", "x", "--lora", "y", "--device", "cpu");
-        PisaProcess.AssertOneLineError(r, "either --model");
+        PisaProcess.AssertOneLineError(r, "either --model", exitCode: 2);
     }
 
     [Theory]
@@ -69,5 +107,5 @@ public class BenchCommandTests
     [InlineData("0")]
     [InlineData("abc")]
     [InlineData("")]
-    public void Bad_sizes_are_refused(string text) => Assert.Throws<PisaException>(() => BenchCommand.ParseSizes(text));
+    public void Bad_sizes_are_refused(string text) => Assert.ThrowsAny<PisaException>(() => BenchCommand.ParseSizes(text));
 }

@@ -112,6 +112,28 @@ public sealed class CliFailureTests
         Assert.DoesNotContain("   at ", r.Stderr);
     }
 
+    [Theory]
+    [InlineData("fused", "1e30")]
+    [InlineData("adjustable", "3e38")]
+    public void Non_finite_result_is_an_error_naming_the_stage_and_writes_no_image(string mode, string lambdaSem)
+    {
+        // Such LoRA scales overflow float32 in the UNet (fused: everywhere, NaN after the next GroupNorm; adjustable:
+        // a few values), which used to come out as a flat grey image with exit code 0.
+        using var dir = new TempDir();
+        string output = dir.File("out.png");
+        File.WriteAllText(output, "previous result");
+        var r = PisaProcess.Run([.. Upscale(GoodInput, output), "--mode", mode, "--lambda-sem", lambdaSem]);
+        Assert.Equal(1, r.ExitCode);
+        var error = Assert.Single(r.StderrLines, l => l.StartsWith("pisa: error:"));
+        Assert.Contains("lq_a.png", error);
+        Assert.Contains("the unet stage produced", error);
+        Assert.Contains("non-finite", error);
+        Assert.DoesNotContain("   at ", r.Stderr);
+        Assert.DoesNotContain("distance", r.Stderr);   // no fused-mode distance notice computed from NaN
+        Assert.Equal("previous result", File.ReadAllText(output));
+        Assert.Single(Directory.GetFiles(dir.Path));   // no temporary or partial file either
+    }
+
     [Fact]
     public void Inspect_refuses_a_lying_safetensors_header()
     {

@@ -18,6 +18,9 @@ internal sealed class FakeGpuRuntime : IGpuRuntime
     public readonly List<Launched> Launches = new();
     public int Frees;
 
+    /// <summary>Bytes of device memory allocated and not yet freed.</summary>
+    public long LiveBytes => Live.Values.Sum(b => b.LongLength);
+
     public string Arch => "sm_fake";
     public bool HasLinear { get; set; }
     public int LinearCalls;

@@ -160,7 +160,7 @@ public sealed class DiskAndProcessFaultTests
 
         var r = PisaProcess.Run(Upscale(inputs, outputs));
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Contains("2/2", r.Stderr); // the leftover was not counted as an input
+        Assert.Contains("(2 image(s)", r.Stderr); // the leftover was not counted as an input
         Assert.Equal(["a.png", "b.png"], Directory.GetFiles(outputs).Select(f => Path.GetFileName(f)!).Order().ToArray());
         Assert.False(File.Exists(staleOut)); // cleaned by the run writing into that folder
         Assert.True(File.Exists(staleIn));   // a folder only read from is left as it is
@@ -249,9 +249,7 @@ public sealed class DiskAndProcessFaultTests
     {
         for (int i = 0; i < count; i++)
         {
-            var img = PilResizeTests.RandomImage(8, 8, seed: i + 1);
-            using var f = File.Create(Path.Combine(folder, $"img{i:D4}.png"));
-            ImageIO.Encode(img, ImageFormat.Png, f);
+            ImageIO.Save(PilResizeTests.RandomImage(8, 8, seed: i + 1), Path.Combine(folder, $"img{i:D4}.png"));
         }
     }
 

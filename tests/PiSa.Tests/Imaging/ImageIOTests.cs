@@ -2,7 +2,8 @@ using System.Buffers.Binary;
 using System.Text;
 using PiSa.Engine;
 using PiSa.Engine.Imaging;
-using StbImageWriteSharp;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
 
 namespace PiSa.Tests.Imaging;
 
@@ -45,7 +46,7 @@ public sealed class ImageIOTests : IDisposable
     [Fact]
     public void Png_chunks_carry_valid_crcs()
     {
-        // stb_image ignores CRCs, so check them here with a bitwise CRC-32 (other tools do verify them).
+        // Decoders differ in whether they check CRCs, so check them here with a bitwise CRC-32 (other tools do verify them).
         ImageIO.Save(PilResizeTests.RandomImage(50, 30, 4), PathOf("c.png"));
         byte[] f = File.ReadAllBytes(PathOf("c.png"));
         int pos = 8, chunks = 0;
@@ -63,7 +64,8 @@ public sealed class ImageIOTests : IDisposable
             chunks++;
         }
         Assert.Equal(f.Length, pos);
-        Assert.Equal(3, chunks);   // IHDR, IDAT, IEND
+        Assert.True(chunks >= 3, $"{chunks} chunks");   // IHDR, IDAT..., IEND
+        Assert.Equal("IHDR", Encoding.ASCII.GetString(f, 12, 4));
         Assert.Equal(new byte[] { 0xAE, 0x42, 0x60, 0x82 }, f[^4..]);   // the well-known IEND CRC
     }
 
@@ -88,15 +90,13 @@ public sealed class ImageIOTests : IDisposable
     public void Grey_and_rgba_inputs_become_rgb_like_pillow_convert()
     {
         var grey = new byte[] { 0, 50, 100, 150, 200, 250 };
-        using (var f = File.Create(PathOf("g.png")))
-            new ImageWriter().WritePng(grey, 3, 2, ColorComponents.Grey, f);
+        using (var gi = Image.LoadPixelData<L8>(grey, 3, 2)) gi.SaveAsPng(PathOf("g.png"));
         var g = ImageIO.Load(PathOf("g.png"));
         for (int i = 0; i < 6; i++)
             Assert.Equal(new[] { grey[i], grey[i], grey[i] }, g.Data.AsSpan(i * 3, 3).ToArray());
 
         var rgba = new byte[] { 10, 20, 30, 0, 40, 50, 60, 128 };
-        using (var f = File.Create(PathOf("c.png")))
-            new ImageWriter().WritePng(rgba, 2, 1, ColorComponents.RedGreenBlueAlpha, f);
+        using (var ci = Image.LoadPixelData<Rgba32>(rgba, 2, 1)) ci.SaveAsPng(PathOf("c.png"));
         Assert.Equal(new byte[] { 10, 20, 30, 40, 50, 60 }, ImageIO.Load(PathOf("c.png")).Data);   // alpha dropped, not composited
     }
 
@@ -119,7 +119,7 @@ public sealed class ImageIOTests : IDisposable
             AssertPisa(() => ImageIO.Load(PathOf("cut.png")), "cut.png");
         }
 
-        // stb_image zero-fills what is missing in these formats; the loader must still refuse them.
+        // Decoders zero-fill what is missing in some formats; the loader must still refuse them.
         foreach (string ext in new[] { "bmp", "tga", "jpg" })
         {
             ImageIO.Save(ext == "jpg" ? Smooth(64, 64) : PilResizeTests.RandomImage(64, 64, 2), PathOf("full." + ext));
@@ -179,7 +179,7 @@ public sealed class ImageIOTests : IDisposable
     public void Bad_extension_and_missing_folder_are_user_errors()
     {
         var img = PilResizeTests.RandomImage(4, 4, 1);
-        AssertPisa(() => ImageIO.Save(img, PathOf("x.webp")), "x.webp");
+        AssertPisa(() => ImageIO.Save(img, PathOf("x.gif")), "x.gif");
         AssertPisa(() => ImageIO.Save(img, PathOf("x")), "x");
         AssertPisa(() => ImageIO.Save(img, Path.Combine(_dir, "no", "such", "x.png")), "x.png");
         Assert.Empty(Directory.GetFileSystemEntries(_dir));

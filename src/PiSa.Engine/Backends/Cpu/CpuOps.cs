@@ -97,6 +97,15 @@ public sealed class CpuOps : IOps
     public DeviceTensor Clamp(DeviceTensor x, float lo, float hi) => CpuElementwise.Clamp(Cpu(x, "Clamp"), lo, hi);
     public DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v) => CpuElementwise.AddChannelVector(Cpu(x, "AddChannelVector"), Cpu(v, "AddChannelVector"));
 
+    // ---- checks ---------------------------------------------------------------------------------
+
+    public long CountNonFinite(DeviceTensor x)
+    {
+        long n = 0;
+        foreach (float v in Cpu(x, "CountNonFinite").Data) if (!float.IsFinite(v)) n++;
+        return n;
+    }
+
     // ---- shape ----------------------------------------------------------------------------------
 
     public DeviceTensor UpsampleNearest2x(DeviceTensor x) => CpuShape.UpsampleNearest2x(Cpu(x, "UpsampleNearest2x"));

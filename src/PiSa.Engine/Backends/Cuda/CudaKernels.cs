@@ -120,4 +120,16 @@ public sealed class CudaKernels(IGpuRuntime rt)
            new KernelArgs().Ptr(q).Ptr(k).Ptr(v).Ptr(o).Int(lq).Int(lk).Int(heads).Int(d).Float(1.0f / MathF.Sqrt(d)).Int(causal ? 1 : 0),
            $"B={b} Lq={lq} Lk={lk} H={heads} D={d}");
     }
+
+    // ---- finite.cu ----
+    // count_nonfinite_f16(const half_t* x, int* partial, int n)   grid min(ceil(n/256), 1024), 256 threads
+    public void CountNonFinite(IntPtr x, IntPtr partial, int n, int blocks)
+    {
+        // Same int grid-stride loop as the flat kernels: i + gridDim.x * blockDim.x must stay below 2^31.
+        if (n + (long)blocks * LaunchMath.NonFiniteThreads > int.MaxValue)
+            throw new PisaException($"CUDA kernel count_nonfinite_f16: {n} elements is too many for its int grid-stride loop");
+        Go("finite.cu", "count_nonfinite_f16", new Dim3(blocks), new Dim3(LaunchMath.NonFiniteThreads), 0,
+           new KernelArgs().Ptr(x).Ptr(partial).Int(n), $"n={n}");
+    }
 }
+

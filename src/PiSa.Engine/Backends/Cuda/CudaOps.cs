@@ -8,7 +8,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// parameters uploaded and repacked once per HostTensor object (<see cref="WeightCache"/>).
 /// Shapes are validated here so that kernel index math can assume them.
 /// </summary>
-public sealed class CudaOps : IOps
+public sealed class CudaOps : IOps, IWeightRelease
 {
     private readonly IGpuRuntime _rt;
     private readonly bool _ownsRuntime;
@@ -23,8 +23,13 @@ public sealed class CudaOps : IOps
         _weights = new WeightCache(runtime);
     }
 
-    public string Name => "cuda";
+    /// <summary>"cuda", or "ptx" when the kernels run on the PTX interpreter.</summary>
+    public string Name => _rt is PtxGpuRuntime ? "ptx" : "cuda";
     public IGpuRuntime Runtime => _rt;
+    /// <summary>The device copies of parameters (for memory accounting and tests).</summary>
+    public WeightCache Weights => _weights;
+
+    public long ReleaseWeights(IEnumerable<HostTensor> tensors) => _weights.Release(tensors);
 
     // ---- helpers --------------------------------------------------------------------------------
     private static CudaTensor C(DeviceTensor t, string op, string arg) =>
@@ -347,6 +352,25 @@ public sealed class CudaOps : IOps
         if (y.Count > 0)
             _k.Crop(xc.Ptr, y.Ptr, Int(y.Count, "crop"), xc.Shape[1], xc.Shape[2], xc.Shape[3], y0, x0, y1 - y0, x1 - x0);
         return y;
+    }
+
+    // ---- checks ---------------------------------------------------------------------------------
+    public long CountNonFinite(DeviceTensor x)
+    {
+        var xc = C(x, "non-finite check", "x");
+        if (xc.Count == 0) return 0;
+        int n = Int(xc.Count, "non-finite check"), blocks = LaunchMath.NonFiniteBlocks(n);
+        var partial = new DeviceMemory(_rt, blocks * 4L);
+        try
+        {
+            _k.CountNonFinite(xc.Ptr, partial.Ptr, n, blocks);
+            var counts = new int[blocks];
+            _rt.CopyToHost(MemoryMarshal.AsBytes(counts.AsSpan()), partial.Ptr);   // waits for the kernel
+            long total = 0;
+            foreach (int c in counts) total += c;
+            return total;
+        }
+        finally { partial.Release(); }
     }
 
     public void Synchronize() => _rt.Synchronize();

@@ -68,4 +68,12 @@ public static class LaunchMath
         int per = (hw + chunks - 1) / chunks;
         return (per, (hw + per - 1) / per);
     }
+
+    // ---- count_nonfinite_f16 ----
+    /// <summary>Threads per block of count_nonfinite_f16 (its shared tree is sized for exactly this).</summary>
+    public const int NonFiniteThreads = 256;
+    /// <summary>At most this many blocks, so the partial counts the host sums stay a few KB.</summary>
+    public const int NonFiniteMaxBlocks = 1024;
+
+    public static int NonFiniteBlocks(long n) => (int)Math.Clamp((n + NonFiniteThreads - 1) / NonFiniteThreads, 1, NonFiniteMaxBlocks);
 }

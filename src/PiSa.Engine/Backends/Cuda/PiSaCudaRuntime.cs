@@ -55,13 +55,16 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
         }
     }
 
-    /// <summary>A CudaOps on device 0, or the reason there is none (for BackendFactory.CudaFactory).</summary>
-    public static (IOps? Ops, string? Reason) TryCreateOps()
+    /// <summary>A CudaOps on device <paramref name="ordinal"/> (0 by default; `--gpu N`), or the reason there is none.</summary>
+    public static (IOps? Ops, string? Reason) TryCreateOps(int ordinal = 0)
     {
         var (ok, reason) = CudaAvailability.Probe();
         if (!ok) return (null, reason);
         if (!KernelCompiler.Available) return (null, KernelCompiler.UnavailableReason);
-        try { return (new CudaOps(new PiSaCudaRuntime(CudaContext.Create(0))), null); }
+        var r = PiSa.Cuda.Native.CuDriver.cuDeviceGetCount(out int count);
+        if (r != PiSa.Cuda.Native.CUresult.CUDA_SUCCESS) return (null, $"cuDeviceGetCount failed: {CudaErrors.Name(r)}");
+        if (ordinal < 0 || ordinal >= count) return (null, $"--gpu {ordinal}: this machine has {count} CUDA device(s), numbered 0 to {count - 1}");
+        try { return (new CudaOps(new PiSaCudaRuntime(CudaContext.Create(ordinal))), null); }
         catch (Exception e) { return (null, e.Message); }
     }
 

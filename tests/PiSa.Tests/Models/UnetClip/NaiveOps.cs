@@ -219,6 +219,7 @@ public sealed class NaiveOps : IOps
 
     public DeviceTensor ScaleShift(DeviceTensor x, float scale, float shift) => Map(x, v => (float)v * scale + shift);
     public DeviceTensor Clamp(DeviceTensor x, float lo, float hi) => Map(x, v => Math.Clamp(v, lo, hi));
+    public long CountNonFinite(DeviceTensor x) => D(x).Count(v => !float.IsFinite(v));
 
     public DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v)
     {

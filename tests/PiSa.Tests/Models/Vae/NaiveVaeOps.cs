@@ -223,6 +223,8 @@ public sealed class NaiveVaeOps : IOps
         return y;
     }
 
+    public long CountNonFinite(DeviceTensor x) => D(x).Data.Count(v => !float.IsFinite(v));
+
     public DeviceTensor Clamp(DeviceTensor xd, float lo, float hi)
     {
         var x = D(xd);

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace PiSa.Cli.Commands;
+
+/// <summary>How `pisa upscale` reports progress (<c>--progress</c>).</summary>
+public enum ProgressMode
+{
+    /// <summary>A bar redrawn with carriage returns, only when stderr is a terminal; nothing otherwise.</summary>
+    Auto,
+    /// <summary>One JSON object per line on stderr per event, for GUIs and scripts.</summary>
+    Json,
+    /// <summary>No progress output.</summary>
+    None,
+}
+
+/// <summary>
+/// Progress of an upscale run on stderr: per image, per pipeline stage and per latent tile. The bar is drawn only
+/// on a terminal (carriage-return frames never reach a redirected stderr); JSON events are
+/// <c>{"event":"stage"|"tile"|"image"|"done", "image":i, "images":n, "file":..., "stage":..., "tile":i, "tiles":n,
+/// "ok":bool, "elapsed_s":t}</c>, image and tile counted from 1.
+/// </summary>
+public sealed class UpscaleProgress
+{
+    private readonly ProgressMode _mode;
+    private readonly bool _bar;
+    private readonly int _total;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private int _image;
+    private string _file = "", _stage = "", _tile = "";
+    private bool _open;
+
+    public UpscaleProgress(ProgressMode mode, int total)
+    {
+        _mode = mode;
+        _total = total;
+        _bar = mode == ProgressMode.Auto && !Console.IsErrorRedirected;
+    }
+
+    public void ImageStart(int index, string file)
+    {
+        _image = index + 1;
+        _file = file;
+        _stage = _tile = "";
+        Draw();
+    }
+
+    public void Stage(string stage)
+    {
+        _stage = stage;
+        _tile = "";
+        if (_mode == ProgressMode.Json) Event("stage", w => w.WriteString("stage", stage));
+        Draw();
+    }
+
+    public void Tile(int index, int count)
+    {
+        _tile = $" tile {index + 1}/{count}";
+        if (_mode == ProgressMode.Json) Event("tile", w => { w.WriteString("stage", _stage); w.WriteNumber("tile", index + 1); w.WriteNumber("tiles", count); });
+        Draw();
+    }
+
+    public void ImageDone(bool ok)
+    {
+        if (_mode == ProgressMode.Json) Event("image", w => w.WriteBoolean("ok", ok));
+    }
+
+    /// <summary>Before printing a line of its own: ends the bar's line so the message starts clean.</summary>
+    public void Interrupt()
+    {
+        if (_open) Console.Error.WriteLine();
+        _open = false;
+    }
+
+    public void Finish(int failed)
+    {
+        if (_bar && _open)
+        {
+            Console.Error.Write($"\r{Pad($"[{new string('#', 24)}] {_total}/{_total} done")}\n");
+            _open = false;
+        }
+        if (_mode == ProgressMode.Json) Event("done", w => w.WriteNumber("failed", failed));
+    }
+
+    private void Draw()
+    {
+        if (!_bar) return;
+        const int width = 24;
+        int filled = _total == 0 ? width : (_image - 1) * width / _total;
+        Console.Error.Write($"\r{Pad($"[{new string('#', filled)}{new string('.', width - filled)}] {_image}/{_total} {_file} {_stage}{_tile}")}");
+        _open = true;
+    }
+
+    private static string Pad(string s) => s.Length >= 79 ? s[..79] : s.PadRight(79);
+
+    private void Event(string kind, Action<Utf8JsonWriter> fields)
+    {
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("event", kind);
+            w.WriteNumber("image", _image);
+            w.WriteNumber("images", _total);
+            w.WriteString("file", _file);
+            fields(w);
+            w.WriteNumber("elapsed_s", Math.Round(_clock.Elapsed.TotalSeconds, 3));
+            w.WriteEndObject();
+        }
+        Console.Error.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+}
+
+/// <summary>The per-stage time table printed after a run.</summary>
+internal static class StageTable
+{
+    public static void Print(TextWriter w, Engine.Pipeline.StageTimer timer, double loadMs, int images, string backend)
+    {
+        w.WriteLine($"stage times on {backend} ({images} image(s); model load {loadMs.ToString("F0", CultureInfo.InvariantCulture)} ms):");
+        w.WriteLine($"  {"stage",-14} {"total ms",10} {"per image",10}");
+        foreach (var (stage, total, count) in timer.Stages)
+            w.WriteLine($"  {stage,-14} {total.ToString("F1", CultureInfo.InvariantCulture),10} {(total / Math.Max(1, images)).ToString("F1", CultureInfo.InvariantCulture),10}");
+        w.WriteLine($"  {"total",-14} {timer.TotalMs.ToString("F1", CultureInfo.InvariantCulture),10} {(timer.TotalMs / Math.Max(1, images)).ToString("F1", CultureInfo.InvariantCulture),10}");
+    }
+}

@@ -1,0 +1,137 @@
+using System.Runtime.InteropServices;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Bmp;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.Formats.Tga;
+using SixLabors.ImageSharp.Formats.Tiff;
+using SixLabors.ImageSharp.Formats.Webp;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace PiSa.Engine.Imaging;
+
+/// <summary>
+/// Encodes an <see cref="OutputImage"/> with SixLabors.ImageSharp. Alpha is written where the format holds it
+/// (PNG, WebP) and composited on white elsewhere (the caller is told, to say so once); grey is written as one
+/// channel with Pillow's luma weights where the format holds it; 16 bits where the format holds it (PNG). ICC,
+/// EXIF and XMP go with the image where the format stores them (PNG, with the ICC profile in an iCCP chunk we add;
+/// JPEG; WebP without ICC and XMP; see
+/// <see cref="ImageFormats"/> for what ImageSharp 2.1 cannot write).
+/// </summary>
+public static class ImageEncoder
+{
+    public const int DefaultJpegQuality = 95;
+
+    /// <summary>What an encode had to give up, for the caller to tell the user.</summary>
+    public sealed record Outcome(bool AlphaComposited, bool DepthReduced);
+
+    public static Outcome Encode(OutputImage img, EncodeOptions o, Stream destination)
+    {
+        bool alpha = img.Alpha != null && ImageFormats.HoldsAlpha(o.Format);
+        bool composite = img.Alpha != null && !alpha;
+        int wantDepth = o.BitDepth ?? (img.Rgb16 != null ? 16 : 8);
+        bool deep = wantDepth == 16 && ImageFormats.Holds16Bit(o.Format);
+        bool grey = img.Grey && ImageFormats.HoldsGrey(o.Format) && !(alpha && o.Format != ImageFormat.Png);
+
+        // Samples in [0, 1] as floats whatever the source, so every combination goes through one path.
+        int w = img.Width, h = img.Height, n = w * h;
+        float[] colour = img.Rgb16?.Data ?? ColorFix.ToUnit(img.Rgb);
+        float[]? a = img.Alpha?.Data;
+        if (a != null && a.Length != n) throw new ArgumentException($"alpha plane {img.Alpha!.Width}x{img.Alpha.Height} does not match the image {w}x{h}");
+        byte[] bytes = img.Rgb.Data;
+        // The plain 8-bit cases keep the exact bytes (grey by Pillow's integer formula); the rest goes
+        // through floats in [0, 1], whatever the source depth.
+        using Image image = deep
+            ? Build<Rgba64>(w, h, i => Pixel16(colour, a, i, alpha, composite, grey))
+            : img.Rgb16 == null && !composite
+                ? Build<Rgba32>(w, h, i =>
+                {
+                    byte r = bytes[i * 3], g = bytes[i * 3 + 1], b = bytes[i * 3 + 2], al = alpha ? Q8(a![i]) : (byte)255;
+                    if (!grey) return new Rgba32(r, g, b, al);
+                    byte l = PillowLuma(r, g, b);
+                    return new Rgba32(l, l, l, al);
+                })
+                : Build<Rgba32>(w, h, i => Pixel8(colour, a, i, alpha, composite, grey));
+        if (img.Metadata != null)
+        {
+            image.Metadata.IccProfile = img.Metadata.IccProfile?.DeepClone();
+            image.Metadata.ExifProfile = img.Metadata.ExifProfile?.DeepClone();
+            // ImageSharp 2.1's WebP encoder miscounts the RIFF size when it adds XMP (the file reads as truncated).
+            if (o.Format != ImageFormat.Webp) image.Metadata.XmpProfile = img.Metadata.XmpProfile?.DeepClone();
+        }
+        if (o.Format == ImageFormat.Png && img.Metadata?.IccProfile?.ToByteArray() is { Length: > 0 } icc)
+        {
+            // ImageSharp 2.1 writes no iCCP chunk: encode, then insert it.
+            var png = new MemoryStream();
+            image.Save(png, Encoder(o, alpha, deep, grey));
+            destination.Write(PngIccChunk.Insert(png.ToArray(), icc));
+        }
+        else image.Save(destination, Encoder(o, alpha, deep, grey));
+        return new Outcome(composite, wantDepth == 16 && !deep && img.Rgb16 != null);
+    }
+
+    private static IImageEncoder Encoder(EncodeOptions o, bool alpha, bool deep, bool grey) => o.Format switch
+    {
+        ImageFormat.Png => new PngEncoder
+        {
+            ColorType = grey ? (alpha ? PngColorType.GrayscaleWithAlpha : PngColorType.Grayscale) : alpha ? PngColorType.RgbWithAlpha : PngColorType.Rgb,
+            BitDepth = deep ? PngBitDepth.Bit16 : PngBitDepth.Bit8,
+        },
+        ImageFormat.Jpeg => new JpegEncoder { Quality = o.Quality ?? DefaultJpegQuality, ColorType = grey ? JpegColorType.Luminance : JpegColorType.YCbCrRatio444 },
+        ImageFormat.Webp => o.Quality is int q
+            ? new WebpEncoder { FileFormat = WebpFileFormatType.Lossy, Quality = q }
+            : new WebpEncoder { FileFormat = WebpFileFormatType.Lossless },
+        ImageFormat.Tiff => new TiffEncoder
+        {
+            Compression = SixLabors.ImageSharp.Formats.Tiff.Constants.TiffCompression.Deflate,
+            BitsPerPixel = grey ? TiffBitsPerPixel.Bit8 : TiffBitsPerPixel.Bit24,
+            PhotometricInterpretation = grey ? SixLabors.ImageSharp.Formats.Tiff.Constants.TiffPhotometricInterpretation.BlackIsZero
+                : SixLabors.ImageSharp.Formats.Tiff.Constants.TiffPhotometricInterpretation.Rgb,
+        },
+        ImageFormat.Bmp => new BmpEncoder { BitsPerPixel = BmpBitsPerPixel.Pixel24 },
+        ImageFormat.Tga => new TgaEncoder { BitsPerPixel = TgaBitsPerPixel.Pixel24, Compression = TgaCompression.None },
+        _ => throw new ArgumentOutOfRangeException(nameof(o)),
+    };
+
+    private static Image<TPixel> Build<TPixel>(int w, int h, Func<int, TPixel> pixel) where TPixel : unmanaged, IPixel<TPixel>
+    {
+        var pixels = new TPixel[(long)w * h];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = pixel(i);
+        return Image.LoadPixelData<TPixel>(pixels, w, h);
+    }
+
+    /// <summary>Pillow's RGB to "L" conversion on bytes: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16.</summary>
+    public static byte PillowLuma(byte r, byte g, byte b) => (byte)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
+
+    /// <summary>Pillow's "L" conversion weights (ITU-R 601-2 luma): L = R*299/1000 + G*587/1000 + B*114/1000.</summary>
+    private static float Luma(float r, float g, float b) => r * 0.299f + g * 0.587f + b * 0.114f;
+
+    private static Rgba32 Pixel8(float[] c, float[]? a, int i, bool keepAlpha, bool composite, bool grey)
+    {
+        var (r, g, b, al) = Samples(c, a, i, keepAlpha, composite, grey);
+        return new Rgba32(Q8(r), Q8(g), Q8(b), Q8(al));
+    }
+
+    private static Rgba64 Pixel16(float[] c, float[]? a, int i, bool keepAlpha, bool composite, bool grey)
+    {
+        var (r, g, b, al) = Samples(c, a, i, keepAlpha, composite, grey);
+        return new Rgba64(Q16(r), Q16(g), Q16(b), Q16(al));
+    }
+
+    private static (float R, float G, float B, float A) Samples(float[] c, float[]? a, int i, bool keepAlpha, bool composite, bool grey)
+    {
+        float r = c[i * 3], g = c[i * 3 + 1], b = c[i * 3 + 2];
+        float al = a == null ? 1f : Math.Clamp(a[i], 0f, 1f);
+        if (composite)
+        {
+            // Over a white background: c*a + 1*(1-a).
+            r = r * al + (1 - al); g = g * al + (1 - al); b = b * al + (1 - al);
+        }
+        if (grey) r = g = b = Luma(r, g, b);
+        return (r, g, b, keepAlpha ? al : 1f);
+    }
+
+    private static byte Q8(float v) => (byte)Math.Round(Math.Clamp(v, 0f, 1f) * 255f, MidpointRounding.AwayFromZero);
+    private static ushort Q16(float v) => (ushort)Math.Round(Math.Clamp(v, 0f, 1f) * 65535f, MidpointRounding.AwayFromZero);
+}

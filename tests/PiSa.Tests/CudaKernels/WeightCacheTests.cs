@@ -1,0 +1,131 @@
+using System.Runtime.CompilerServices;
+using PiSa.Engine.Backends;
+using PiSa.Engine.Backends.Cuda;
+using PiSa.Engine.Pipeline;
+using PiSa.Engine.Tensors;
+
+namespace PiSa.Tests.CudaKernels;
+
+/// <summary>
+/// The CUDA backend's parameter cache must not outlive the weight sets it serves: device memory stays flat across
+/// fused-mode lambda changes (tiny model, CudaOps on the recording fake runtime, which counts live bytes).
+/// </summary>
+public class WeightCacheTests
+{
+    private static HostTensor Rand(int seed, params int[] shape)
+    {
+        var r = new Random(seed);
+        var t = new HostTensor(shape);
+        for (int i = 0; i < t.Data.Length; i++) t.Data[i] = (float)(r.NextDouble() * 2 - 1);
+        return t;
+    }
+
+    private static void Collect()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    [Fact]
+    public void Device_memory_stays_flat_across_fused_lambda_changes()
+    {
+        var rt = new FakeGpuRuntime();
+        using var ops = new CudaOps(rt, ownsRuntime: false);
+        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        var prompt = model.PromptEmbeddings("");   // owned by the model
+        using var z = ops.Upload(Rand(1, 1, 8, 8, model.UNetConfig.InChannels));
+        var live = new List<long>();
+        var cached = new List<long>();
+        for (int i = 0; i < 6; i++)
+        {
+            var unet = model.UNet("fused", 1f, 0.5f + 0.25f * i);   // retires the previous fused set
+            // What the explicit release does not cover (the retired set's folded time biases) goes once the
+            // collector has found it unreachable: collect here so that the count is exact, not a GC race.
+            Collect();
+            unet.Forward(z, UpscalePipeline.Timestep, prompt).Dispose();
+            live.Add(rt.LiveBytes);
+            cached.Add(ops.Weights.Bytes);
+        }
+        Assert.True(cached[0] > 0);
+        Assert.All(live, b => Assert.Equal(live[0], b));        // not growing: one fused set on the device at a time
+        Assert.All(cached, b => Assert.Equal(cached[0], b));
+    }
+
+    [Fact]
+    public void A_retired_fused_set_is_freed_at_once_without_waiting_for_the_collector()
+    {
+        var rt = new FakeGpuRuntime();
+        using var ops = new CudaOps(rt, ownsRuntime: false);
+        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        var prompt = model.PromptEmbeddings("");
+        using var z = ops.Upload(Rand(2, 1, 8, 8, model.UNetConfig.InChannels));
+        model.UNet("fused", 1f, 0.5f).Forward(z, UpscalePipeline.Timestep, prompt).Dispose();
+        long withOne = ops.Weights.Bytes;
+        model.UNet("fused", 1f, 0.7f);   // retire: its merged weights are released explicitly
+        long afterRetire = ops.Weights.Bytes;
+        // Everything LoRA-merged is gone; what remains is shared (base weights, norms) plus at most the folded
+        // biases, which are vectors. The merged weights are most of the UNet's bytes.
+        Assert.True(afterRetire < withOne / 2, $"{afterRetire} of {withOne} bytes still cached after retiring the set");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void UploadUnreferenced(WeightCache cache, int seed) => cache.Packed(Rand(seed, 16, 8, 3, 3));
+
+    [Fact]
+    public void Copies_of_unreachable_parameters_are_freed_and_live_ones_kept()
+    {
+        var rt = new FakeGpuRuntime();
+        using var cache = new WeightCache(rt);
+        var kept = Rand(1, 8, 4, 3, 3);
+        var keptBias = Rand(2, 8);
+        var packed = cache.Packed(kept);
+        cache.Vector(keptBias);
+        long keptBytes = cache.Bytes;
+        for (int i = 0; i < 5; i++) UploadUnreferenced(cache, 10 + i);
+        Assert.Equal(7, cache.Count);
+        Collect();
+        Assert.True(cache.ReleaseUnreachable() > 0);
+        Assert.Equal(2, cache.Count);
+        Assert.Equal(keptBytes, cache.Bytes);
+        Assert.Equal(keptBytes, rt.LiveBytes);
+        Assert.Same(packed, cache.Packed(kept));   // still cached, not uploaded again
+        GC.KeepAlive(keptBias);
+    }
+
+    [Fact]
+    public void The_sweep_runs_by_itself_on_the_next_upload_after_a_collection()
+    {
+        var rt = new FakeGpuRuntime();
+        using var cache = new WeightCache(rt);
+        for (int i = 0; i < 5; i++) UploadUnreferenced(cache, 20 + i);
+        Collect();
+        var w = Rand(3, 4, 4, 1, 1);
+        cache.Packed(w);
+        Assert.Equal(1, cache.Count);
+        Assert.Equal(cache.Bytes, rt.LiveBytes);
+        GC.KeepAlive(w);
+    }
+
+    [Fact]
+    public void Explicit_release_frees_now_and_a_released_parameter_is_uploaded_again_when_used()
+    {
+        var rt = new FakeGpuRuntime();
+        using var cache = new WeightCache(rt);
+        var w = Rand(1, 8, 4, 3, 3);
+        var b = Rand(2, 8);
+        var first = cache.Packed(w);
+        cache.Vector(b);
+        cache.VectorF16(b);
+        long both = rt.LiveBytes;
+        Assert.Equal(first.Memory.Bytes, cache.Release([w]));
+        Assert.Equal(both - first.Memory.Bytes, rt.LiveBytes);
+        Assert.Equal(0, cache.Release([w]));   // twice is harmless
+        var again = cache.Packed(w);
+        Assert.NotSame(first, again);
+        Assert.Equal(both, rt.LiveBytes);
+        using var other = new CudaOps(rt, ownsRuntime: false);
+        IWeightRelease release = other;
+        Assert.Equal(0, release.ReleaseWeights([w]));   // another backend's cache: nothing of w there
+    }
+}

@@ -1,0 +1,36 @@
+using PiSa.Engine.Backends;
+using PiSa.Engine.Backends.Cpu;
+using PiSa.Engine.Backends.Cuda;
+using PiSa.Engine.Pipeline;
+using Xunit.Abstractions;
+
+namespace PiSa.Tests.Interpreter;
+
+/// <summary>
+/// Golden cases of the tiny model end to end on the CUDA backend run by the PTX interpreter: text encoder, VAE
+/// encoder, UNet and VAE decoder as the fp16 kernels compute them, against the official code's recorded intermediates
+/// and image with SPEC section 5's fp16 tolerances (GoldenCheck, the same check as `pisa selftest --device ptx`).
+/// One case per path: default, the two-pass adjustable mode, latent tiling, VAE tiling (the CLI selftest in CI runs
+/// every case).
+/// </summary>
+public sealed class GoldenOnInterpreterTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Cases() => new() { "a_default", "a_adj_0.5_1.2", "e_default_latenttiled", "f_default_vaetiled" };
+
+    [InterpreterTheory]
+    [MemberData(nameof(Cases))]
+    public void Case_matches_the_official_outputs_on_the_interpreter(string name)
+    {
+        var c = GoldenManifest.Load(FixturePaths.Tiny).Single(g => g.Name == name);
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt);
+        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var floor = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps()));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var r = GoldenCheck.Run(model, c, fp16: true, floor);
+        foreach (var line in r.Lines) output.WriteLine(line);
+        output.WriteLine($"{rt.Launches} launches, {rt.TotalInstructions:N0} thread-instructions, " +
+                         $"peak device memory {rt.PeakDeviceBytes / 1e6:F1} MB, {sw.Elapsed.TotalSeconds:F1} s");
+        Assert.True(r.Passed, string.Join("; ", r.Lines));
+    }
+}
