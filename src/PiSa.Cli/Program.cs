@@ -7,10 +7,9 @@ namespace PiSa.Cli;
 
 /// <summary>
 /// The `pisa` command. Every failure the user can cause ends as one line on stderr and a non-zero exit:
-/// PisaException messages are printed as they are (exit 1), so is running out of memory (a real run bigger than
-/// the machine: input bounds keep small or lying files from getting there); anything else is a bug, printed as
-/// one line with its type (set PISA_DEBUG=1 for the stack trace). Exit codes: 0 success, 1 a failed input or
-/// run (out of memory included), 2 a usage error, 70 an internal error (a bug).
+/// PisaException messages are printed as they are, so is running out of memory; anything else is a bug,
+/// printed as one line with its type (set PISA_DEBUG=1 for the stack trace). Exit codes: 0 success, 1 a failed
+/// input or run, 2 a usage error, 70 an internal error (a bug).
 /// </summary>
 public static class Program
 {

@@ -88,11 +88,11 @@ public static class UpscaleTargets
     /// <summary>Creates and removes a file in the folder, so an unwritable output fails now, not after the compute.</summary>
     public static void ProbeWritable(string dir)
     {
-        // Hidden (never taken for an input), and not an AtomicFile temporary: it holds no data and goes on close.
-        string probe = Path.Combine(dir, $".pisa-probe.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        // A temporary's name: one left by a killed run is cleaned like any other.
+        string probe = AtomicFile.TempPathFor(Path.Combine(dir, "pisa-probe"));
         try
         {
-            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            using (new FileStream(probe, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -111,8 +111,7 @@ public static class UpscaleTargets
             {
                 var files = Directory.EnumerateFiles(a, "*", recursive ? SearchOption.AllDirectories : SearchOption.TopDirectoryOnly)
                     .Where(f => ImageFormats.InputExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-                    // Hidden files, AtomicFile's temporaries (.NAME.pisa-tmp-PID, a killed writer's included) among them, are never inputs.
-                    .Where(f => !Path.GetFileName(f).StartsWith('.') && !AtomicFile.IsTemporary(f))
+                    .Where(f => !Path.GetFileName(f).StartsWith(AtomicFile.TempPrefix, StringComparison.Ordinal))
                     .Select(f => (f, Path.GetRelativePath(a, f)))
                     .OrderBy(f => f.Item2, StringComparer.Ordinal).ToList();
                 if (files.Count == 0) throw new PisaException($"input folder {a} holds no images ({string.Join(", ", ImageFormats.InputExtensions)})");

@@ -13,6 +13,8 @@ namespace PiSa.Engine.Formats;
 public static class AtomicFile
 {
     public const string TempMarker = ".pisa-tmp-";
+    /// <summary>Every temporary's name starts with this (hidden): folder scans skip such names.</summary>
+    public const string TempPrefix = ".";
 
     private static readonly HashSet<string> Cleaned = new(StringComparer.Ordinal);
 
@@ -45,7 +47,7 @@ public static class AtomicFile
     /// <summary>The temporary name this process uses for <paramref name="fullPath"/>.</summary>
     public static string TempPathFor(string fullPath) =>
         System.IO.Path.Combine(System.IO.Path.GetDirectoryName(fullPath) ?? ".",
-            "." + System.IO.Path.GetFileName(fullPath) + TempMarker + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+            TempPrefix + System.IO.Path.GetFileName(fullPath) + TempMarker + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>True for a name this class gives its temporaries (whichever process wrote it).</summary>
     public static bool IsTemporary(string fileName) => TryParseTemp(System.IO.Path.GetFileName(fileName), out _);
@@ -79,7 +81,7 @@ public static class AtomicFile
     {
         pid = 0;
         int at = name.LastIndexOf(TempMarker, StringComparison.Ordinal);
-        return name.StartsWith('.') && at > 1
+        return name.StartsWith(TempPrefix, StringComparison.Ordinal) && at > 1
             && int.TryParse(name.AsSpan(at + TempMarker.Length), NumberStyles.None, CultureInfo.InvariantCulture, out pid) && pid > 0;
     }
 
