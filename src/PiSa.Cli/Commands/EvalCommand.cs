@@ -63,7 +63,7 @@ public static class EvalCommand
         }
         string report = format switch { "csv" => Csv(rows), "json" => Json(rows, cropBorder), _ => Table(rows, cropBorder) };
         if (output == null) Console.Out.Write(report);
-        else PiSa.Engine.Imaging.AtomicFile.Write(output, s => s.Write(Encoding.UTF8.GetBytes(report)));
+        else AtomicFile.Write(output, s => s.Write(Encoding.UTF8.GetBytes(report)));
         if (failed > 0)
         {
             Console.Error.WriteLine($"pisa: {failed} of {srFiles.Count} image(s) could not be measured");
