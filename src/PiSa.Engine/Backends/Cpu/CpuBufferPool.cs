@@ -1,0 +1,96 @@
+namespace PiSa.Engine.Backends.Cpu;
+
+/// <summary>
+/// Recycles the float arrays of disposed CPU activations, by exact length. A forward pass repeats the same
+/// shapes (every block of a level, every run of a batch), so after the first run nearly every op output is a
+/// recycled array: no fresh pages to fault in and zero (the allocator's cost), and no garbage waiting for a
+/// GC (which is what made the peak working set several times the live set). Arrays come back with old
+/// contents: every op writes all of its output. Pooled bytes are capped; past the cap a returned array is
+/// dropped to the GC, and <see cref="Trim"/> empties the pool (the pipeline does so between images of
+/// different sizes, so arrays of a shape that will not come back are not kept).
+/// </summary>
+public sealed class CpuBufferPool
+{
+    /// <summary>The pool every CPU tensor rents from.</summary>
+    public static CpuBufferPool Shared { get; } = new(DefaultLimitBytes);
+
+    /// <summary>Arrays below this size are left to the GC (small arrays are cheap, and pooling them costs a lock).</summary>
+    public const int MinPooledLength = 16 * 1024;
+
+    /// <summary>Default cap on pooled (free) bytes.</summary>
+    public const long DefaultLimitBytes = 3L << 30;
+
+    private readonly Dictionary<int, Stack<float[]>> _free = [];
+    private readonly Lock _lock = new();
+    private long _pooledBytes, _peakPooledBytes, _liveBytes, _peakLiveBytes;
+    private long _rents, _hits;
+
+    public CpuBufferPool(long limitBytes) => LimitBytes = limitBytes;
+
+    /// <summary>The most free bytes the pool keeps.</summary>
+    public long LimitBytes { get; set; }
+
+    /// <summary>An array of exactly <paramref name="length"/> elements with unspecified contents.</summary>
+    public float[] Rent(int length)
+    {
+        if (length < MinPooledLength) return GC.AllocateUninitializedArray<float>(length);
+        lock (_lock)
+        {
+            _rents++;
+            _liveBytes += 4L * length;
+            _peakLiveBytes = Math.Max(_peakLiveBytes, _liveBytes);
+            if (_free.TryGetValue(length, out var stack) && stack.Count > 0)
+            {
+                _hits++;
+                _pooledBytes -= 4L * length;
+                return stack.Pop();
+            }
+        }
+        return GC.AllocateUninitializedArray<float>(length);
+    }
+
+    /// <summary>Gives an array from <see cref="Rent"/> back; the caller must not touch it afterwards.</summary>
+    public void Return(float[] array)
+    {
+        if (array.Length < MinPooledLength) return;
+        long bytes = 4L * array.Length;
+        lock (_lock)
+        {
+            _liveBytes -= bytes;
+            if (_pooledBytes + bytes > LimitBytes) return; // dropped: the GC reclaims it
+            if (!_free.TryGetValue(array.Length, out var stack)) _free[array.Length] = stack = new Stack<float[]>();
+            stack.Push(array);
+            _pooledBytes += bytes;
+            _peakPooledBytes = Math.Max(_peakPooledBytes, _pooledBytes);
+        }
+    }
+
+    /// <summary>Drops every free array (they become garbage for the next GC).</summary>
+    public void Trim()
+    {
+        lock (_lock)
+        {
+            _free.Clear();
+            _pooledBytes = 0;
+        }
+    }
+
+    /// <summary>Counters for diagnostics and tests: bytes rented and not returned (live) and free in the pool.</summary>
+    public PoolStats Stats()
+    {
+        lock (_lock) return new PoolStats(_liveBytes, _peakLiveBytes, _pooledBytes, _peakPooledBytes, _rents, _hits);
+    }
+
+    /// <summary>Starts the peak counters again from the current values.</summary>
+    public void ResetPeaks()
+    {
+        lock (_lock)
+        {
+            _peakLiveBytes = _liveBytes;
+            _peakPooledBytes = _pooledBytes;
+        }
+    }
+}
+
+/// <summary>Pool counters (arrays of at least <see cref="CpuBufferPool.MinPooledLength"/> elements only).</summary>
+public readonly record struct PoolStats(long LiveBytes, long PeakLiveBytes, long PooledBytes, long PeakPooledBytes, long Rents, long Hits);
