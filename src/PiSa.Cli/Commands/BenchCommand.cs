@@ -29,21 +29,22 @@ public static class BenchCommand
         var random = new Option<bool>("--random-weights") { Description = "random weights instead of --model/--lora (same arithmetic, no download)" };
         var configDir = new Option<string?>("--config-dir") { Description = "with --random-weights: folder with unet/, vae/, text_encoder/config.json (default: the SD 2.1-base configs in tests/fixtures/sd21-base)" };
         var json = new Option<string?>("--json") { Description = "also write the results as JSON to this file" };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "memory budget, e.g. 12G (default: the memory available at start); a size estimated above it is refused before it runs" };
 
         var cmd = new Command("bench", "Time the PiSA-SR pipeline (VAE encode, UNet, VAE decode; prompt cached) per stage.")
         {
-            sizes, mode, warmup, runs, device, model, lora, random, configDir, json,
+            sizes, mode, warmup, runs, device, model, lora, random, configDir, json, maxMemory,
         };
         cmd.SetAction(r => Run(new BenchArgs(
             ParseSizes(r.GetValue(sizes) ?? "512"),
             r.GetValue(mode) switch { "adjustable" => LoraMode.Adjustable, "fused" => LoraMode.Fused, _ => LoraMode.Default },
             r.GetValue(warmup), r.GetValue(runs), r.GetValue(device)!, r.GetValue(model), r.GetValue(lora),
-            r.GetValue(random), r.GetValue(configDir), r.GetValue(json))));
+            r.GetValue(random), r.GetValue(configDir), r.GetValue(json), r.GetValue(maxMemory))));
         return cmd;
     }
 
     public sealed record BenchArgs(int[] Sizes, LoraMode Mode, int Warmup, int Runs, string Device, string? ModelDir,
-        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath);
+        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath, string? MaxMemory = null);
 
     public static int Run(BenchArgs a)
     {
@@ -54,6 +55,7 @@ public static class BenchCommand
         if (a.Runs < 1) throw new PisaException($"--runs must be at least 1, got {a.Runs}");
         if (a.Warmup < 0) throw new PisaException($"--warmup must not be negative, got {a.Warmup}");
 
+        var budget = MemoryBudget.Resolve(a.MaxMemory); // before the model takes any of it
         using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"));
         long loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
         string weights;
@@ -81,6 +83,14 @@ public static class BenchCommand
         var options = new UpscaleOptions { Mode = a.Mode };
         string? loadBefore = BenchRunner.LoadAverage();
         var results = new List<BenchSizeResult>();
+        // Every size is checked before the first one runs: a refusal costs no compute.
+        var estimates = a.Sizes.Select(size => BenchRunner.Estimate(model, ops.Name, size, options)).ToList();
+        for (int i = 0; i < a.Sizes.Length; i++)
+        {
+            Console.Error.WriteLine($"pisa bench: {a.Sizes[i]}x{a.Sizes[i]}: estimated peak {estimates[i].Describe()}");
+            if (estimates[i].Total > budget.Bytes)
+                throw new PisaException($"bench size {a.Sizes[i]} needs about {MemorySize.Format(estimates[i].Total)}, more than the memory budget of {budget}; use smaller --sizes, or raise --max-memory if more memory is free");
+        }
         foreach (int size in a.Sizes)
             results.Add(BenchRunner.Run(pipeline, model, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {p}")));
         string? loadAfter = BenchRunner.LoadAverage();
@@ -93,11 +103,17 @@ public static class BenchCommand
         w.WriteLine($"backend: {ops.Name}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
         w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms");
         foreach (var r in results) PrintSize(w, r);
+        w.WriteLine($"estimated peak (before the runs): {string.Join(", ", estimates.Select((e, i) => $"{a.Sizes[i]}: {F(e.Total / 1048576.0, 0)} MiB"))}; budget {budget}");
         w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
+        if (ops is PiSa.Engine.Backends.Cpu.CpuOps)
+        {
+            var ps = PiSa.Engine.Backends.Cpu.CpuBufferPool.Shared.Stats();
+            w.WriteLine($"cpu activation pool: peak live {F(ps.PeakLiveBytes / 1048576.0, 0)} MiB, peak free {F(ps.PeakPooledBytes / 1048576.0, 0)} MiB, {ps.Hits} of {ps.Rents} rents recycled");
+        }
         foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
 
         if (a.JsonPath != null)
-            WriteJson(a.JsonPath, a, ops.Name, weights, loadMs, loadBefore, loadAfter, results, peakRss, peakDevice);
+            WriteJson(a.JsonPath, a, ops.Name, weights, loadMs, loadBefore, loadAfter, results, peakRss, peakDevice, estimates);
         return Program.ExitOk;
     }
 
@@ -120,7 +136,7 @@ public static class BenchCommand
         w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {G(flops / 1e12),10} {(rate is double x ? G(x) : "-"),10}");
 
     private static void WriteJson(string path, BenchArgs a, string backend, string weights, double loadMs, string? loadBefore,
-        string? loadAfter, List<BenchSizeResult> results, long peakRss, long? peakDevice)
+        string? loadAfter, List<BenchSizeResult> results, long peakRss, long? peakDevice, List<MemoryEstimate> estimates)
     {
         using var stream = File.Create(path);
         using var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
@@ -145,6 +161,7 @@ public static class BenchCommand
             j.WriteStartObject();
             j.WriteNumber("output_size", r.OutputSize);
             j.WriteNumber("input_size", r.InputSize);
+            j.WriteNumber("estimated_peak_bytes", estimates[results.IndexOf(r)].Total);
             j.WriteStartArray("stages");
             foreach (var s in r.Stages) WriteStats(j, s, r.Flops[s.Name].Total, s.Name == BenchSizeResult.TextStage);
             j.WriteEndArray();

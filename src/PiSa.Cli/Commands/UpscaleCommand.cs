@@ -45,11 +45,12 @@ public static class UpscaleCommand
         var vaeDecTile = new Option<int>("--vae-decoder-tile") { Description = "VAE decoder tile size in latent pixels", DefaultValueFactory = _ => 224 };
         var device = DeviceOption.Create();
         var dump = new Option<string?>("--dump-tensors") { Description = "write the intermediates (as the golden fixtures name them) to this .safetensors file" };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "memory budget, e.g. 12G (default: the memory available at start); a run estimated above it is refused, or tiled to fit when no tile option is given" };
 
         var cmd = new Command("upscale", "Upscale images with PiSA-SR.")
         {
             inputs, output, model, lora, mode, lambdaPix, lambdaSem, prompt, colorFix, upscale, processSize,
-            latentTile, latentOverlap, vaeEncTile, vaeDecTile, device, dump,
+            latentTile, latentOverlap, vaeEncTile, vaeDecTile, device, dump, maxMemory,
         };
         cmd.SetAction(r =>
         {
@@ -67,16 +68,18 @@ public static class UpscaleCommand
                 VaeEncoderTile = r.GetValue(vaeEncTile),
                 VaeDecoderTile = r.GetValue(vaeDecTile),
             };
+            bool autoTiling = new Option[] { latentTile, latentOverlap, vaeEncTile, vaeDecTile }.All(t => r.GetResult(t) is null or { Implicit: true });
             return Run(r.GetValue(inputs)!, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options,
-                r.GetValue(device)!, r.GetValue(dump));
+                r.GetValue(device)!, r.GetValue(dump), r.GetValue(maxMemory), autoTiling);
         });
         return cmd;
     }
 
     public static int Run(string[] inputArgs, string output, string modelDir, string loraPath, UpscaleOptions options,
-        string device, string? dumpPath)
+        string device, string? dumpPath, string? maxMemory = null, bool autoTiling = false)
     {
         options.Validate();
+        var budget = MemoryBudget.Resolve(maxMemory); // before the model takes any of it
         var inputs = ExpandInputs(inputArgs);
         bool many = inputs.Count > 1 || inputArgs.Any(Directory.Exists);
         var targets = OutputPaths(inputs, output, many);
@@ -95,7 +98,9 @@ public static class UpscaleCommand
             try
             {
                 var image = ImageIO.Load(inputs[i]);
-                var result = pipeline.Run(image, options, keepTensors: dumpPath != null);
+                var plan = MemoryPlanner.Plan(ModelFootprint.Of(model), ops.Name, image.Width, image.Height, options, budget, autoTiling,
+                    n => { progress.Interrupt(); Console.Error.WriteLine($"pisa: {Path.GetFileName(inputs[i])}: {n}"); });
+                var result = pipeline.Run(image, plan.Options, keepTensors: dumpPath != null);
                 pipeline.Timer.Time("save", () => ImageIO.Save(result.Output, targets[i]));
                 if (dumpPath != null && result.Tensors != null)
                     SafetensorsWriter.Write(DumpPathFor(dumpPath, inputs[i], many), result.Tensors);

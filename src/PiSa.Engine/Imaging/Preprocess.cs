@@ -34,25 +34,12 @@ public static class Preprocess
         if (processSize < 0) throw new PisaException($"process size must not be negative (got {processSize})");
 
         int w0 = input.Width, h0 = input.Height;
+        var size = Sizes(w0, h0, upscale, processSize);
         RgbImage img = input;
-        // Python: `process_size // upscale` (integer), then a float scale and int() truncation of the sizes.
-        int minSide = processSize / upscale;
-        bool resizeFlag = w0 < minSide || h0 < minSide;
-        if (resizeFlag)
-        {
-            double scale = (double)minSide / Math.Min(w0, h0);
-            img = PilResize.Resize(img, Math.Max(1, (int)(scale * w0)), Math.Max(1, (int)(scale * h0)), ResampleFilter.Bicubic);
-        }
-
-        long upW = (long)img.Width * upscale, upH = (long)img.Height * upscale;
-        if (upW > int.MaxValue || upH > int.MaxValue || upW * upH * 3 > Array.MaxLength)
-            throw new PisaException($"input {w0}x{h0} is too large for x{upscale} upscaling");
-        img = PilResize.Resize(img, (int)upW, (int)upH, ResampleFilter.Bicubic);
-
-        int w8 = img.Width - img.Width % 8, h8 = img.Height - img.Height % 8;
-        if (w8 < 8 || h8 < 8)
-            throw new PisaException($"input {w0}x{h0} is too small: x{upscale} gives {img.Width}x{img.Height}, below 8 pixels on a side");
-        img = PilResize.Resize(img, w8, h8, ResampleFilter.Lanczos);
+        if (size.ResizeFlag) img = PilResize.Resize(img, size.EnlargedWidth, size.EnlargedHeight, ResampleFilter.Bicubic);
+        img = PilResize.Resize(img, size.UpscaledWidth, size.UpscaledHeight, ResampleFilter.Bicubic);
+        img = PilResize.Resize(img, size.ModelWidth, size.ModelHeight, ResampleFilter.Lanczos);
+        bool resizeFlag = size.ResizeFlag;
 
         return new PreprocessResult
         {
@@ -63,6 +50,35 @@ public static class Preprocess
             OriginalHeight = h0,
             Upscale = upscale,
         };
+    }
+
+    /// <summary>
+    /// The sizes <see cref="Run"/> goes through for a w0 x h0 input, computed without touching pixels (the memory
+    /// budget needs them before any work): Python's `process_size // upscale` and int() truncation of the float
+    /// scale for the enlargement, x upscale, then down to a multiple of 8. Refuses sizes past what a .NET array or
+    /// the 8-pixel minimum allows.
+    /// </summary>
+    public static PreprocessSizes Sizes(int w0, int h0, int upscale, int processSize)
+    {
+        if (upscale < 1) throw new PisaException($"upscale must be at least 1 (got {upscale})");
+        if (processSize < 0) throw new PisaException($"process size must not be negative (got {processSize})");
+        if (w0 < 1 || h0 < 1) throw new PisaException($"input {w0}x{h0} has no pixels");
+        int minSide = processSize / upscale;
+        bool resizeFlag = w0 < minSide || h0 < minSide;
+        long ew = w0, eh = h0;
+        if (resizeFlag)
+        {
+            double scale = (double)minSide / Math.Min(w0, h0);
+            ew = Math.Max(1, (long)(scale * w0));
+            eh = Math.Max(1, (long)(scale * h0));
+        }
+        long upW = ew * upscale, upH = eh * upscale;
+        if (ew > int.MaxValue || eh > int.MaxValue || upW > int.MaxValue || upH > int.MaxValue || upW * upH * 3 > Array.MaxLength)
+            throw new PisaException($"input {w0}x{h0} is too large for x{upscale} upscaling{(resizeFlag ? $" after its enlargement to {ew}x{eh} (a side is below --process-size/upscale = {minSide})" : "")}");
+        long w8 = upW - upW % 8, h8 = upH - upH % 8;
+        if (w8 < 8 || h8 < 8)
+            throw new PisaException($"input {w0}x{h0} is too small: x{upscale} gives {upW}x{upH}, below 8 pixels on a side");
+        return new PreprocessSizes(resizeFlag, (int)ew, (int)eh, (int)upW, (int)upH, (int)w8, (int)h8);
     }
 
     /// <summary>torchvision to_tensor (byte / 255 in float32, CHW) then * 2 - 1, as [1, 3, H, W].</summary>
@@ -114,3 +130,7 @@ public static class Preprocess
         return PilResize.Resize(img, p.OutputWidth, p.OutputHeight, ResampleFilter.Bicubic);
     }
 }
+
+/// <summary>The image sizes of the preprocessing chain (see <see cref="Preprocess.Sizes"/>).</summary>
+public readonly record struct PreprocessSizes(bool ResizeFlag, int EnlargedWidth, int EnlargedHeight,
+    int UpscaledWidth, int UpscaledHeight, int ModelWidth, int ModelHeight);

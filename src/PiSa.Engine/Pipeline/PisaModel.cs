@@ -100,6 +100,12 @@ public sealed class PisaModel : IDisposable
         return emb;
     }
 
+    /// <summary>Whether merged LoRA sets can drop the base copies they replace (the base source re-reads them).</summary>
+    public bool UNetBaseReloadable => _unetBase is IReloadableWeightSource;
+
+    /// <summary>Whether the text encoder's weights are released after a prompt is cached.</summary>
+    public bool TextWeightsReloadable => _textWeights is IReloadableWeightSource;
+
     /// <summary>Whether the text encoder's weights are held now (false once a prompt is cached and they could be released).</summary>
     public bool TextEncoderLoaded => _text != null;
 
