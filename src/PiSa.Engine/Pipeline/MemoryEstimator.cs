@@ -113,8 +113,14 @@ public static class MemoryEstimator
         double dec = DecoderPeak(f.Vae, lw, lh, o.VaeDecoderTile);
         double sum = enc + unet + dec;
         double bounded = Math.Min(sum, Math.Max(enc, Math.Max(unet, dec)) + Backends.Cpu.CpuBufferPool.Shared.LimitBytes / 4.0);
-        return (long)(4 * bounded) + (64L << 20); // + the text encoder's and other small arrays
+        return (long)(4 * bounded * ActivationMargin) + SmallArrayBytes;
     }
+
+    /// <summary>Margin over the lifetime model (measured on the tiny model: the pool's peak within 5 % of the model).</summary>
+    public const double ActivationMargin = 1.25;
+
+    /// <summary>The text encoder's activations and the arrays too small to matter one by one (statistics, biases).</summary>
+    public const long SmallArrayBytes = 64L << 20;
 
     /// <summary>Floats at the VAE encoder's peak on an h x w image (tiled as VAEHook when above its threshold).</summary>
     private static double EncoderPeak(VaeConfig c, int w, int h, int tile)

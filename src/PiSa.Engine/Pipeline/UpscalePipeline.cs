@@ -27,6 +27,7 @@ public sealed class UpscalePipeline(PisaModel model)
     /// <summary>Lines the caller should show the user (e.g. the fused mode's distance to the exact mode).</summary>
     public List<string> Notices { get; } = [];
     private bool _fusedDistanceReported;
+    private (int W, int H) _lastSize;
 
     public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false)
     {
@@ -34,6 +35,7 @@ public sealed class UpscalePipeline(PisaModel model)
         var tensors = keepTensors ? new Dictionary<string, HostTensor>() : null;
 
         var pre = Timer.Time("preprocess", () => Preprocess.Run(input, o.Upscale, o.ProcessSize));
+        ReleaseCachesOnNewSize(pre.ModelInput);
         tensors?.Add("input_image", pre.ModelInput);
         var decoded = LatentPath(pre.ModelInput, o, tensors);
         var post = Timer.Time("postprocess", () => Postprocess.Run(decoded, pre, o.ColorFix));
@@ -52,6 +54,7 @@ public sealed class UpscalePipeline(PisaModel model)
     public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o)
     {
         o.Validate();
+        ReleaseCachesOnNewSize(modelInput);
         return LatentPath(modelInput, o, null);
     }
 
@@ -88,6 +91,14 @@ public sealed class UpscalePipeline(PisaModel model)
         });
         if (tensors != null) tensors["decoded"] = decoded;
         return decoded;
+    }
+
+    /// <summary>Activations kept for reuse fit one image size: drop them when the size changes (batches of mixed sizes).</summary>
+    private void ReleaseCachesOnNewSize(HostTensor modelInput)
+    {
+        var size = (modelInput.Dim(-1), modelInput.Dim(-2));
+        if (size != _lastSize && _lastSize != default) model.Ops.ReleaseCachedMemory();
+        _lastSize = size;
     }
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>

@@ -18,6 +18,15 @@ public sealed class CpuOps : IOps
 
     public void Dispose() { }
 
+    public void ReleaseCachedMemory()
+    {
+        if (CpuBufferPool.Shared.Stats().PooledBytes == 0) return;
+        CpuBufferPool.Shared.Trim();
+        // The dropped arrays are large-object-heap garbage: collect (and compact) now rather than at the next peak.
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect();
+    }
+
     // ---- transfers ------------------------------------------------------------------------------
 
     public DeviceTensor Upload(HostTensor t)
