@@ -16,8 +16,8 @@ pipeline keeps its text encoder.
 
 Usage (one size per process, so each peak RSS belongs to one size):
   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=2 \
-  PYTHONPATH=.ref/stubs:.ref/src python3 bench/reference/pisa_torch_reference.py --size 512 --warmup 1 --runs 3
-(.ref/src = diffusers v0.25.0's src/, .ref/stubs = import-time stand-ins for huggingface_hub/safetensors,
+  PYTHONPATH=bench/reference/stubs:.ref/src python3 bench/reference/pisa_torch_reference.py --size 512 --warmup 1 --runs 3
+(.ref/src = diffusers v0.25.0's src/, bench/reference/stubs = import-time stand-ins for huggingface_hub/safetensors,
 see bench/reference/README.md).
 """
 import argparse, json, os, resource, sys, time
