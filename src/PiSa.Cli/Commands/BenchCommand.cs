@@ -86,11 +86,10 @@ public static class BenchCommand
         // Every size is checked before the first one runs: a refusal costs no compute.
         var estimates = a.Sizes.Select(size => BenchRunner.Estimate(model, ops.Name, size, options)).ToList();
         for (int i = 0; i < a.Sizes.Length; i++)
-        {
             Console.Error.WriteLine($"pisa bench: {a.Sizes[i]}x{a.Sizes[i]}: estimated peak {estimates[i].Describe()}");
+        for (int i = 0; i < a.Sizes.Length; i++)
             if (estimates[i].Total > budget.Bytes)
                 throw new PisaException($"bench size {a.Sizes[i]} needs about {MemorySize.Format(estimates[i].Total)}, more than the memory budget of {budget}; use smaller --sizes, or raise --max-memory if more memory is free");
-        }
         foreach (int size in a.Sizes)
             results.Add(BenchRunner.Run(pipeline, model, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {p}")));
         string? loadAfter = BenchRunner.LoadAverage();

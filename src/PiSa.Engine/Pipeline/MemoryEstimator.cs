@@ -57,7 +57,7 @@ public static class MemoryEstimator
     public const long RuntimeBytes = 320L << 20;
 
     /// <summary>Slack on weights for merge-time copies waiting for the GC (ConserveMemory compacts, but not at once).</summary>
-    private const double WeightSlack = 1.05;
+    private const double WeightSlack = 1.10;
 
     public static MemoryEstimate ForImage(ModelFootprint f, string backend, int width, int height, UpscaleOptions o)
     {

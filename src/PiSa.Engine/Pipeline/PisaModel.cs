@@ -143,6 +143,10 @@ public sealed class PisaModel : IDisposable
                 _unets.Remove(stale);
         unet = new UNet2DConditionModel(UNetConfig, weights, Ops);
         _unets[key] = unet;
+        // Building a merged set evicted the base copies it replaced (gigabytes at SD 2.1): collect them now, before
+        // the backend adds its packed copies on the first forward, instead of at a later peak.
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect();
         return unet;
     }
 
