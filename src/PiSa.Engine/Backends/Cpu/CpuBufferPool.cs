@@ -21,9 +21,15 @@ public sealed class CpuBufferPool
     public const long DefaultLimitBytes = 3L << 30;
 
     private readonly Dictionary<int, Stack<float[]>> _free = [];
+    private readonly Dictionary<int, long> _lastRent = [];
     private readonly Lock _lock = new();
     private long _pooledBytes, _peakPooledBytes, _liveBytes, _peakLiveBytes;
-    private long _rents, _hits;
+    private long _rents, _hits, _dropped;
+
+    /// <summary>A free size not rented within this many rents (about one stage of the pipeline) is stale: when an
+    /// allocation misses, stale arrays are dropped first, so the pool follows the working set of the current stage
+    /// instead of keeping every stage's arrays at once.</summary>
+    public const int StaleAfterRents = 400;
 
     public CpuBufferPool(long limitBytes) => LimitBytes = limitBytes;
 
@@ -34,18 +40,24 @@ public sealed class CpuBufferPool
     public float[] Rent(int length)
     {
         if (length < MinPooledLength) return GC.AllocateUninitializedArray<float>(length);
+        long dropped;
         lock (_lock)
         {
             _rents++;
             _liveBytes += 4L * length;
             _peakLiveBytes = Math.Max(_peakLiveBytes, _liveBytes);
+            _lastRent[length] = _rents;
             if (_free.TryGetValue(length, out var stack) && stack.Count > 0)
             {
                 _hits++;
                 _pooledBytes -= 4L * length;
                 return stack.Pop();
             }
+            dropped = DropStale(4L * length);
         }
+        // Dropped arrays are only garbage: collect (without compacting the weights) so that the new array can take
+        // their place instead of adding to the working set.
+        if (dropped >= 32L << 20) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
         return GC.AllocateUninitializedArray<float>(length);
     }
 
@@ -63,6 +75,25 @@ public sealed class CpuBufferPool
             _pooledBytes += bytes;
             _peakPooledBytes = Math.Max(_peakPooledBytes, _pooledBytes);
         }
+    }
+
+    /// <summary>Drops free arrays of stale sizes, at least <paramref name="bytes"/> of them if there are that many.</summary>
+    private long DropStale(long bytes)
+    {
+        long dropped = 0;
+        foreach (var (len, stack) in _free)
+        {
+            if (stack.Count == 0 || _rents - _lastRent.GetValueOrDefault(len) < StaleAfterRents) continue;
+            while (stack.Count > 0 && dropped < bytes)
+            {
+                stack.Pop();
+                dropped += 4L * len;
+            }
+            if (dropped >= bytes) break;
+        }
+        _pooledBytes -= dropped;
+        _dropped += dropped;
+        return dropped;
     }
 
     /// <summary>Drops every free array (they become garbage for the next GC).</summary>
