@@ -35,6 +35,7 @@ public sealed partial class UpscalePipeline
         var pre = Timer.Time("preprocess", () => deep
             ? Preprocess.RunFloat(input.Rgb16!, o.Upscale, o.ProcessSize)
             : Preprocess.Run(input.Rgb, o.Upscale, o.ProcessSize));
+        ReleaseCachesOnNewSize(pre.ModelInput);
 
         var decoded = new List<(float Pix, float Sem, HostTensor Image, Dictionary<string, HostTensor>? Tensors)>();
         if (grid == null)
@@ -78,6 +79,7 @@ public sealed partial class UpscalePipeline
     /// </summary>
     public List<(float Pix, float Sem, HostTensor Decoded)> LatentGrid(HostTensor modelInput, UpscaleOptions o, IReadOnlyList<(float Pix, float Sem)> grid)
     {
+        ReleaseCachesOnNewSize(modelInput);   // a no-op when RunSource already did it for this size
         var ops = model.Ops;
         var prompt = Timer.Time("text encoder", () =>
         {

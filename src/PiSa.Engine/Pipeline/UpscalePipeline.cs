@@ -30,12 +30,15 @@ public sealed partial class UpscalePipeline(PisaModel model)
     /// <summary>Called before each latent tile with (tile index from 0, tile count), for progress.</summary>
     public Action<int, int>? TileProgress { get; set; }
 
+    private (int W, int H) _lastSize;
+
     public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false)
     {
         o.Validate();
         var tensors = keepTensors ? new Dictionary<string, HostTensor>() : null;
 
         var pre = Timer.Time("preprocess", () => Preprocess.Run(input, o.Upscale, o.ProcessSize));
+        ReleaseCachesOnNewSize(pre.ModelInput);
         tensors?.Add("input_image", pre.ModelInput);
         var decoded = LatentPath(pre.ModelInput, o, tensors);
         var post = Timer.Time("postprocess", () => Postprocess.Run(decoded, pre, o.ColorFix));
@@ -55,6 +58,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
     public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o)
     {
         o.Validate();
+        ReleaseCachesOnNewSize(modelInput);
         return LatentPath(modelInput, o, null);
     }
 
@@ -106,6 +110,14 @@ public sealed partial class UpscalePipeline(PisaModel model)
         using var c = ops.Clamp(d, -1, 1);
         return Layout.NhwcToNchw(ops.Download(c));
     });
+
+    /// <summary>Activations kept for reuse fit one image size: drop them when the size changes (batches of mixed sizes).</summary>
+    private void ReleaseCachesOnNewSize(HostTensor modelInput)
+    {
+        var size = (modelInput.Dim(-1), modelInput.Dim(-2));
+        if (size != _lastSize && _lastSize != default) model.Ops.ReleaseCachedMemory();
+        _lastSize = size;
+    }
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>
     private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o)

@@ -20,7 +20,7 @@ internal static unsafe class CpuAttention
             || k.Shape[0] != q.Shape[0] || k.Shape[2] != q.Shape[2] || heads <= 0 || q.Shape[2] % heads != 0)
             throw new PisaException($"Attention: q [{Tensors.ShapeUtil.Format(q.Shape)}], k [{Tensors.ShapeUtil.Format(k.Shape)}], v [{Tensors.ShapeUtil.Format(v.Shape)}] with {heads} heads do not fit [B, L, H*D]");
         int b = q.Shape[0], lq = q.Shape[1], hd = q.Shape[2], lk = k.Shape[1], d = hd / heads;
-        var y = new CpuTensor(q.Shape);
+        var y = CpuTensor.RentZeroed(q.Shape);
         if (y.Count == 0) return y;
         if (lk == 0) throw new PisaException("Attention: no keys");
         float scale = (float)(1.0 / Math.Sqrt(d));
