@@ -85,8 +85,18 @@ public static class BenchCommand
         catch (PisaException e) when (e is not UsageException && a.MaxMemory != null) { throw new UsageException(e.Message); }
         using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"));
         long loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (model, weights) = LoadModel(ops, a.RandomWeights, a.ConfigDir, a.ModelDir, a.LoraPath);
+        using var _ = model;
+        double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
+        return Report(a, ops, model, weights, loadMs, budget);
+    }
+
+    /// <summary>The model of --random-weights [--config-dir] or --model/--lora (shared with `pisa profile`), and a description.</summary>
+    internal static (PisaModel Model, string Weights) LoadModel(IOps ops, bool randomWeights, string? configDir, string? modelDir, string? loraPath)
+    {
         string weights;
         PisaModel model;
+        var a = (RandomWeights: randomWeights, ConfigDir: configDir, ModelDir: modelDir, LoraPath: loraPath);
         if (a.RandomWeights)
         {
             string dir = a.ConfigDir ?? RepoPaths.FindUp(Path.Combine("tests", "fixtures", "sd21-base"))
@@ -103,8 +113,11 @@ public static class BenchCommand
             model = PisaModel.Load(a.ModelDir!, a.LoraPath!, ops);
             weights = $"{a.ModelDir} + {a.LoraPath}";
         }
-        using var _ = model;
-        double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
+        return (model, weights);
+    }
+
+    private static int Report(BenchArgs a, IOps ops, PisaModel model, string weights, double loadMs, MemoryBudget budget)
+    {
 
         // Every (mode, size) is estimated and checked before the first one runs: a refusal costs no compute.
         var estimates = new Dictionary<LoraMode, List<MemoryEstimate>>();

@@ -13,5 +13,6 @@ public static class CommandTree
         root.Add(DoctorCommand.Build());
         root.Add(SelftestCommand.Build());
         root.Add(BenchCommand.Build());
+        root.Add(ProfileCommand.Build());
     }
 }

@@ -57,6 +57,33 @@ public interface IOps : IDisposable
     /// [h*D, (h+1)*D). Scale 1/sqrt(D); softmax in float32; causal masks j > i. Returns [B, Lq, H*D].</summary>
     DeviceTensor Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int heads, bool causal);
 
+    /// <summary>
+    /// <see cref="Attention"/> on channel windows of wider tensors, so a fused projection's output is read in place:
+    /// q is channels [qStart, qStart + width) of <paramref name="q"/> [B, Lq, Cq]; k and v are channels
+    /// [kStart, kStart + width) and [vStart, vStart + width) of <paramref name="kv"/> [B, Lk, Ckv] (for a fused QKV
+    /// projection, q and kv are the same tensor). width = H*D. Returns a contiguous [B, Lq, width]. The default
+    /// copies the windows out (backends read them with strides instead).
+    /// </summary>
+    DeviceTensor AttentionWindows(DeviceTensor q, int qStart, DeviceTensor kv, int kStart, int vStart, int width, int heads, bool causal)
+    {
+        using var qs = SliceChannels(q, qStart, width);
+        using var ks = SliceChannels(kv, kStart, width);
+        using var vs = SliceChannels(kv, vStart, width);
+        return Attention(qs, ks, vs, heads, causal);
+    }
+
+    /// <summary>A named range of work (a pipeline stage, a model block) until disposed: NVTX on CUDA, the profile's
+    /// grouping. Default: nothing.</summary>
+    IDisposable Range(string name) => NoRange.Instance;
+
+    /// <summary>
+    /// Runs <paramref name="f"/> on <paramref name="input"/>. A backend may record f's device work once per key and
+    /// input shape and replay it when the key comes again (CUDA graphs): f must then depend only on input's values
+    /// for a given key; whatever else it reads (weights, the cached prompt's K/V) must stay the same for that key,
+    /// and f must not copy to or from the host. The result is a new tensor the caller owns. Default: f(input).
+    /// </summary>
+    DeviceTensor Replayable(object key, DeviceTensor input, Func<DeviceTensor, DeviceTensor> f) => f(input);
+
     // ---- activations and elementwise ------------------------------------------------------------
     DeviceTensor Silu(DeviceTensor x);
     /// <summary>Exact (erf) GELU, as torch.nn.functional.gelu.</summary>
@@ -86,4 +113,11 @@ public interface IOps : IDisposable
     DeviceTensor SliceChannels(DeviceTensor x, int start, int count);
     /// <summary>Spatial crop of NHWC: rows [y0, y1), columns [x0, x1).</summary>
     DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1);
+}
+
+/// <summary>The range of a backend that does not mark ranges.</summary>
+public sealed class NoRange : IDisposable
+{
+    public static readonly NoRange Instance = new();
+    public void Dispose() { }
 }

@@ -335,6 +335,28 @@ public static class OpsSelfTest
             Att("B1 L33 H1 D512 distinct qkv", 1, 33, 33, 1, 512, true);
             Att("B1 Lq65 Lk40 H1 D64", 1, 65, 40, 1, 64, true);
             gn("[1,50,47,32] g4 (uneven chunks)", [1, 50, 47, 32], 4, true);
+            AttentionWindowCases();
+            // Replayable: the third call of one key is a graph replay where the backend records graphs.
+            Check("Replayable", "third call of a key (graph replay when enabled)", C, [R(1, 6, 7, 16)], (o, t) =>
+            {
+                var key = new object();
+                DeviceTensor F(DeviceTensor x) { using var s = o.Silu(x); return o.Axpby(s, x, 0.75f, -0.5f); }
+                for (int i = 0; i < 2; i++) o.Replayable(key, t[0], F).Dispose();
+                return o.Replayable(key, t[0], F);
+            });
+        }
+
+        /// <summary>Attention on channel windows, as the models call it: a fused QKV output read in place (self) and a
+        /// query against a fused KV context with the v window first, an odd row stride and spare channels.</summary>
+        private void AttentionWindowCases()
+        {
+            const double C = ComputeTolerance;
+            Check("AttentionWindows", "fused QKV B2 L37 H2 D40", C, [R(2, 37, 3 * 80)],
+                  (o, t) => o.AttentionWindows(t[0], 0, t[0], 80, 160, 80, 2, false));
+            Check("AttentionWindows", "fused QKV B1 L45 H1 D64 causal", C, [R(1, 45, 3 * 64)],
+                  (o, t) => o.AttentionWindows(t[0], 0, t[0], 64, 128, 64, 1, true));
+            Check("AttentionWindows", "q + fused KV B1 Lq33 Lk19 H3 D8 (v first, ld 51)", C, [R(1, 33, 24), R(1, 19, 51)],
+                  (o, t) => o.AttentionWindows(t[0], 0, t[1], 27, 1, 24, 3, false));
         }
     }
 }

@@ -122,7 +122,7 @@ public static class BenchRunner
         return (new BenchStats($"grid of {pairs.Count}", grid), new BenchStats("one adjustable run", single));
     }
 
-    public static long? PeakDeviceBytes(Backends.IOps ops) => ops is IDeviceMemoryStats s ? s.PeakDeviceBytes : null;
+    public static long? PeakDeviceBytes(Backends.IOps ops) => ops is IDeviceMemoryStats { PeakDeviceBytes: >= 0 } s ? s.PeakDeviceBytes : null;
 
     /// <summary>The process's peak resident set (VmHWM on Linux).</summary>
     public static long PeakWorkingSetBytes()

@@ -2,8 +2,8 @@ namespace PiSa.Engine.Bench;
 
 /// <summary>
 /// Hook for `pisa bench`: a backend that can report its peak device memory implements this next to
-/// <see cref="Backends.IOps"/> (the CUDA backend should, from its allocator's high-water mark). IOps itself has
-/// no such member yet; the benchmark prints "not reported" for backends without it.
+/// <see cref="Backends.IOps"/> (CudaOps does, from its runtime: the CUDA pool or the interpreter's memory). The
+/// benchmark prints "not reported" for backends without it or with a negative value.
 /// </summary>
 public interface IDeviceMemoryStats
 {

@@ -21,7 +21,7 @@ public sealed record MemoryEstimate(long RuntimeBytes, long WeightBytes, long Ac
 /// <summary>The facts about a loaded (or about to be loaded) model that its memory depends on.</summary>
 public sealed record ModelFootprint(UNetConfig UNet, VaeConfig Vae, ClipTextConfig Text,
     long UNetParams, long VaeParams, long TextParams, long LoraParams,
-    long PisaMergedParams, long PixMergedParams, bool UNetBaseReloadable, bool TextReloadable)
+    long PisaMergedParams, long PixMergedParams, bool UNetBaseReloadable, bool TextReloadable, long FusedProjectionParams = 0)
 {
     /// <summary>Parameter counts from the configs (the files were checked against them at load) and the checkpoint's
     /// adapters (which weights each merged set replaces).</summary>
@@ -33,8 +33,17 @@ public sealed record ModelFootprint(UNetConfig UNet, VaeConfig Vae, ClipTextConf
         return new ModelFootprint(m.UNetConfig, m.VaeConfig, m.TextConfig,
             unetShapes.Values.Sum(), Count(VaeDescription.Build(m.VaeConfig)), Count(ClipTextDescription.Build(m.TextConfig)),
             m.Lora.Tensors.Values.Sum(t => t.Count),
-            Merged(_ => true), Merged(a => a.Kind == LoraKind.Pix), m.UNetBaseReloadable, m.TextWeightsReloadable);
+            Merged(_ => true), Merged(a => a.Kind == LoraKind.Pix), m.UNetBaseReloadable, m.TextWeightsReloadable,
+            unetShapes.Where(p => IsFusedProjection(p.Key)).Sum(p => p.Value));
     }
+
+    /// <summary>The UNet attention weights MultiHeadAttention copies into its fused QKV (attn1) and KV (attn2)
+    /// projections at build time (an upper bound: an only-cross-attention attn1 fuses K and V only).</summary>
+    private static bool IsFusedProjection(string name) =>
+        name.EndsWith(".weight", StringComparison.Ordinal) &&
+        (name.Contains(".attn1.to_q.", StringComparison.Ordinal) || name.Contains(".attn1.to_k.", StringComparison.Ordinal) ||
+         name.Contains(".attn1.to_v.", StringComparison.Ordinal) || name.Contains(".attn2.to_k.", StringComparison.Ordinal) ||
+         name.Contains(".attn2.to_v.", StringComparison.Ordinal));
 
     private static long Count(IEnumerable<ParamSpec> specs) => specs.Where(p => !p.IsBuffer).Sum(p => ShapeUtil.Product(p.Shape));
 }
@@ -49,7 +58,8 @@ public sealed record ModelFootprint(UNetConfig UNet, VaeConfig Vae, ClipTextConf
 /// CPU (float32): every GEMM weight is held twice (the weight source's copy and the backend's packed panels);
 /// a merged LoRA set replaces the base copies of the weights it changes when the base can re-read them; the
 /// text encoder is released after the prompt is cached, so it counts only before the UNet is built. CUDA: the
-/// host holds one float32 copy of each weight; device memory is not part of this check.
+/// host holds one float32 copy of each weight; device memory is not part of this check. Both: each UNet set also
+/// holds its attention weights once more, concatenated into the fused QKV/KV projections.
 /// </summary>
 public static class MemoryEstimator
 {
@@ -93,7 +103,10 @@ public static class MemoryEstimator
         };
         long untouched = f.UNetParams - f.PisaMergedParams;
         long baseKept = f.UNetBaseReloadable ? 0 : f.PisaMergedParams;
-        long unet = copies * (untouched + merged) + baseKept;
+        // Every UNet built (one per set above) also holds a float32 copy of its attention weights concatenated into
+        // the fused QKV/KV projections, beside the source's copy (and, on the CPU, the packed panels of the fused one).
+        int sets = mode switch { LoraMode.Default => 1, LoraMode.Adjustable => 2, _ => 3 };
+        long unet = copies * (untouched + merged) + baseKept + sets * f.FusedProjectionParams;
         long vae = copies * f.VaeParams;
         long text = copies * f.TextParams;
         // Before the UNet is built only the VAE and the text encoder are there; after, the text encoder is gone if
@@ -265,7 +278,6 @@ public static class MemoryEstimator
         int extra = Math.Max(0, host.Outputs - 1);
         if (extra > 0)
             bytes += extra * (12.0 * model + (host.Deep ? 15.0 : 3.0) * output) + 3.0 * host.Outputs * output;
-        return (long)Math.Min(bytes, long.MaxValue / 4);
         return (long)Math.Min(bytes, long.MaxValue / 4);
     }
 }

@@ -144,7 +144,7 @@ public sealed class PisaModel : IDisposable
         if (set == "fused")
             foreach (var stale in _unets.Keys.Where(k => k.StartsWith("fused:", StringComparison.Ordinal)).ToList())
             {
-                _unets.Remove(stale);
+                if (_unets.Remove(stale, out var old)) old.Dispose();   // frees its cached cross-attention K/V
                 if (_fusedWeights.Remove(stale, out var retired) && Ops is IWeightRelease release)
                     release.ReleaseWeights(retired.MergedTensors);
             }
@@ -160,6 +160,8 @@ public sealed class PisaModel : IDisposable
 
     public void Dispose()
     {
+        foreach (var u in _unets.Values) u.Dispose();
+        _unets.Clear();
         foreach (var t in _promptCache.Values) t.Dispose();
         _promptCache.Clear();
         foreach (var d in _owned) d.Dispose();

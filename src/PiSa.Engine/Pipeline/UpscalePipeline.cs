@@ -68,7 +68,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
 
         // Each stage's output is checked for NaN/inf before the next stage uses it (NonFiniteCheck): the count
         // waits for the stage's work, so it also ends the stage for the timer.
-        var prompt = Timer.Time("text encoder", () =>
+        var prompt = Stage("text encoder", () =>
         {
             var p = model.PromptEmbeddings(o.Prompt);   // cached and owned by the model: not disposed here
             NonFiniteCheck.Require(ops, p, "text encoder", o);
@@ -79,7 +79,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
         using var lq = EncodeLatent(modelInput, o);
         if (tensors != null) tensors["lq_latent"] = Layout.NhwcToNchw(ops.Download(lq));
 
-        using var eps = Timer.Time("unet", () => NonFiniteCheck.Checked(ops, PredictNoise(lq, prompt, o), "unet", o));
+        using var eps = Stage("unet", () => NonFiniteCheck.Checked(ops, PredictNoise(lq, prompt, o), "unet", o));
         if (tensors != null) tensors["unet_pred"] = Layout.NhwcToNchw(ops.Download(eps));
 
         using var hq = ops.Axpby(lq, eps, 1, -1);
@@ -90,8 +90,15 @@ public sealed partial class UpscalePipeline(PisaModel model)
         return decoded;
     }
 
+    /// <summary>A timed stage, also a named range on the backend (NVTX, the profile's grouping).</summary>
+    private T Stage<T>(string name, Func<T> body) => Timer.Time(name, () =>
+    {
+        using var range = model.Ops.Range(name);
+        return body();
+    });
+
     /// <summary>Step 7, timed as "vae encode": z_L = posterior mean * scaling factor, NHWC on the backend.</summary>
-    private DeviceTensor EncodeLatent(HostTensor modelInput, UpscaleOptions o) => Timer.Time("vae encode", () =>
+    private DeviceTensor EncodeLatent(HostTensor modelInput, UpscaleOptions o) => Stage("vae encode", () =>
     {
         var ops = model.Ops;
         using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
@@ -101,7 +108,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
     });
 
     /// <summary>Step 10, timed as "vae decode": decode z_H / scaling factor, clamp to [-1, 1], NCHW on the host.</summary>
-    private HostTensor DecodeLatent(DeviceTensor hq, UpscaleOptions o) => Timer.Time("vae decode", () =>
+    private HostTensor DecodeLatent(DeviceTensor hq, UpscaleOptions o) => Stage("vae decode", () =>
     {
         var ops = model.Ops;
         using var z = ops.ScaleShift(hq, 1f / model.VaeConfig.ScalingFactor, 0);
@@ -134,11 +141,11 @@ public sealed partial class UpscalePipeline(PisaModel model)
         switch (o.Mode)
         {
             case LoraMode.Default:
-                return model.UNet("pisa").Forward(z, Timestep, prompt);
+                return Unet(model.UNet("pisa"), z, prompt);
             case LoraMode.Adjustable:
                 return Exact(z, prompt, o.LambdaPix, o.LambdaSem);
             case LoraMode.Fused:
-                var fused = model.UNet("fused", o.LambdaPix, o.LambdaSem).Forward(z, Timestep, prompt);
+                var fused = Unet(model.UNet("fused", o.LambdaPix, o.LambdaSem), z, prompt);
                 if (!_fusedDistanceReported)
                 {
                     // The fused mode is a different function off (1, 1): say how far it is, once, on this input.
@@ -154,6 +161,11 @@ public sealed partial class UpscalePipeline(PisaModel model)
         }
     }
 
+    /// <summary>One UNet pass, replayable per (UNet, prompt) and latent shape: the backend may record it as a CUDA
+    /// graph (the weights and the prompt's cached K/V are fixed for that key).</summary>
+    private DeviceTensor Unet(Models.Unet.UNet2DConditionModel unet, DeviceTensor z, DeviceTensor prompt) =>
+        model.Ops.Replayable((unet, prompt), z, t => unet.Forward(t, Timestep, prompt));
+
     /// <summary>The official adjustable mode: lambda_pix * eps(W_pix) + lambda_sem * (eps(W_pisa) - eps(W_pix)).</summary>
     private DeviceTensor Exact(DeviceTensor z, DeviceTensor prompt, float lambdaPix, float lambdaSem)
     {
@@ -166,8 +178,8 @@ public sealed partial class UpscalePipeline(PisaModel model)
     /// <summary>The adjustable mode's two UNet passes: eps(W_pisa) and eps(W_pix) (the caller disposes both).</summary>
     private (DeviceTensor Pisa, DeviceTensor Pix) ExactPasses(DeviceTensor z, DeviceTensor prompt)
     {
-        var pisa = model.UNet("pisa").Forward(z, Timestep, prompt);
-        var pix = model.UNet("pix").Forward(z, Timestep, prompt);
+        var pisa = Unet(model.UNet("pisa"), z, prompt);
+        var pix = Unet(model.UNet("pix"), z, prompt);
         return (pisa, pix);
     }
 

@@ -79,4 +79,44 @@ public class CpuAttentionTests
         var y2 = (CpuTensor)ops.Attention(q, kEq, v, 2, true);
         for (int c = 0; c < 8; c++) Assert.Equal((v.Data[c] + v.Data[8 + c]) / 2, y2.Data[8 + c], 6);
     }
+
+    /// <summary>Channels [start, start + width) of a [B, L, C] tensor, copied out (the test's own plain loop).</summary>
+    private static CpuTensor Window(CpuTensor x, int start, int width)
+    {
+        int rows = x.Shape[0] * x.Shape[1], c = x.Shape[2];
+        var y = new CpuTensor([x.Shape[0], x.Shape[1], width]);
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < width; i++) y.Data[r * width + i] = x.Data[r * c + start + i];
+        return y;
+    }
+
+    /// <summary>A fused QKV output read in place (self) and a query against a fused KV tensor whose v window comes
+    /// first (cross): both against the double reference on the windows copied out.</summary>
+    [Theory]
+    [InlineData(2, 37, 37, 3, 20, true, 0, 60, 120, 180)]    // packed q | k | v exactly (C = 3 * H * D)
+    [InlineData(1, 41, 41, 2, 8, false, 5, 21, 37, 58)]      // odd offsets, spare channels around the windows
+    public void Windows_of_a_fused_projection_match_the_reference(int b, int lq, int lk, int heads, int d, bool causal,
+        int qStart, int kStart, int vStart, int channels)
+    {
+        using var ops = new CpuOps();
+        int width = heads * d;
+        var qkv = RandomCpu(51, [b, lq, channels], 2f);
+        var y = (CpuTensor)ops.AttentionWindows(qkv, qStart, qkv, kStart, vStart, width, heads, causal);
+        Assert.Equal(new[] { b, lq, width }, y.Shape);
+        AssertClose(Reference(Window(qkv, qStart, width), Window(qkv, kStart, width), Window(qkv, vStart, width), heads, causal), y.Data, 1e-5, "self windows");
+
+        var q = RandomCpu(52, [b, lq, width], 2f);
+        var kv = RandomCpu(53, [b, lk + 3, 2 * width + 1], 2f);
+        var yc = (CpuTensor)ops.AttentionWindows(q, 0, kv, width + 1, 0, width, heads, false);
+        AssertClose(Reference(q, Window(kv, width + 1, width), Window(kv, 0, width), heads, false), yc.Data, 1e-5, "cross windows");
+    }
+
+    [Fact]
+    public void Windows_past_the_channels_are_refused()
+    {
+        using var ops = new CpuOps();
+        var qkv = RandomCpu(54, [1, 4, 24]);
+        Assert.Throws<PiSa.Engine.PisaException>(() => ops.AttentionWindows(qkv, 0, qkv, 8, 17, 8, 2, false));
+        Assert.Throws<PiSa.Engine.PisaException>(() => ops.AttentionWindows(qkv, -1, qkv, 8, 16, 8, 2, false));
+    }
 }

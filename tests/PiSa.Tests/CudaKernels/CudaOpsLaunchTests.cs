@@ -51,6 +51,9 @@ public class CudaOpsLaunchTests
             K(ops.Attention(q, kv, kv, 3, false));
             K(ops.Attention(q, q, q, 1, true));
             K(ops.Attention(U(1, 4, 512), U(1, 6, 512), U(1, 6, 512), 1, false));
+            var qkv = U(2, 33, 72);
+            K(ops.AttentionWindows(qkv, 0, qkv, 24, 48, 24, 3, false));     // fused QKV read in place
+            K(ops.AttentionWindows(q, 0, U(2, 77, 48), 0, 24, 24, 3, false));   // fused KV of a context
             K(ops.Silu(x)); K(ops.Gelu(x)); K(ops.Geglu(seq));
             K(ops.Axpby(x, x, 0.5f, -2f)); K(ops.ScaleShift(x, 2f, 1f)); K(ops.Clamp(x, -1f, 1f));
             K(ops.AddChannelVector(x16, U(1, 16)));
@@ -130,12 +133,20 @@ public class CudaOpsLaunchTests
                 Assert.True(l.BytesLeft[1] >= (long)o * kp * 2, "packed weight too small");
                 Assert.True(l.BytesLeft[4] >= (long)n * oh * ow * o * 2, "conv output too small");
             }
-            if (l.Kernel == "attention_f16")
+            if (l.Kernel is "attention_f16" or "attention_mma_f16")
             {
-                int lq = l.Args.IntAt(4), heads = l.Args.IntAt(6), d = l.Args.IntAt(7), warps = l.Block.X / 32;
+                int lq = l.Args.IntAt(4), lk = l.Args.IntAt(5), heads = l.Args.IntAt(6), d = l.Args.IntAt(7);
+                int warps = l.Kernel == "attention_f16" ? l.Block.X / 32 : LaunchMath.AttentionMmaRows;   // query rows per block
+                int ldq = l.Args.IntAt(8), ldk = l.Args.IntAt(9), ldv = l.Args.IntAt(10), b = l.Grid.Z;
+                // Each window's last row must end inside its buffer (pointers may start inside one: fused QKV).
+                Assert.True(l.BytesLeft[0] >= ((long)(b * lq - 1) * ldq + heads * d) * 2, "q window past its buffer");
+                Assert.True(l.BytesLeft[1] >= ((long)(b * lk - 1) * ldk + heads * d) * 2, "k window past its buffer");
+                Assert.True(l.BytesLeft[2] >= ((long)(b * lk - 1) * ldv + heads * d) * 2, "v window past its buffer");
+                Assert.True(l.BytesLeft[3] >= (long)b * lq * heads * d * 2, "attention output too small");
                 Assert.True(l.Grid.X * warps >= lq && (l.Grid.X - 1) * warps < lq);
                 Assert.Equal(heads, l.Grid.Y);
-                Assert.Equal(LaunchMath.AttentionShared(warps, d), l.Shared);
+                Assert.Equal(l.Kernel == "attention_f16" ? LaunchMath.AttentionShared(warps, d) : 0, l.Shared);
+                Assert.Equal(LaunchMath.AttentionOnTensorCores(d), l.Kernel == "attention_mma_f16");
             }
         }
     }

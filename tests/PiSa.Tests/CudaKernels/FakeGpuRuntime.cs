@@ -65,9 +65,9 @@ internal sealed class FakeGpuRuntime : IGpuRuntime
     {
         var left = new long[args.Count];
         for (int i = 0; i < args.Count; i++)
-            if (args.Kinds[i] == 'P')
+            if (args.KindAt(i) == 'P')
                 left[i] = args.PointerAt(i) == IntPtr.Zero ? 0 : Owns(args.PointerAt(i), out long l) ? l : -1;
-        Launches.Add(new Launched(file, kernel, grid, block, sharedBytes, args, left));
+        Launches.Add(new Launched(file, kernel, grid, block, sharedBytes, args.Clone(), left));   // CudaKernels reuses args
     }
 
     public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF) => LinearCalls++;

@@ -44,10 +44,11 @@ public class OpsSelfTestCanFailTests
     [Fact]
     public void SwappedKeyAndValueFailsEveryAttentionCase()
     {
+        // AttentionWindows fails too: on a backend without its own, it slices and calls the broken Attention.
         var failed = Failures(new SwappedKv(new CpuOps()));
         Assert.NotEmpty(failed);
-        Assert.All(failed, f => Assert.Equal("Attention", f.Op));
-        int cases = OpsSelfTest.Run(new CpuOps(), new CpuOps(), includeLarge: false).Count(r => r.Op == "Attention");
+        Assert.All(failed, f => Assert.StartsWith("Attention", f.Op));
+        int cases = OpsSelfTest.Run(new CpuOps(), new CpuOps(), includeLarge: false).Count(r => r.Op.StartsWith("Attention", StringComparison.Ordinal));
         Assert.Equal(cases, failed.Count);
     }
 
@@ -56,7 +57,7 @@ public class OpsSelfTestCanFailTests
     {
         var failed = Failures(new QueryAsKey(new CpuOps()));
         Assert.NotEmpty(failed);
-        Assert.All(failed, f => Assert.Equal("Attention", f.Op));
+        Assert.All(failed, f => Assert.StartsWith("Attention", f.Op));
         Assert.Contains(failed, f => f.Case.Contains("CLIP"));
     }
 

@@ -17,7 +17,7 @@ public sealed class CudaOpsOnInterpreterTests(ITestOutputHelper output)
     private IReadOnlyList<OpCheck> Run(PtxGpuRuntime rt, Func<string, bool>? only = null)
     {
         using var cpu = new CpuOps();
-        using var ops = new CudaOps(rt);
+        using var ops = new CudaOps(rt) { UseGraphs = true };   // the Replayable case then records and replays a graph
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var results = OpsSelfTest.Run(cpu, ops, includeLarge: false, only: only);
         output.WriteLine(OpsSelfTest.Format(results));

@@ -62,6 +62,22 @@ public sealed class MemoryBudgetTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void Fused_attention_projections_are_counted_once_more_per_unet_set()
+    {
+        using var ops = new CpuOps();
+        using var model = TinyModel(ops);
+        var f = ModelFootprint.Of(model);
+        Assert.True(f.FusedProjectionParams > 0 && f.FusedProjectionParams < f.UNetParams);
+        var without = f with { FusedProjectionParams = 0 };
+        foreach (var (mode, sets) in new[] { (LoraMode.Default, 1), (LoraMode.Adjustable, 2), (LoraMode.Fused, 3) })
+            foreach (bool cpu in new[] { true, false })
+            {
+                long extra = MemoryEstimator.WeightBytes(f, cpu, mode) - MemoryEstimator.WeightBytes(without, cpu, mode);
+                Assert.InRange(extra, (long)(4 * sets * f.FusedProjectionParams * 1.09), (long)(4 * sets * f.FusedProjectionParams * 1.11) + 1);
+            }
+    }
+
+    [Fact]
     public void Sixteen_bit_alpha_and_grid_inputs_add_their_host_images_only()
     {
         using var ops = new CpuOps();

@@ -132,14 +132,22 @@ public class PtxDirectKernelTests
         Assert.Equal(66, sum.SharedWavefronts);
     }
 
+    /// <summary>Both versions: the SIMT reference and the tensor-core one (Lq = 70 and Lk = 77 span two of its
+    /// 64-row query blocks and two 64-key tiles; the causal case has queries past its first key tile).</summary>
     [PtxTheory]
-    [InlineData(40, false)]
-    [InlineData(40, true)]
-    [InlineData(64, false)]
-    public void AttentionMatchesAHostSoftmaxAttention(int D, bool causal)
+    [InlineData("attention_f16", 40, false)]
+    [InlineData("attention_f16", 40, true)]
+    [InlineData("attention_f16", 64, false)]
+    [InlineData("attention_mma_f16", 40, false)]
+    [InlineData("attention_mma_f16", 40, true)]
+    [InlineData("attention_mma_f16", 64, false)]
+    [InlineData("attention_mma_f16", 64, true)]
+    [InlineData("attention_mma_f16", 8, false)]
+    public void AttentionMatchesAHostSoftmaxAttention(string kernel, int D, bool causal)
     {
-        int B = 1, Lq = 5, Lk = causal ? 5 : 37, H = 2, HD = H * D;
-        var k = PtxCompile.Kernel("attention.cu", KernelSources.Get("attention.cu"), "attention_f16");
+        bool mma = kernel == "attention_mma_f16";
+        int B = 1, Lq = mma ? 70 : 5, Lk = causal ? Lq : mma ? 77 : 37, H = 2, HD = H * D;
+        var k = PtxCompile.Kernel("attention.cu", KernelSources.Get("attention.cu"), kernel);
         var rng = new Random(D + (causal ? 1 : 0));
         Half[] R(int n) => Enumerable.Range(0, n).Select(_ => (Half)(rng.NextSingle() * 2 - 1)).ToArray();
         var q = R(B * Lq * HD);
@@ -147,10 +155,10 @@ public class PtxDirectKernelTests
         var v = R(B * Lk * HD);
         var dev = new PtxTestDevice();
         ulong pq = dev.Upload(q, "q"), pk = dev.Upload(kk, "k"), pv = dev.Upload(v, "v"), po = dev.Output<Half>(B * Lq * HD, "out");
-        int warps = LaunchMath.AttentionWarps(D);
+        int rows = mma ? LaunchMath.AttentionMmaRows : LaunchMath.AttentionWarps(D);
         float scale = 1f / MathF.Sqrt(D);
-        dev.Launch(k, new PtxDim3((Lq + warps - 1) / warps, H, B), new PtxDim3(32 * warps), LaunchMath.AttentionShared(warps, D),
-            new PtxLaunchOptions(), pq, pk, pv, po, Lq, Lk, H, D, scale, causal ? 1 : 0);
+        dev.Launch(k, new PtxDim3((Lq + rows - 1) / rows, H, B), new PtxDim3(mma ? 128 : 32 * rows), mma ? 0 : LaunchMath.AttentionShared(rows, D),
+            new PtxLaunchOptions(), pq, pk, pv, po, Lq, Lk, H, D, HD, HD, HD, scale, causal ? 1 : 0);
         var o = dev.Download<Half>(po, B * Lq * HD);
         for (int h = 0; h < H; h++)
             for (int i = 0; i < Lq; i++)

@@ -62,7 +62,7 @@ public class PtxSpeedTests(ITestOutputHelper output)
             ulong q = dev.Upload(R(L * H * d), "q"), k = dev.Upload(R(L * H * d), "k"), v = dev.Upload(R(L * H * d), "v");
             ulong y = dev.Output<Half>(L * H * d, "out");
             var st = dev.Launch(att, new PtxDim3((L + warps - 1) / warps, H, 1), new PtxDim3(32 * warps), LaunchMath.AttentionShared(warps, d),
-                new PtxLaunchOptions(), q, k, v, y, L, L, H, d, 1f / MathF.Sqrt(d), 0);
+                new PtxLaunchOptions(), q, k, v, y, L, L, H, d, H * d, H * d, H * d, 1f / MathF.Sqrt(d), 0);
             output.WriteLine($"attention_f16 L=64 H=2 D={d}: {st}");
             Assert.True(st.GlobalSectors >= st.GlobalRequests && st.SharedWavefronts >= st.SharedRequests);
         }

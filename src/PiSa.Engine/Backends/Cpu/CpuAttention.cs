@@ -19,8 +19,27 @@ internal static unsafe class CpuAttention
         if (q.Rank != 3 || k.Rank != 3 || v.Rank != 3 || !Tensors.ShapeUtil.Equal(k.Shape, v.Shape)
             || k.Shape[0] != q.Shape[0] || k.Shape[2] != q.Shape[2] || heads <= 0 || q.Shape[2] % heads != 0)
             throw new PisaException($"Attention: q [{Tensors.ShapeUtil.Format(q.Shape)}], k [{Tensors.ShapeUtil.Format(k.Shape)}], v [{Tensors.ShapeUtil.Format(v.Shape)}] with {heads} heads do not fit [B, L, H*D]");
-        int b = q.Shape[0], lq = q.Shape[1], hd = q.Shape[2], lk = k.Shape[1], d = hd / heads;
-        var y = CpuTensor.RentZeroed(q.Shape);
+        return Run(q, 0, k, 0, v, 0, q.Shape[2], heads, causal);
+    }
+
+    /// <summary>IOps.AttentionWindows: q, k and v read in place as channel windows of wider tensors.</summary>
+    public static CpuTensor Windows(CpuTensor q, int qStart, CpuTensor kv, int kStart, int vStart, int width, int heads, bool causal)
+    {
+        if (q.Rank != 3 || kv.Rank != 3 || kv.Shape[0] != q.Shape[0] || width <= 0 || heads <= 0 || width % heads != 0
+            || !InWindow(qStart, width, q.Shape[2]) || !InWindow(kStart, width, kv.Shape[2]) || !InWindow(vStart, width, kv.Shape[2]))
+            throw new PisaException($"Attention windows: q [{Tensors.ShapeUtil.Format(q.Shape)}] at {qStart}, kv [{Tensors.ShapeUtil.Format(kv.Shape)}] at {kStart}/{vStart}, width {width}, {heads} heads do not fit");
+        return Run(q, qStart, kv, kStart, kv, vStart, width, heads, causal);
+    }
+
+    private static bool InWindow(int start, int width, int channels) => start >= 0 && start + (long)width <= channels;
+
+    /// <summary>Head h of q reads channels qStart + [h*D, (h+1)*D) of rows ldq = q.Shape[2] apart (likewise k and v);
+    /// the output is a contiguous [B, Lq, hd].</summary>
+    private static CpuTensor Run(CpuTensor q, int qStart, CpuTensor k, int kStart, CpuTensor v, int vStart, int hd, int heads, bool causal)
+    {
+        int b = q.Shape[0], lq = q.Shape[1], lk = k.Shape[1], d = hd / heads;
+        int ldq = q.Shape[2], ldk = k.Shape[2], ldv = v.Shape[2];
+        var y = CpuTensor.RentZeroed(b, lq, hd);
         if (y.Count == 0) return y;
         if (lk == 0) throw new PisaException("Attention: no keys");
         float scale = (float)(1.0 / Math.Sqrt(d));
@@ -30,9 +49,8 @@ internal static unsafe class CpuAttention
         Parallel.For(0, b * heads, bh =>
         {
             int bi = bh / heads, h = bh % heads;
-            int off = bi * lk * hd + h * d;
-            kT[bh] = PackedMatrix.FromStrided(k.Data, off, d, lk, 1, hd);  // B[dd, j] = k[bi, j, h*d + dd]
-            vp[bh] = PackedMatrix.FromStrided(v.Data, off, lk, d, hd, 1);  // B[j, dd] = v[bi, j, h*d + dd]
+            kT[bh] = PackedMatrix.FromStrided(k.Data, bi * lk * ldk + kStart + h * d, d, lk, 1, ldk);  // B[dd, j] = k[bi, j, kStart + h*d + dd]
+            vp[bh] = PackedMatrix.FromStrided(v.Data, bi * lk * ldv + vStart + h * d, lk, d, ldv, 1);  // B[j, dd] = v[bi, j, vStart + h*d + dd]
         });
 
         int qBlocks = (lq + QB - 1) / QB;
@@ -50,11 +68,12 @@ internal static unsafe class CpuAttention
             fixed (float* yp = yd)
             {
                 new Span<float>(s, rows * lk).Clear();
-                long rowOff = ((long)bi * lq + i0) * hd + h * d;
-                CpuGemm.Serial(qp + rowOff, hd, rows, kT[bh], s, lk);
+                long qOff = ((long)bi * lq + i0) * ldq + qStart + h * d;
+                long yOff = ((long)bi * lq + i0) * hd + h * d;
+                CpuGemm.Serial(qp + qOff, ldq, rows, kT[bh], s, lk);
                 for (int r = 0; r < rows; r++)
                     Softmax(new Span<float>(s + (long)r * lk, lk), scale, causal ? i0 + r + 1 : lk);
-                CpuGemm.Serial(s, lk, rows, vp[bh], yp + rowOff, hd);
+                CpuGemm.Serial(s, lk, rows, vp[bh], yp + yOff, hd);
             }
         });
         return y;

@@ -101,6 +101,9 @@ public sealed class CpuOps : IOps
     public DeviceTensor Attention(DeviceTensor q, DeviceTensor k, DeviceTensor v, int heads, bool causal)
         => CpuAttention.Forward(Cpu(q, "Attention q"), Cpu(k, "Attention k"), Cpu(v, "Attention v"), heads, causal);
 
+    public DeviceTensor AttentionWindows(DeviceTensor q, int qStart, DeviceTensor kv, int kStart, int vStart, int width, int heads, bool causal)
+        => CpuAttention.Windows(Cpu(q, "Attention q"), qStart, Cpu(kv, "Attention kv"), kStart, vStart, width, heads, causal);
+
     // ---- activations and elementwise ------------------------------------------------------------
 
     public DeviceTensor Silu(DeviceTensor x) => CpuElementwise.Silu(Cpu(x, "Silu"));

@@ -8,7 +8,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// parameters uploaded and repacked once per HostTensor object (<see cref="WeightCache"/>).
 /// Shapes are validated here so that kernel index math can assume them.
 /// </summary>
-public sealed class CudaOps : IOps, IWeightRelease
+public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryStats
 {
     private readonly IGpuRuntime _rt;
     private readonly bool _ownsRuntime;
@@ -30,6 +30,44 @@ public sealed class CudaOps : IOps, IWeightRelease
     public WeightCache Weights => _weights;
 
     public long ReleaseWeights(IEnumerable<HostTensor> tensors) => _weights.Release(tensors);
+
+    /// <summary>Told about every kernel launch and GEMM (the profiler); null normally.</summary>
+    public ILaunchObserver? LaunchObserver
+    {
+        get => _k.Observer;
+        set => _k.Observer = value;
+    }
+
+    private readonly List<string> _ranges = new();
+
+    /// <summary>The open ranges, outermost first ("unet/down_blocks.1"): what the profiler groups launches by.</summary>
+    public string RangePath { get; private set; } = "";
+
+    /// <summary>A named range (stage, block): an NVTX range on CUDA for Nsight, and the profiler's grouping.</summary>
+    public IDisposable Range(string name)
+    {
+        _ranges.Add(name);
+        RangePath = string.Join("/", _ranges);
+        if (_rt is PiSaCudaRuntime) PiSa.Cuda.Nvtx.Push(name);
+        return new RangeScope(this);
+    }
+
+    private sealed class RangeScope(CudaOps ops) : IDisposable
+    {
+        private bool _done;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            ops._ranges.RemoveAt(ops._ranges.Count - 1);
+            ops.RangePath = string.Join("/", ops._ranges);
+            if (ops._rt is PiSaCudaRuntime) PiSa.Cuda.Nvtx.Pop();
+        }
+    }
+
+    /// <summary>The runtime's peak device memory (the CUDA pool's reservation, the interpreter's high-water mark);
+    /// -1 when the runtime keeps no count (test fakes).</summary>
+    public long PeakDeviceBytes => _rt is Bench.IDeviceMemoryStats s ? s.PeakDeviceBytes : -1;
 
     // ---- helpers --------------------------------------------------------------------------------
     private static CudaTensor C(DeviceTensor t, string op, string arg) =>
@@ -133,7 +171,12 @@ public sealed class CudaOps : IOps, IWeightRelease
         if (_rt.HasLinear && wp.Kp == inF)   // packed rows are then exactly [out, in]
         {
             IntPtr b16 = bias is null ? IntPtr.Zero : _weights.VectorF16(bias);
-            try { _rt.LinearF16(xc.Ptr, wp.Memory.Ptr, b16, rc?.Ptr ?? IntPtr.Zero, y.Ptr, rows, inF, outF); }
+            try
+            {
+                LaunchObserver?.BeforeLinear(rows, inF, outF);
+                _rt.LinearF16(xc.Ptr, wp.Memory.Ptr, b16, rc?.Ptr ?? IntPtr.Zero, y.Ptr, rows, inF, outF);
+                LaunchObserver?.AfterLinear(rows, inF, outF);
+            }
             catch (Exception e) when (e is not PisaException)
             { throw new PisaException($"cuBLASLt linear x {S(xc)} w {weight}: {e.Message}", e); }
         }
@@ -239,7 +282,27 @@ public sealed class CudaOps : IOps, IWeightRelease
         if (d > LaunchMath.MaxHeadDim) throw new PisaException($"attention: head dim {d} over the supported {LaunchMath.MaxHeadDim}");
         var y = New(qc.Shape);
         Int(qc.Count, "attention"); Int(kc.Count, "attention");
-        if (y.Count > 0) _k.Attention(qc.Ptr, kc.Ptr, vc.Ptr, y.Ptr, b, lq, lk, heads, d, causal);
+        if (y.Count > 0) _k.Attention(qc.Ptr, kc.Ptr, vc.Ptr, y.Ptr, b, lq, lk, heads, d, hd, hd, hd, causal);
+        return y;
+    }
+
+    /// <summary>The windows are read in place: the kernel takes row strides, and the pointers move to each window's start.</summary>
+    public DeviceTensor AttentionWindows(DeviceTensor q, int qStart, DeviceTensor kv, int kStart, int vStart, int width, int heads, bool causal)
+    {
+        var qc = C(q, "attention", "q"); var kvc = C(kv, "attention", "kv");
+        int ldq = qc.Rank == 3 ? qc.Shape[2] : 0, ldkv = kvc.Rank == 3 ? kvc.Shape[2] : 0;
+        if (qc.Rank != 3 || kvc.Rank != 3 || qc.Shape[0] != kvc.Shape[0] || width <= 0
+            || qStart < 0 || qStart + (long)width > ldq || kStart < 0 || kStart + (long)width > ldkv || vStart < 0 || vStart + (long)width > ldkv)
+            throw new PisaException($"attention: windows q {S(qc)} at {qStart}, kv {S(kvc)} at {kStart}/{vStart} of width {width} do not fit [B, L, C]");
+        int b = qc.Shape[0], lq = qc.Shape[1], lk = kvc.Shape[1];
+        if (heads <= 0 || width % heads != 0 || heads > 65535 || b > 65535)
+            throw new PisaException($"attention: a window of {width} channels does not split into {heads} heads");
+        int d = width / heads;
+        if (d > LaunchMath.MaxHeadDim) throw new PisaException($"attention: head dim {d} over the supported {LaunchMath.MaxHeadDim}");
+        var y = New([b, lq, width]);
+        Int(qc.Count, "attention"); Int(kvc.Count, "attention");
+        if (y.Count > 0)
+            _k.Attention(qc.Ptr + 2 * qStart, kvc.Ptr + 2 * kStart, kvc.Ptr + 2 * vStart, y.Ptr, b, lq, lk, heads, d, ldq, ldkv, ldkv, causal);
         return y;
     }
 
@@ -377,6 +440,7 @@ public sealed class CudaOps : IOps, IWeightRelease
 
     public void Dispose()
     {
+        DropGraphs();
         _weights.Dispose();
         if (_ownsRuntime) _rt.Dispose();
     }

@@ -48,10 +48,20 @@ public static class LaunchMath
 
     public static int AttentionShared(int warps, int d) => warps * d * 4 + 32 * AttentionRowStride(d) * 2;
 
+    /// <summary>Query rows per block of attention_mma_f16 (4 warps of 16).</summary>
+    public const int AttentionMmaRows = 64;
+
+    /// <summary>Head dims attention_mma_f16 takes (multiples of 8 up to 64: the UNet's 40 and 64, CLIP's 64); the SIMT
+    /// attention_f16 keeps the rest (the VAE's 512, odd sizes) and is the reference version.</summary>
+    public static bool AttentionOnTensorCores(int d) => d % 8 == 0 && d <= 64 && !ForceSimtAttention;
+
+    /// <summary>PISA_ATTENTION_SIMT=1: every head dim on the SIMT kernel (to compare the two versions end to end).</summary>
+    private static readonly bool ForceSimtAttention = Environment.GetEnvironmentVariable("PISA_ATTENTION_SIMT") == "1";
+
     /// <summary>Warps (query rows) per block: the largest of 8, 4, 2, 1 whose smem fits 48 KB.</summary>
     public static int AttentionWarps(int d)
     {
-        foreach (int w in new[] { 8, 4, 2, 1 })
+        for (int w = 8; w >= 1; w >>= 1)   // 8, 4, 2, 1 (a loop, not an array: this runs on every launch)
             if (AttentionShared(w, d) <= MaxSharedBytes) return w;
         throw new PisaException($"attention: head dim {d} needs more than {MaxSharedBytes} bytes of shared memory");
     }

@@ -9,7 +9,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// the device's sm_XX, or as PTX for the newest architecture NVRTC knows when the device is newer.
 /// Not written against a GPU yet: checked on a GPU machine by <see cref="OpsSelfTest"/>.
 /// </summary>
-public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
+public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceMemoryStats
 {
     private readonly CudaContext _ctx;
     /// <summary>The thread the context was last made current on (a CUDA context is current per thread).</summary>
@@ -21,8 +21,12 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
     private readonly Dictionary<IntPtr, DeviceBuffer> _live = new();
     private readonly Dictionary<string, CudaModule> _modules = new();
     private readonly Dictionary<(string, string), CudaKernel> _kernels = new();
+    private readonly Dictionary<CudaKernel, int> _smemRaised = new();
 
     public string Arch { get; }
+
+    /// <summary>The one stream all work goes to (the profiler records its events there).</summary>
+    internal nint StreamHandle => _stream.Handle;
     public bool HasLinear => _lt is not null;
 
     private PiSaCudaRuntime(CudaContext ctx)
@@ -79,17 +83,24 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
         _ctxThread = t;
     }
 
+    /// <summary>Device memory the pool holds from the driver (it only grows unless trimmed, so this is its peak), or the
+    /// peak of what it handed out if that is higher; cuBLASLt's workspace and the modules are not included.</summary>
+    public long PeakDeviceBytes => Math.Max(_pool.ReservedBytes, _pool.PeakBytes);
+
     public IntPtr Alloc(long bytes)
     {
         OnCallingThread();
+        if (_graphs.TryReuse(bytes, out var reused)) return reused;
         var b = _pool.Rent(bytes);
         var p = (IntPtr)(long)b.Ptr;
         _live.Add(p, b);
+        _graphs.Allocated(p, bytes);
         return p;
     }
 
     public void Free(IntPtr ptr, long bytes)
     {
+        if (!_live.ContainsKey(ptr) || _graphs.KeepOnFree(ptr, bytes)) return;   // a graph's memory stays with the graph
         if (_live.Remove(ptr, out var b)) b.Dispose();   // back to the pool; later work on the one stream is ordered after
     }
 
@@ -99,6 +110,7 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
     public void CopyToDevice(IntPtr dst, ReadOnlySpan<byte> src)
     {
         OnCallingThread();
+        RefuseWhileCapturing("a host-to-device copy");
         Buf(dst).CopyFromHost(src, 0, _stream);
         _stream.Synchronize();   // the managed source may move or be reused once we return
     }
@@ -106,12 +118,14 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
     public void CopyToHost(Span<byte> dst, IntPtr src)
     {
         OnCallingThread();
+        RefuseWhileCapturing("a device-to-host copy");
         Buf(src).CopyToHost(dst, 0, _stream);   // synchronises the stream
     }
 
     public void Synchronize()
     {
         OnCallingThread();
+        RefuseWhileCapturing("a synchronisation");
         _stream.Synchronize();
     }
 
@@ -129,12 +143,17 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
             fn = module.GetKernel(kernel);
             _kernels[(file, kernel)] = fn;
         }
-        if (sharedBytes > LaunchMath.MaxSharedBytes) fn.SetMaxDynamicSharedMemory(sharedBytes);
+        if (sharedBytes > LaunchMath.MaxSharedBytes && (!_smemRaised.TryGetValue(fn, out int raised) || raised < sharedBytes))
+        {
+            fn.SetMaxDynamicSharedMemory(sharedBytes);   // a driver call: once per kernel and size, not per launch
+            _smemRaised[fn] = sharedBytes;
+        }
+        if (_graphs.Recording is { } rec) rec.Launches++;
         ReadOnlySpan<byte> blob = args.Blob;
         void** ptrs = stackalloc void*[Math.Max(args.Count, 1)];
         fixed (byte* b = blob)
         {
-            for (int i = 0; i < args.Count; i++) ptrs[i] = b + args.Offsets[i];
+            for (int i = 0; i < args.Count; i++) ptrs[i] = b + args.OffsetAt(i);
             fn.Launch(new CuDim3((uint)grid.X, (uint)grid.Y, (uint)grid.Z), new CuDim3((uint)block.X, (uint)block.Y, (uint)block.Z),
                       ptrs, _stream.Handle, sharedBytes);
         }
@@ -143,6 +162,7 @@ public sealed unsafe class PiSaCudaRuntime : IGpuRuntime
     public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
     {
         OnCallingThread();
+        if (_graphs.Recording is { } rec) rec.LinearCalls++;
         float beta = 0f;
         if (residual != IntPtr.Zero)
         {

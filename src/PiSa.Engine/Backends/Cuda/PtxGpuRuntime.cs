@@ -13,7 +13,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// thread, so a kernel failure surfaces from <see cref="Launch"/> itself, naming kernel, block, thread and PTX line.
 /// <see cref="CudaOps"/> runs on this unchanged: `--device ptx`.
 /// </summary>
-public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
+public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
 {
     /// <summary>The virtual architecture the PTX is generated for: the oldest we target (sm_80), whose PTX every newer GPU also runs.</summary>
     public const string PtxArch = "compute_80";
@@ -65,6 +65,9 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
 
     public long PeakDeviceBytes => _memory.PeakBytes;
 
+    /// <summary>The counters of the last kernel launch (the profiler reads them after each launch).</summary>
+    public PtxLaunchStats? LastLaunchStats { get; private set; }
+
     /// <summary>Summed interpreter counters (launch count included) per kernel since creation: what the profile and selftest print.</summary>
     public IReadOnlyDictionary<string, PtxLaunchStats> Tallies => _tallies;
 
@@ -76,24 +79,36 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
 
     public IntPtr Alloc(long bytes)
     {
+        if (_graphs.TryReuse(bytes, out var reused)) return reused;
         var p = (IntPtr)(long)_memory.Alloc(bytes);
         _live.Add(p, bytes);
+        _graphs.Allocated(p, bytes);
         return p;
     }
 
     public void Free(IntPtr ptr, long bytes)
     {
-        if (!_live.Remove(ptr, out long had)) throw new PisaException($"free of 0x{ptr:x}, which is not a live device allocation");
+        if (!_live.TryGetValue(ptr, out long had)) throw new PisaException($"free of 0x{ptr:x}, which is not a live device allocation");
         if (had != bytes) throw new PisaException($"free of 0x{ptr:x} with {bytes} bytes, allocated with {had}");
+        if (_graphs.KeepOnFree(ptr, bytes)) return;   // a graph's memory: its replays still write it
+        _live.Remove(ptr);
         _memory.Free((ulong)(long)ptr);
     }
 
-    public void CopyToDevice(IntPtr dst, ReadOnlySpan<byte> src) => _memory.Write((ulong)(long)dst, src);
+    public void CopyToDevice(IntPtr dst, ReadOnlySpan<byte> src)
+    {
+        RefuseWhileCapturing("a host-to-device copy");
+        _memory.Write((ulong)(long)dst, src);
+    }
 
-    public void CopyToHost(Span<byte> dst, IntPtr src) => _memory.Read((ulong)(long)src, dst);
+    public void CopyToHost(Span<byte> dst, IntPtr src)
+    {
+        RefuseWhileCapturing("a device-to-host copy");
+        _memory.Read((ulong)(long)src, dst);
+    }
 
     /// <summary>Work runs synchronously in <see cref="Launch"/>: nothing is ever pending.</summary>
-    public void Synchronize() { }
+    public void Synchronize() => RefuseWhileCapturing("a synchronisation");
 
     public void Launch(string file, string kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args)
     {
@@ -104,11 +119,17 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
         var values = new byte[args.Count][];
         for (int i = 0; i < args.Count; i++)
         {
-            int size = ArgSize(args.Kinds[i]);
+            int size = ArgSize(args.KindAt(i));
             if (size != fn.Params[i].Size)
-                throw new PisaException($"{kernel}: argument {i} ({args.Kinds[i]}, {size} bytes) does not match parameter {fn.Params[i].Name} ({fn.Params[i].Size} bytes)");
-            values[i] = blob.Slice(args.Offsets[i], size).ToArray();
+                throw new PisaException($"{kernel}: argument {i} ({args.KindAt(i)}, {size} bytes) does not match parameter {fn.Params[i].Name} ({fn.Params[i].Size} bytes)");
+            values[i] = blob.Slice(args.OffsetAt(i), size).ToArray();
         }
+        if (_graphs.Recording is { } g) { RecordLaunch(g, fn, kernel, grid, block, sharedBytes, values); return; }
+        Execute(fn, kernel, grid, block, sharedBytes, values);
+    }
+
+    private void Execute(PtxKernel fn, string kernel, Dim3 grid, Dim3 block, int sharedBytes, byte[][] values)
+    {
         var options = new PtxLaunchOptions
         {
             Seed = unchecked(_seed + (int)_launches * (int)0x9E3779B1),
@@ -117,6 +138,7 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
         };
         _launches++;
         var stats = _executor.Launch(fn, new PtxDim3(grid.X, grid.Y, grid.Z), new PtxDim3(block.X, block.Y, block.Z), sharedBytes, values, options);
+        LastLaunchStats = stats;
         if (_tallies.TryGetValue(kernel, out var tally)) tally.Add(stats);
         else _tallies[kernel] = stats;
     }
@@ -141,6 +163,7 @@ public sealed class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
     public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
     {
         if (!HasLinear) throw new PisaException("LinearF16 called on a runtime created without it");
+        if (_graphs.Recording is { } g) { RecordLinear(g, x, w, bias, residual, y, rows, inF, outF); return; }
         CpuLinearF16.Run(_memory, (ulong)(long)x, (ulong)(long)w, (ulong)(long)bias, (ulong)(long)residual, (ulong)(long)y, rows, inF, outF);
     }
 

@@ -41,6 +41,39 @@ public sealed class LinearLayer
         return y;
     }
 
+    private LinearLayer(string name, HostTensor weight, HostTensor? bias)
+    {
+        Name = name;
+        Weight = weight;
+        Bias = bias;
+    }
+
+    /// <summary>
+    /// One layer computing several with the same input, their outputs side by side along the last dimension
+    /// (a fused QKV or KV projection: one GEMM instead of several, the input read once). The weights are copied
+    /// into one [sum of outs, in] tensor once; a layer without a bias contributes zeros when another has one.
+    /// </summary>
+    public static LinearLayer Concat(string name, params LinearLayer[] parts)
+    {
+        if (parts.Length == 0) throw new ArgumentException("no layers to concatenate", nameof(parts));
+        int inF = parts[0].In, outF = 0;
+        foreach (var p in parts)
+        {
+            if (p.In != inF) throw new PisaException($"{name}: {p.Name} takes {p.In} features, {parts[0].Name} {inF}: they cannot share one input");
+            outF += p.Out;
+        }
+        var w = new float[(long)outF * inF];
+        float[]? b = parts.Any(p => p.Bias is not null) ? new float[outF] : null;
+        int row = 0;
+        foreach (var p in parts)
+        {
+            Array.Copy(p.Weight.Data, 0, w, (long)row * inF, (long)p.Out * inF);
+            if (p.Bias is not null) Array.Copy(p.Bias.Data, 0, b!, row, p.Out);
+            row += p.Out;
+        }
+        return new LinearLayer(name, new HostTensor([outF, inF], w), b is null ? null : new HostTensor([outF], b));
+    }
+
     public DeviceTensor Apply(IOps ops, DeviceTensor x, DeviceTensor? residual = null)
     {
         if (x.Dim(-1) != In)

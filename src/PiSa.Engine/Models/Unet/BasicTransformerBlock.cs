@@ -22,15 +22,18 @@ public sealed class BasicTransformerBlock
         _ops = ops;
         _onlyCrossAttention = onlyCrossAttention;
         _norm1 = new NormLayer(w, prefix + ".norm1", LayerNormEps);
-        _attn1 = MultiHeadAttention.Diffusers(ops, w, prefix + ".attn1", heads);
+        _attn1 = MultiHeadAttention.Diffusers(ops, w, prefix + ".attn1", heads, selfAttention: !onlyCrossAttention);
         _norm2 = new NormLayer(w, prefix + ".norm2", LayerNormEps);
-        _attn2 = MultiHeadAttention.Diffusers(ops, w, prefix + ".attn2", heads);
+        _attn2 = MultiHeadAttention.Diffusers(ops, w, prefix + ".attn2", heads, selfAttention: false);
         _norm3 = new NormLayer(w, prefix + ".norm3", LayerNormEps);
         _ffIn = new LinearLayer(w, prefix + ".ff.net.0.proj", requireBias: true);
         _ffOut = new LinearLayer(w, prefix + ".ff.net.2", requireBias: true);
         if (_ffIn.Out != 2 * _ffOut.In)
             throw new PisaException($"{prefix}: ff.net.0.proj gives {_ffIn.Out} features, GEGLU needs twice ff.net.2's {_ffOut.In}");
     }
+
+    /// <summary>Both attention layers (for releasing cached context projections).</summary>
+    public IEnumerable<MultiHeadAttention> Attentions => [_attn1, _attn2];
 
     /// <summary>h: [B, L, C]; context: [B, Lc, crossDim]. Neither is disposed.</summary>
     public DeviceTensor Forward(DeviceTensor h, DeviceTensor context)

@@ -40,6 +40,8 @@ public sealed class Transformer2DModel
             _blocks[i] = new BasicTransformerBlock(ops, w, $"{prefix}.transformer_blocks.{i}", heads, onlyCrossAttention);
     }
 
+    public IEnumerable<MultiHeadAttention> Attentions => _blocks.SelectMany(b => b.Attentions);
+
     /// <summary>x: NHWC [N, H, W, C]; context [N, L, crossDim]. x is not disposed.</summary>
     public DeviceTensor Forward(DeviceTensor x, DeviceTensor context)
     {

@@ -9,7 +9,7 @@ namespace PiSa.Engine.Models.Unet;
 /// no class/addition embeddings), written once against <see cref="IOps"/> on NHWC activations:
 /// conv_in -> down blocks (skips kept) -> mid block -> up blocks (skips consumed) -> GroupNorm+SiLU -> conv_out.
 /// </summary>
-public sealed class UNet2DConditionModel
+public sealed class UNet2DConditionModel : IDisposable
 {
     private readonly IOps _ops;
     private readonly UNetConfig _cfg;
@@ -22,6 +22,10 @@ public sealed class UNet2DConditionModel
     private float? _foldedTimestep;
 
     public UNetConfig Config => _cfg;
+
+    // Range names (interned once: no string formatting per pass); blocks past the eighth share the last name.
+    private static readonly string[] DownNames = Enumerable.Range(0, 8).Select(i => $"down_blocks.{i}").ToArray();
+    private static readonly string[] UpNames = Enumerable.Range(0, 8).Select(i => $"up_blocks.{i}").ToArray();
 
     public UNet2DConditionModel(UNetConfig cfg, IWeightSource weights, IOps ops)
     {
@@ -71,6 +75,16 @@ public sealed class UNet2DConditionModel
     /// <summary>The time embedding [1, time_embed_dim] for one timestep (before the resnets' SiLU).</summary>
     public DeviceTensor TimeEmbedding(float timestep) => _time.Forward(timestep);
 
+    /// <summary>Every attention layer (their cross-attention K/V of the last context are cached on the backend).</summary>
+    public IEnumerable<MultiHeadAttention> Attentions =>
+        _down.SelectMany(b => b.Attentions).Concat(_mid.Attentions).Concat(_up.SelectMany(b => b.Attentions));
+
+    /// <summary>Frees the cached cross-attention K/V; the model stays usable (the next pass recomputes them).</summary>
+    public void Dispose()
+    {
+        foreach (var a in Attentions) a.Dispose();
+    }
+
     private IEnumerable<ResnetBlock2D> AllResnets() =>
         _down.SelectMany(b => b.Resnets).Concat(_mid.Resnets).Concat(_up.SelectMany(b => b.Resnets));
 
@@ -106,19 +120,24 @@ public sealed class UNet2DConditionModel
         PrepareTimestep(timestep);
         DeviceTensor? tembAct = null; // resnets use their folded conv1 biases
 
-        var skips = new List<DeviceTensor> { _convIn.Apply(_ops, sample) };
-        foreach (var block in _down) block.Forward(skips, tembAct, context);
+        var skips = new List<DeviceTensor>();
+        using (_ops.Range("conv_in")) skips.Add(_convIn.Apply(_ops, sample));
+        for (int i = 0; i < _down.Length; i++)
+            using (_ops.Range(DownNames[Math.Min(i, DownNames.Length - 1)])) _down[i].Forward(skips, tembAct, context);
 
-        var h = _mid.Forward(skips[^1], tembAct, context);
-        foreach (var block in _up)
+        DeviceTensor h;
+        using (_ops.Range("mid_block")) h = _mid.Forward(skips[^1], tembAct, context);
+        for (int i = 0; i < _up.Length; i++)
         {
-            var next = block.Forward(h, skips, tembAct, context);
+            DeviceTensor next;
+            using (_ops.Range(UpNames[Math.Min(i, UpNames.Length - 1)])) next = _up[i].Forward(h, skips, tembAct, context);
             h.Dispose();
             h = next;
         }
         if (skips.Count != 0)
             throw new PisaException($"UNet: {skips.Count} skip connections left unused (down/up block layer counts disagree)");
 
+        using var outRange = _ops.Range("conv_out");
         var normed = _normOut.GroupNorm(_ops, h, _cfg.NormNumGroups, silu: true);
         h.Dispose();
         var y = _convOut.Apply(_ops, normed);

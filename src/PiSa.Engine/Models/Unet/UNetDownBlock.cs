@@ -32,6 +32,7 @@ public sealed class UNetDownBlock
 
     /// <summary>The block's resnets (the UNet folds the constant time embedding into them).</summary>
     public IReadOnlyList<ResnetBlock2D> Resnets => _resnets;
+    public IEnumerable<MultiHeadAttention> Attentions => _attentions?.SelectMany(t => t.Attentions) ?? [];
 
     /// <summary>
     /// Reads its input from skips[^1] and appends each layer's output (and the downsampled one) to

@@ -27,6 +27,7 @@ public sealed class UNetMidBlock
 
     /// <summary>The block's resnets (the UNet folds the constant time embedding into them).</summary>
     public IReadOnlyList<ResnetBlock2D> Resnets => _resnets;
+    public IEnumerable<MultiHeadAttention> Attentions => _attentions?.SelectMany(t => t.Attentions) ?? [];
 
     /// <summary>x NHWC, not disposed.</summary>
     public DeviceTensor Forward(DeviceTensor x, DeviceTensor? tembAct, DeviceTensor context)

@@ -39,6 +39,7 @@ public sealed class UNetUpBlock
 
     /// <summary>The block's resnets (the UNet folds the constant time embedding into them).</summary>
     public IReadOnlyList<ResnetBlock2D> Resnets => _resnets;
+    public IEnumerable<MultiHeadAttention> Attentions => _attentions?.SelectMany(t => t.Attentions) ?? [];
 
     /// <summary>
     /// x: NHWC, not disposed. Pops (and disposes) one skip per layer from the end of <paramref name="skips"/>.

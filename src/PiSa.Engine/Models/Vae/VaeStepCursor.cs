@@ -160,11 +160,11 @@ public sealed class VaeStepCursor : IDisposable
         int n = x.Dim(0), h = x.Dim(1), w = x.Dim(2), c = x.Dim(3);
         var seq = _ops.Reshape(x, n, h * w, c);
         var res = _ops.Reshape(Residual(a), n, h * w, c);
-        var q = _ops.Linear(seq, a.QWeight, a.QBias);
-        var k = _ops.Linear(seq, a.KWeight, a.KBias);
-        var v = _ops.Linear(seq, a.VWeight, a.VBias);
-        var att = _ops.Attention(q, k, v, a.Heads, causal: false);
-        q.Dispose(); k.Dispose(); v.Dispose();
+        // One fused QKV projection [N, HW, 3C]; attention reads its three channel windows in place.
+        var (qkvW, qkvB) = a.Qkv;
+        var qkv = _ops.Linear(seq, qkvW, qkvB);
+        var att = _ops.AttentionWindows(qkv, 0, qkv, c, 2 * c, c, a.Heads, causal: false);
+        qkv.Dispose();
         var o = _ops.Linear(att, a.OutWeight, a.OutBias, res);
         att.Dispose();
         // The reshaped views share storage with x / the residual, which SetCurrent/DropResidual dispose.

@@ -68,4 +68,32 @@ public sealed class VaeAttentionStep(string name, int heads,
     public HostTensor VBias { get; } = vB;
     public HostTensor OutWeight { get; } = outW;
     public HostTensor OutBias { get; } = outB;
+
+    private HostTensor? _qkvWeight, _qkvBias;
+
+    /// <summary>to_q, to_k and to_v concatenated [3C, C] (and their biases [3C]) for one fused projection; built at
+    /// first use (one object, so backends pack it once).</summary>
+    public (HostTensor Weight, HostTensor Bias) Qkv
+    {
+        get
+        {
+            if (_qkvWeight is null)
+            {
+                _qkvWeight = Concat([QWeight, KWeight, VWeight]);
+                _qkvBias = Concat([QBias, KBias, VBias]);
+            }
+            return (_qkvWeight, _qkvBias!);
+        }
+    }
+
+    private static HostTensor Concat(HostTensor[] parts)
+    {
+        int rows = parts.Sum(p => p.Dim(0));
+        var shape = (int[])parts[0].Shape.Clone();
+        shape[0] = rows;
+        var data = new float[parts.Sum(p => p.Data.LongLength)];
+        long at = 0;
+        foreach (var p in parts) { Array.Copy(p.Data, 0, data, at, p.Data.LongLength); at += p.Data.LongLength; }
+        return new HostTensor(shape, data);
+    }
 }

@@ -247,5 +247,17 @@ public sealed class NaiveVaeOps : IOps
     public DeviceTensor Axpby(DeviceTensor a, DeviceTensor b, float alpha, float beta) => throw new NotSupportedException();
     public DeviceTensor AddChannelVector(DeviceTensor x, DeviceTensor v) => throw new NotSupportedException();
     public DeviceTensor ConcatChannels(DeviceTensor a, DeviceTensor b) => throw new NotSupportedException();
-    public DeviceTensor SliceChannels(DeviceTensor x, int start, int count) => throw new NotSupportedException();
+    /// <summary>Plain channel copy: the default IOps.AttentionWindows slices the fused QKV projection with it.</summary>
+    public DeviceTensor SliceChannels(DeviceTensor xd, int start, int count)
+    {
+        var x = D(xd);
+        int c = x.Shape[^1];
+        long rows = x.Count / c;
+        var shape = (int[])x.Shape.Clone();
+        shape[^1] = count;
+        var y = New(shape);
+        for (long r = 0; r < rows; r++)
+            for (int i = 0; i < count; i++) y.Data[r * count + i] = x.Data[r * c + start + i];
+        return y;
+    }
 }

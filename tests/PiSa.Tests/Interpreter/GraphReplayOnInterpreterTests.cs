@@ -1,0 +1,98 @@
+using PiSa.Engine;
+using PiSa.Engine.Backends;
+using PiSa.Engine.Backends.Cuda;
+using PiSa.Engine.Models.Unet;
+using PiSa.Engine.Tensors;
+using static PiSa.Tests.Models.UnetClip.UnetClipFixtures;
+
+namespace PiSa.Tests.Interpreter;
+
+/// <summary>
+/// The graph path of CudaOps (IOps.Replayable: warm-up, record on graph-owned memory, replay with the input copied in)
+/// on the PTX runtime, which records launch lists under the same rules as a CUDA stream capture. A replay must give
+/// bit-identical results to running the same work plainly, for new input values, and leave no memory behind.
+/// </summary>
+public sealed class GraphReplayOnInterpreterTests
+{
+    private static HostTensor Rand(int seed, params int[] shape)
+    {
+        var r = new Random(seed);
+        var t = new HostTensor(shape);
+        for (int i = 0; i < t.Data.Length; i++) t.Data[i] = (float)(r.NextDouble() * 2 - 1);
+        return t;
+    }
+
+    [InterpreterFact]
+    public void Replays_match_plain_runs_for_new_inputs_and_release_their_memory()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        var gamma = Rand(1, 16); var beta = Rand(2, 16);
+        DeviceTensor F(DeviceTensor t)
+        {
+            using var n = ops.GroupNorm(t, gamma, beta, 4, 1e-6f, silu: true);
+            using var s = ops.Reshape(n, 1, 63, 16);
+            using var a = ops.Attention(s, s, s, 2, causal: false);
+            using var v = ops.Reshape(a, 1, 7, 9, 16);
+            return ops.Axpby(v, t, 0.5f, 2f);
+        }
+        using (var x0 = ops.Upload(Rand(9, 1, 7, 9, 16)))
+        using (var y0 = F(x0)) { }                          // uploads gamma and beta (kept by the weight cache)
+        int liveBefore = rt.Memory.LiveAllocations;
+        var results = new List<float[]>();
+        var plain = new List<float[]>();
+        for (int i = 0; i < 4; i++)
+        {
+            using var x = ops.Upload(Rand(10 + i, 1, 7, 9, 16));
+            using (var y = ops.Replayable("f", x, F)) results.Add(ops.Download(y).Data);
+            ops.UseGraphs = false;
+            using (var y = ops.Replayable("f", x, F)) plain.Add(ops.Download(y).Data);
+            ops.UseGraphs = true;
+        }
+        Assert.Equal(1, ops.GraphsRecorded);
+        Assert.Equal(3, ops.GraphReplays);                   // calls 2, 3 and 4
+        Assert.True(ops.LastGraphLaunches >= 4, $"{ops.LastGraphLaunches} launches recorded");
+        for (int i = 0; i < 4; i++) Assert.Equal(plain[i], results[i]);
+        Assert.NotEqual(results[2], results[3]);             // the replay saw the new input
+
+        ops.DropGraphs();
+        Assert.Equal(liveBefore, rt.Memory.LiveAllocations); // graph memory released, nothing else lost
+    }
+
+    [InterpreterFact]
+    public void Work_that_copies_to_the_host_cannot_be_recorded_and_leaves_the_backend_usable()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        using var x = ops.Upload(Rand(3, 1, 4, 4, 8));
+        DeviceTensor Bad(DeviceTensor t) { _ = ops.Download(t); return ops.Silu(t); }
+        using (var first = ops.Replayable("bad", x, Bad)) { }    // warm-up runs plainly
+        var e = Assert.Throws<PisaException>(() => ops.Replayable("bad", x, Bad));
+        Assert.Contains("capturing a graph", e.Message);
+        Assert.False(rt.Capturing);
+        using var ok = ops.Silu(x);
+        Assert.Equal(16 * 8, ops.Download(ok).Data.Length);
+    }
+
+    [InterpreterFact]
+    public void A_replayed_unet_pass_matches_the_plain_pass()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        var cfg = UnetConfig();
+        using var unet = new UNet2DConditionModel(cfg, UnetWeights(), ops);
+        using var ctx = ops.Upload(Module("unet.in.encoder_hidden_states"));
+        DeviceTensor F(DeviceTensor t) => unet.Forward(t, 1f, ctx);
+        float[] Plain(DeviceTensor x) { using var y = F(x); return ops.Download(y).Data; }
+        float[] Replayed(DeviceTensor x) { using var y = ops.Replayable((unet, ctx), x, F); return ops.Download(y).Data; }
+
+        using var x1 = ops.Upload(ToNhwc(RandomNchw([1, cfg.InChannels, 6, 6], seed: 21)));
+        using var x2 = ops.Upload(ToNhwc(RandomNchw([1, cfg.InChannels, 6, 6], seed: 22)));
+        _ = Replayed(x1);                                       // warm-up
+        var r2 = Replayed(x2);                                  // recorded, then replayed
+        Assert.Equal(1, ops.GraphsRecorded);
+        Assert.Equal(Plain(x2), r2);
+        Assert.Equal(Plain(x1), Replayed(x1));
+        Assert.Equal(2, ops.GraphReplays);
+    }
+}
