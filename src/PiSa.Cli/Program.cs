@@ -7,9 +7,9 @@ namespace PiSa.Cli;
 
 /// <summary>
 /// The `pisa` command. Every failure the user can cause ends as one line on stderr and a non-zero exit:
-/// PisaException messages are printed as they are; anything else is a bug, printed as one line with its
-/// type (set PISA_DEBUG=1 for the stack trace). Exit codes: 0 success, 1 a failed input or run, 2 a usage
-/// error, 70 an internal error (a bug).
+/// PisaException messages are printed as they are, so is running out of memory; anything else is a bug,
+/// printed as one line with its type (set PISA_DEBUG=1 for the stack trace). Exit codes: 0 success, 1 a failed
+/// input or run, 2 a usage error, 70 an internal error (a bug).
 /// </summary>
 public static class Program
 {
@@ -53,6 +53,14 @@ public static class Program
         if (inner is PisaException)
         {
             Console.Error.WriteLine($"pisa: error: {OneLine(inner.Message)}");
+            return ExitFailed;
+        }
+        if (inner is OutOfMemoryException)
+        {
+            // Running out of memory is a resource failure, not a bug: input bounds keep small or lying files from
+            // getting here (tests assert no reader raises it), so what remains is a real run bigger than the machine.
+            Console.Error.WriteLine("pisa: error: out of memory: this run needs more memory than the machine has available (try a smaller input or smaller tiles)");
+            if (Environment.GetEnvironmentVariable("PISA_DEBUG") == "1") Console.Error.WriteLine(inner);
             return ExitFailed;
         }
         Console.Error.WriteLine($"pisa: internal error: {inner.GetType().Name}: {OneLine(inner.Message)}");

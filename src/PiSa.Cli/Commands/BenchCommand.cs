@@ -4,6 +4,7 @@ using System.Text.Json;
 using PiSa.Engine;
 using PiSa.Engine.Backends;
 using PiSa.Engine.Bench;
+using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
 using PiSa.Engine.Pipeline;
 

@@ -149,29 +149,43 @@ public static class InspectCommand
         var ckpt = TorchCheckpoint.Load(file);
         var found = new List<(string Path, HostTensor Tensor)>();
         var others = new List<string>();
-        Walk(ckpt.Root, "", found, others);
+        Walk(ckpt.Root, "", found, others, new Dictionary<object, string>(ReferenceEqualityComparer.Instance));
         var tensors = found.Select(t => (t.Path, TorchElementTypes.Name(ckpt.TensorTypes[t.Tensor]), t.Tensor.Shape, t.Tensor.Count)).ToList();
         var values = others.Select(line => { int eq = line.IndexOf(" = ", StringComparison.Ordinal); return (line[..eq], line[(eq + 3)..]); }).ToList();
         var pisa = PisaCheckpoint.IsPisaRoot(ckpt.Root) ? PisaCheckpoint.FromTorch(ckpt) : null;
         return new Report(file, "torch checkpoint (zip)", tensors, values, pisa);
     }
 
-    /// <summary>Collects tensors with their key paths ('/'-joined) and summarises the other values.</summary>
-    private static void Walk(object? v, string path, List<(string, HostTensor)> tensors, List<string> others)
+    /// <summary>
+    /// Collects tensors with their key paths ('/'-joined) and summarises the other values. A container met a
+    /// second time (a memo reference) is listed as a reference to where it was first seen, never walked again:
+    /// the walk costs the size of the object graph, not of the tree it would expand to (a "billion laughs"
+    /// pickle of 40 nested lists each holding its child twice is 40 containers here, not 2^40 leaves).
+    /// </summary>
+    private static void Walk(object? v, string path, List<(string, HostTensor)> tensors, List<string> others, Dictionary<object, string> seen)
     {
         // Depth is bounded by the unpickler's nesting cap, so recursion is safe here.
+        if (v is PickleDict or List<object?> or PickleTuple)
+        {
+            if (seen.TryGetValue(v, out var first))
+            {
+                others.Add($"{Label(path)} = same object as {Label(first)}");
+                return;
+            }
+            seen[v] = path;
+        }
         switch (v)
         {
             case HostTensor t:
                 tensors.Add((path, t));
                 break;
             case PickleDict d:
-                foreach (var (k, child) in d) Walk(child, Join(path, Convert.ToString(k, CultureInfo.InvariantCulture)!), tensors, others);
+                foreach (var (k, child) in d) Walk(child, Join(path, Convert.ToString(k, CultureInfo.InvariantCulture)!), tensors, others, seen);
                 break;
             case List<object?> l when l.Any(x => x is HostTensor or PickleDict or List<object?> or PickleTuple):
             case PickleTuple when ((IReadOnlyList<object?>)v).Any(x => x is HostTensor or PickleDict or List<object?> or PickleTuple):
                 var items = (IReadOnlyList<object?>)v;
-                for (int i = 0; i < items.Count; i++) Walk(items[i], Join(path, i.ToString(CultureInfo.InvariantCulture)), tensors, others);
+                for (int i = 0; i < items.Count; i++) Walk(items[i], Join(path, i.ToString(CultureInfo.InvariantCulture)), tensors, others, seen);
                 break;
             case List<object?> l:
                 others.Add($"{Label(path)} = list of {l.Count}{Preview(l)}");

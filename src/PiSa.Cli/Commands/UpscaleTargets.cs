@@ -1,5 +1,6 @@
 using System.Globalization;
 using PiSa.Engine;
+using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
 
 namespace PiSa.Cli.Commands;
@@ -87,10 +88,11 @@ public static class UpscaleTargets
     /// <summary>Creates and removes a file in the folder, so an unwritable output fails now, not after the compute.</summary>
     public static void ProbeWritable(string dir)
     {
-        string probe = Path.Combine(dir, $"{AtomicFile.TempPrefix}pisa-probe.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        // A temporary's name: one left by a killed run is cleaned like any other.
+        string probe = AtomicFile.TempPathFor(Path.Combine(dir, "pisa-probe"));
         try
         {
-            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            using (new FileStream(probe, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

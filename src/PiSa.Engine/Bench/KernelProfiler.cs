@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using CudaEvent = PiSa.Cuda.CudaEvent;
 using PiSa.Engine.Backends.Cuda;
+using PiSa.Engine.Formats;
 using PiSa.Ptx;
 
 namespace PiSa.Engine.Bench;
@@ -135,10 +136,10 @@ public sealed class KernelProfiler : ILaunchObserver, IDisposable
     /// (CUDA) or of the interpreter's own time per launch (PTX), with the range as category and counters as args.</summary>
     public void WriteTrace(string path)
     {
-        string tmp = path + ".tmp";
-        using (var stream = File.Create(tmp))
-        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false }))
+        // Through AtomicFile (.NAME.pisa-tmp-PID, renamed into place): a failure never leaves a partial trace.
+        AtomicFile.Write(path, stream =>
         {
+            using var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
             j.WriteStartObject();
             j.WriteStartArray("traceEvents");
             double ts = 0;
@@ -174,8 +175,7 @@ public sealed class KernelProfiler : ILaunchObserver, IDisposable
             j.WriteEndArray();
             j.WriteString("displayTimeUnit", "ms");
             j.WriteEndObject();
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     private static PtxLaunchStats? Sum(IEnumerable<PtxLaunchStats?> all)

@@ -26,7 +26,7 @@ public static class DiffusersConfig
         var r = new DiffusersConfigReader(json, source);
         CheckClass(r, "UNet2DConditionModel");
 
-        var blockOut = r.IntList("block_out_channels", [320, 640, 1280, 1280]);
+        var blockOut = r.CountList("block_out_channels", [320, 640, 1280, 1280], 1, ConfigLimits.MaxWidth, ConfigLimits.MaxBlocks);
         var down = r.StringList("down_block_types", DefaultUNetDown).Select(StripUNetRes).ToArray();
         var up = r.StringList("up_block_types", DefaultUNetUp).Select(StripUNetRes).ToArray();
         int n = blockOut.Length;
@@ -54,17 +54,16 @@ public static class DiffusersConfig
                 throw r.Refuse("attention_head_dim", $"block {i}: {blockOut[i]} channels are not divisible into {heads[i]} heads");
         }
 
-        int groups = r.Int("norm_num_groups", 32);
         if (r.IsExplicitNull("norm_num_groups"))
             throw r.Refuse("norm_num_groups", "a UNet without group norms is not supported");
-        if (groups <= 0) throw r.Refuse("norm_num_groups", "must be positive");
+        int groups = r.Count("norm_num_groups", 32, 1, ConfigLimits.MaxWidth);
         for (int i = 0; i < n; i++)
             if (blockOut[i] % groups != 0)
                 throw r.Refuse("norm_num_groups", $"block_out_channels[{i}] = {blockOut[i]} is not divisible by it");
 
-        int convIn = r.Int("conv_in_kernel", 3), convOut = r.Int("conv_out_kernel", 3);
-        if (convIn <= 0 || convIn % 2 == 0) throw r.Refuse("conv_in_kernel", "expected a positive odd kernel size");
-        if (convOut <= 0 || convOut % 2 == 0) throw r.Refuse("conv_out_kernel", "expected a positive odd kernel size");
+        int convIn = r.Count("conv_in_kernel", 3, 1, ConfigLimits.MaxKernel), convOut = r.Count("conv_out_kernel", 3, 1, ConfigLimits.MaxKernel);
+        if (convIn % 2 == 0) throw r.Refuse("conv_in_kernel", "expected a positive odd kernel size");
+        if (convOut % 2 == 0) throw r.Refuse("conv_out_kernel", "expected a positive odd kernel size");
 
         // Options that would change the network into something the engine does not compute.
         r.OneOf("act_fn", "silu");
@@ -91,16 +90,14 @@ public static class DiffusersConfig
         // resnet_skip_time_act and resnet_out_scale_factor only reach the Simple*/ResnetDownsample blocks,
         // which are refused above: for the supported block types diffusers ignores them too.
 
-        int transformerLayers = r.UniformInt("transformer_layers_per_block", 1, n);
-        if (transformerLayers < 1) throw r.Refuse("transformer_layers_per_block", "must be at least 1");
-        int layers = r.UniformInt("layers_per_block", 2, n);
-        if (layers < 1) throw r.Refuse("layers_per_block", "must be at least 1");
-        int crossDim = r.UniformInt("cross_attention_dim", 1280, n);
+        int transformerLayers = r.CheckCount("transformer_layers_per_block", r.UniformInt("transformer_layers_per_block", 1, n), 1, ConfigLimits.MaxTransformerLayers);
+        int layers = r.CheckCount("layers_per_block", r.UniformInt("layers_per_block", 2, n), 1, ConfigLimits.MaxLayersPerBlock);
+        int crossDim = r.CheckCount("cross_attention_dim", r.UniformInt("cross_attention_dim", 1280, n), 1, ConfigLimits.MaxWidth);
 
         return new UNetConfig
         {
-            InChannels = r.Int("in_channels", 4),
-            OutChannels = r.Int("out_channels", 4),
+            InChannels = r.Count("in_channels", 4, 1, ConfigLimits.MaxIoChannels),
+            OutChannels = r.Count("out_channels", 4, 1, ConfigLimits.MaxIoChannels),
             BlockOutChannels = blockOut,
             DownBlockTypes = down,
             UpBlockTypes = up,
@@ -113,7 +110,7 @@ public static class DiffusersConfig
             FlipSinToCos = r.Bool("flip_sin_to_cos", true),
             FreqShift = r.Float("freq_shift", 0),
             UseLinearProjection = r.Bool("use_linear_projection", false),
-            DownsamplePadding = r.Int("downsample_padding", 1),
+            DownsamplePadding = r.Count("downsample_padding", 1, 0, ConfigLimits.MaxKernel),
             MidBlockScaleFactor = r.Float("mid_block_scale_factor", 1),
             TransformerLayersPerBlock = transformerLayers,
             ConvInKernel = convIn,
@@ -129,7 +126,7 @@ public static class DiffusersConfig
         var r = new DiffusersConfigReader(json, source);
         CheckClass(r, "AutoencoderKL");
 
-        var blockOut = r.IntList("block_out_channels", [64]);
+        var blockOut = r.CountList("block_out_channels", [64], 1, ConfigLimits.MaxWidth, ConfigLimits.MaxBlocks);
         var down = r.StringList("down_block_types", ["DownEncoderBlock2D"]);
         var up = r.StringList("up_block_types", ["UpDecoderBlock2D"]);
         int n = blockOut.Length;
@@ -141,8 +138,7 @@ public static class DiffusersConfig
         foreach (var t in up)
             if (t != "UpDecoderBlock2D") throw r.Refuse("up_block_types", $"block type '{t}' is not supported (supported: UpDecoderBlock2D)");
 
-        int groups = r.Int("norm_num_groups", 32);
-        if (groups <= 0) throw r.Refuse("norm_num_groups", "must be positive");
+        int groups = r.Count("norm_num_groups", 32, 1, ConfigLimits.MaxWidth);
         for (int i = 0; i < n; i++)
             if (blockOut[i] % groups != 0)
                 throw r.Refuse("norm_num_groups", $"block_out_channels[{i}] = {blockOut[i]} is not divisible by it");
@@ -155,18 +151,17 @@ public static class DiffusersConfig
         r.RequireAbsent("latents_mean", "per-channel latents_mean");
         r.RequireAbsent("latents_std", "per-channel latents_std");
 
-        int layers = r.Int("layers_per_block", 1);
-        if (layers < 1) throw r.Refuse("layers_per_block", "must be at least 1");
+        int layers = r.Count("layers_per_block", 1, 1, ConfigLimits.MaxLayersPerBlock);
 
         return new VaeConfig
         {
-            InChannels = r.Int("in_channels", 3),
-            OutChannels = r.Int("out_channels", 3),
+            InChannels = r.Count("in_channels", 3, 1, ConfigLimits.MaxIoChannels),
+            OutChannels = r.Count("out_channels", 3, 1, ConfigLimits.MaxIoChannels),
             BlockOutChannels = blockOut,
             DownBlockTypes = down,
             UpBlockTypes = up,
             LayersPerBlock = layers,
-            LatentChannels = r.Int("latent_channels", 4),
+            LatentChannels = r.Count("latent_channels", 4, 1, ConfigLimits.MaxIoChannels),
             NormNumGroups = groups,
             ScalingFactor = r.Float("scaling_factor", 0.18215f),
             // Not a diffusers 0.25 AutoencoderKL argument (always true there); newer configs may carry it.
@@ -186,28 +181,37 @@ public static class DiffusersConfig
                 throw r.Refuse("architectures", $"'{a}' is not supported (supported: CLIPTextModel)");
 
         string act = r.OneOf("hidden_act", "quick_gelu", "gelu");
-        int hidden = r.Int("hidden_size", 512);
-        int heads = r.Int("num_attention_heads", 8);
-        if (heads <= 0 || hidden % heads != 0)
+        int hidden = r.Count("hidden_size", 512, 1, ConfigLimits.MaxWidth);
+        int heads = r.Count("num_attention_heads", 8, 1, ConfigLimits.MaxWidth);
+        if (hidden % heads != 0)
             throw r.Refuse("num_attention_heads", $"hidden_size {hidden} is not divisible into that many heads");
 
         return new ClipTextConfig
         {
-            VocabSize = r.Int("vocab_size", 49408),
+            // At least 2: without a tokenizer the empty prompt is encoded with the last two ids as start and end.
+            VocabSize = r.Count("vocab_size", 49408, 2, ConfigLimits.MaxVocab),
             HiddenSize = hidden,
-            IntermediateSize = r.Int("intermediate_size", 2048),
-            NumHiddenLayers = r.Int("num_hidden_layers", 12),
+            IntermediateSize = r.Count("intermediate_size", 2048, 1, ConfigLimits.MaxWidth),
+            NumHiddenLayers = r.Count("num_hidden_layers", 12, 1, ConfigLimits.MaxTextLayers),
             NumAttentionHeads = heads,
-            MaxPositionEmbeddings = r.Int("max_position_embeddings", 77),
+            MaxPositionEmbeddings = r.Count("max_position_embeddings", 77, 2, ConfigLimits.MaxPositions),
             LayerNormEps = r.Float("layer_norm_eps", 1e-5f),
             HiddenAct = act,
         };
     }
 
+    /// <summary>Largest config.json read (SD 2.1's are about 2 KB).</summary>
+    public const long MaxConfigBytes = 1 << 20;
+
     private static string ReadFile(string path)
     {
         try
         {
+            // The opened file's length, not FileInfo's (a symbolic link's own size).
+            long length;
+            using (var handle = File.OpenHandle(path)) length = RandomAccess.GetLength(handle);
+            if (length > MaxConfigBytes)
+                throw new PisaException($"{path}: config is {length} bytes (at most {MaxConfigBytes}); not a diffusers config.json");
             return File.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

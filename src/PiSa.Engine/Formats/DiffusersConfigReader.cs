@@ -28,6 +28,7 @@ internal sealed class DiffusersConfigReader
         }
         if (_root.ValueKind != JsonValueKind.Object)
             throw new PisaException($"{source}: expected a JSON object at the top level, found {_root.ValueKind}");
+        JsonStrings.RequireValid(_root, why => new PisaException($"{source}: {why}"));
     }
 
     /// <summary>The field, or null when it is absent or JSON null.</summary>
@@ -49,6 +50,27 @@ internal sealed class DiffusersConfigReader
     {
         var v = Raw(field);
         return v is null ? dflt : AsInt(field, v.Value);
+    }
+
+    /// <summary>
+    /// A count or dimension, refused outside [<paramref name="min"/>, <paramref name="max"/>]: every size the
+    /// model is built from goes through here (or <see cref="CheckCount"/>), so no config value reaches an
+    /// allocation or a loop bound unchecked.
+    /// </summary>
+    public int Count(string field, int dflt, int min, int max) => CheckCount(field, Int(field, dflt), min, max);
+
+    /// <summary>Refuses <paramref name="value"/> (read from <paramref name="field"/>) outside [min, max].</summary>
+    public int CheckCount(string field, int value, int min, int max) =>
+        value >= min && value <= max ? value : throw Refuse(field, $"must be between {min} and {max}");
+
+    /// <summary>A list of counts, each in [min, max], with at most <paramref name="maxLength"/> entries.</summary>
+    public int[] CountList(string field, int[] dflt, int min, int max, int maxLength)
+    {
+        var list = IntList(field, dflt);
+        if (list.Length > maxLength) throw Refuse(field, $"has {list.Length} entries (at most {maxLength})");
+        foreach (int v in list)
+            if (v < min || v > max) throw Refuse(field, $"every entry must be between {min} and {max}");
+        return list;
     }
 
     public float Float(string field, float dflt)

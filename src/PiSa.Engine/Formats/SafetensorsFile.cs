@@ -46,18 +46,29 @@ public sealed unsafe class SafetensorsFile : IDisposable
         if (!BitConverter.IsLittleEndian)
             throw new PisaException($"safetensors '{path}': big-endian hosts are not supported");
         if (!File.Exists(path)) throw new PisaException($"safetensors '{path}': file not found");
+        // The length is the opened file's: FileInfo.Length would be a symbolic link's own size (the Hugging
+        // Face cache links every snapshot file to a blob), and the map is made from the same open file.
+        FileStream stream;
         long length;
-        try { length = new FileInfo(path).Length; }
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            length = stream.Length;
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         { throw new PisaException($"safetensors '{path}': cannot open ({e.Message})", e); }
-        if (length < 8) throw new PisaException($"safetensors '{path}': file is {length} bytes, too short for a header");
+        if (length < 8)
+        {
+            stream.Dispose();
+            throw new PisaException($"safetensors '{path}': file is {length} bytes, too short for a header");
+        }
 
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;
         bool pointerAcquired = false;
         try
         {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
@@ -88,7 +99,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         {
             if (pointerAcquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
             view?.Dispose();
-            map?.Dispose();
+            if (map != null) map.Dispose(); else stream.Dispose();
         }
     }
 

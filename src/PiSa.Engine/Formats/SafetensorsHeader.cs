@@ -20,6 +20,10 @@ public static class SafetensorsHeader
     /// <param name="file">file name for error messages</param>
     public static Parsed Parse(ReadOnlySpan<byte> json, long dataLength, string file)
     {
+        // System.Text.Json checks strings only when they are read (then as InvalidOperationException):
+        // the encoding of the whole header first, every string's escapes right after parsing.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new PisaException($"safetensors '{file}': header is not valid UTF-8");
         JsonDocument doc;
         try
         {
@@ -34,6 +38,7 @@ public static class SafetensorsHeader
         using (doc)
         {
             var root = doc.RootElement;
+            JsonStrings.RequireValid(root, why => new PisaException($"safetensors '{file}': header: {why}"));
             if (root.ValueKind != JsonValueKind.Object)
                 throw new PisaException($"safetensors '{file}': header is a JSON {root.ValueKind}, expected an object");
 
@@ -65,10 +70,11 @@ public static class SafetensorsHeader
             throw new PisaException($"safetensors '{file}': __metadata__ is a JSON {value.ValueKind}, expected an object of strings");
         foreach (var m in value.EnumerateObject())
         {
+            string key = m.Name;
             if (m.Value.ValueKind != JsonValueKind.String)
-                throw new PisaException($"safetensors '{file}': __metadata__ key '{m.Name}' is a JSON {m.Value.ValueKind}, expected a string");
-            if (!metadata.TryAdd(m.Name, m.Value.GetString()!))
-                throw new PisaException($"safetensors '{file}': __metadata__ key '{m.Name}' appears twice");
+                throw new PisaException($"safetensors '{file}': __metadata__ key '{key}' is a JSON {m.Value.ValueKind}, expected a string");
+            if (!metadata.TryAdd(key, m.Value.GetString()!))
+                throw new PisaException($"safetensors '{file}': __metadata__ key '{key}' appears twice");
         }
     }
 

@@ -14,6 +14,11 @@ public sealed class TorchCheckpoint
 {
     /// <summary>Cap on data.pkl itself: state dict pickles are kilobytes to a few megabytes.</summary>
     public const long MaxPickleBytes = 512L << 20;
+    /// <summary>DEFLATE's largest possible expansion (258-byte matches from 2-bit codes, about 1032:1), rounded up:
+    /// an entry declaring more uncompressed bytes than this times its compressed size lies.</summary>
+    public const long MaxDeflateRatio = 1100;
+    /// <summary>Chunk in which compressed entries are read, so memory follows the bytes that really arrive.</summary>
+    private const int ReadChunk = 16 << 20;
 
     public string Path { get; }
     /// <summary>The unpickled object: PickleDict / List / PickleTuple / long / double / string / bool / null / HostTensor.</summary>
@@ -52,12 +57,42 @@ public sealed class TorchCheckpoint
                     ? $"torch checkpoint '{path}': legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a recent torch"
                     : $"torch checkpoint '{path}': not a zip archive");
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            using var zip = new ZipArchive(fs, ZipArchiveMode.Read);
+            using var zip = OpenZip(fs, path);
+            CheckEntrySizes(zip, fs.Length, path);
             return Read(path, zip);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
         {
-            throw new PisaException($"torch checkpoint '{path}': damaged zip archive ({SafetensorsHeader.FirstLine(e.Message)})", e);
+            throw Damaged(path, e);
+        }
+    }
+
+    private static PisaException Damaged(string path, Exception e) =>
+        new($"torch checkpoint '{path}': damaged zip archive ({SafetensorsHeader.FirstLine(e.Message)})", e);
+
+    private static ZipArchive OpenZip(Stream fs, string path)
+    {
+        try { return new ZipArchive(fs, ZipArchiveMode.Read); }
+        // The framework's reader raises ArgumentOutOfRangeException for zip64 sizes past 2^63 (and may for
+        // other absurd fields): caught here, around the library call only, so our own bugs stay visible.
+        catch (ArgumentException e) { throw Damaged(path, e); }
+    }
+
+    /// <summary>
+    /// Every entry's declared sizes against the file, before any entry is read: compressed bytes must lie in
+    /// the file, and the uncompressed size must be reachable from them (equal for stored entries, at most
+    /// DEFLATE's maximum ratio otherwise). A storage "declared at 2 GB" by an entry that lies to match is
+    /// refused here instead of being allocated.
+    /// </summary>
+    private static void CheckEntrySizes(ZipArchive zip, long fileLength, string path)
+    {
+        foreach (var e in zip.Entries)
+        {
+            long compressed = e.CompressedLength, length = e.Length;
+            if (compressed < 0 || compressed > fileLength)
+                throw new PisaException($"torch checkpoint '{path}': entry '{e.FullName}' declares {compressed} compressed bytes in a {fileLength}-byte file");
+            if (length < 0 || length > compressed * MaxDeflateRatio + 64)
+                throw new PisaException($"torch checkpoint '{path}': entry '{e.FullName}' declares {length} bytes from {compressed} compressed bytes (no compression reaches that ratio)");
         }
     }
 
@@ -88,11 +123,12 @@ public sealed class TorchCheckpoint
             {
                 var entry = zip.GetEntry(prefix + "data/" + s.Key)
                     ?? throw new PisaException($"torch checkpoint '{path}': storage '{s.Key}' has no entry '{prefix}data/{s.Key}'");
-                long need = checked(s.ElementCount * TorchElementTypes.SizeOf(s.ElementType));
+                int size = TorchElementTypes.SizeOf(s.ElementType);
+                if (s.ElementCount > Array.MaxLength / size)
+                    throw new PisaException($"torch checkpoint '{path}': storage '{s.Key}' declares {s.ElementCount} {TorchElementTypes.Name(s.ElementType)} elements, over the 2 GiB per-storage limit");
+                long need = s.ElementCount * size;
                 if (entry.Length < need)
                     throw new PisaException($"torch checkpoint '{path}': storage '{s.Key}' is {entry.Length} bytes but declares {s.ElementCount} {TorchElementTypes.Name(s.ElementType)} elements ({need} bytes)");
-                if (need > int.MaxValue)
-                    throw new PisaException($"torch checkpoint '{path}': storage '{s.Key}' ({need} bytes) is over the 2 GiB limit");
                 bytes = ReadEntry(entry, need, path, exact: need);
                 storages[s.Key] = bytes;
             }
@@ -105,21 +141,50 @@ public sealed class TorchCheckpoint
         return new TorchCheckpoint(path, root, types);
     }
 
-    /// <summary>Reads an entry fully, refusing one whose (declared or actual) size exceeds <paramref name="max"/>.</summary>
+    /// <summary>
+    /// Reads an entry fully (or its first <paramref name="exact"/> bytes), refusing one whose declared size exceeds
+    /// <paramref name="max"/>. A stored entry (what torch.save writes) is read into one buffer: its sizes were
+    /// checked against the file. A compressed one grows its buffer as data really arrives, so an entry that
+    /// lies about its size costs only what it holds.
+    /// </summary>
     private static byte[] ReadEntry(ZipArchiveEntry entry, long max, string path, long exact = -1)
     {
         long length = exact >= 0 ? exact : entry.Length;
-        if (entry.Length > max && exact < 0)
-            throw new PisaException($"torch checkpoint '{path}': entry '{entry.FullName}' is {entry.Length} bytes (limit {max})");
-        var buffer = new byte[length];
-        using var s = entry.Open();
-        try
+        if ((exact < 0 && entry.Length > max) || length > Array.MaxLength)
+            throw new PisaException($"torch checkpoint '{path}': entry '{entry.FullName}' is {entry.Length} bytes (limit {Math.Min(max, Array.MaxLength)})");
+        Stream s;
+        try { s = entry.Open(); }
+        catch (ArgumentException e) { throw Damaged(path, e); } // see OpenZip
+        using (s)
         {
-            s.ReadExactly(buffer);
+            try
+            {
+                return entry.CompressedLength == entry.Length ? ReadAll(s, (int)length) : ReadGrowing(s, (int)length);
+            }
+            catch (EndOfStreamException)
+            {
+                throw new PisaException($"torch checkpoint '{path}': entry '{entry.FullName}' is truncated");
+            }
         }
-        catch (EndOfStreamException)
+    }
+
+    private static byte[] ReadAll(Stream s, int length)
+    {
+        var buffer = new byte[length];
+        s.ReadExactly(buffer);
+        return buffer;
+    }
+
+    private static byte[] ReadGrowing(Stream s, int length)
+    {
+        var buffer = new byte[Math.Min(length, ReadChunk)];
+        int filled = 0;
+        while (filled < length)
         {
-            throw new PisaException($"torch checkpoint '{path}': entry '{entry.FullName}' is truncated");
+            if (filled == buffer.Length) Array.Resize(ref buffer, (int)Math.Min(length, 2L * buffer.Length));
+            int n = s.Read(buffer, filled, buffer.Length - filled);
+            if (n == 0) throw new EndOfStreamException();
+            filled += n;
         }
         return buffer;
     }

@@ -1,10 +1,13 @@
+using PiSa.Engine.Formats;
+
 namespace PiSa.Engine.Imaging;
 
 /// <summary>
 /// Image files in and out. <see cref="Load"/> gives 8-bit RGB, as <c>Image.open(path).convert("RGB")</c> does
 /// (alpha dropped, grey replicated); <see cref="ImageDecoder.Load"/> keeps everything else the file holds.
-/// Writing goes to a temporary file beside the target, renamed over it only once complete, so a failed save
-/// never leaves a partial file or destroys an existing one.
+/// Writing goes through <see cref="AtomicFile"/> (a temporary <c>.NAME.pisa-tmp-PID</c> beside the target, renamed
+/// over it only once complete), so a failed save (a full disk included) never leaves a partial file or destroys an
+/// existing one, and a temporary a killed run left there is removed by the next write into that folder.
 /// </summary>
 public static class ImageIO
 {
@@ -29,47 +32,5 @@ public static class ImageIO
         ImageEncoder.Outcome outcome = new(false, false);
         AtomicFile.Write(path, stream => outcome = ImageEncoder.Encode(image, options, stream));
         return outcome;
-    }
-}
-
-/// <summary>Writes a file through a temporary name in the same folder, renamed over the target once complete.</summary>
-public static class AtomicFile
-{
-    /// <summary>Prefix of the temporary names (hidden, and never taken for an output).</summary>
-    public const string TempPrefix = ".";
-
-    public static void Write(string path, Action<Stream> write)
-    {
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full) ?? ".";
-        if (!Directory.Exists(dir)) throw new PisaException($"output '{path}': folder '{dir}' does not exist");
-        // Same folder, so the final rename stays on one file system and is atomic.
-        string temp = Path.Combine(dir, $"{TempPrefix}{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            TryDelete(temp);
-            throw new PisaException($"cannot write output '{path}': {e.Message}", e);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try { if (File.Exists(path)) File.Delete(path); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
     }
 }

@@ -164,6 +164,7 @@ public sealed class PisaCheckpoint
             {
                 using var doc = JsonDocument.Parse(Need(key));
                 if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new PisaException($"PiSA checkpoint '{src}': metadata '{key}' is not a JSON array");
+                JsonStrings.RequireValid(doc.RootElement, why => new PisaException($"PiSA checkpoint '{src}': metadata '{key}': {why}"));
                 var r = new List<string>(doc.RootElement.GetArrayLength());
                 foreach (var e in doc.RootElement.EnumerateArray())
                     r.Add(e.ValueKind == JsonValueKind.String ? e.GetString()! : throw new PisaException($"PiSA checkpoint '{src}': metadata '{key}' holds a non-string"));

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using PiSa.Engine.Formats;
 
 namespace PiSa.Engine.Text;
 
@@ -192,7 +193,10 @@ public sealed class ClipTokenizer
     {
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
+            var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            try { JsonStrings.RequireValid(doc.RootElement, why => new PisaException($"{path}: {why}")); }
+            catch { doc.Dispose(); throw; }
+            return doc;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

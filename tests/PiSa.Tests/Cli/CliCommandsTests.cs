@@ -80,7 +80,7 @@ public sealed class CliCommandsTests
         Assert.Contains("text (run 1 uncached)", r.Stdout);
         Assert.Contains("grid 2x2 at 64x64", r.Stdout);
         Assert.Contains("4 separate adjustable runs", r.Stdout);
-        Assert.DoesNotContain(Directory.GetFiles(dir.Path), f => f.EndsWith(".tmp", StringComparison.Ordinal));
+        Assert.DoesNotContain(Directory.GetFiles(dir.Path), f => PiSa.Engine.Formats.AtomicFile.IsTemporary(f));
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var root = doc.RootElement;

@@ -15,6 +15,16 @@ public static class PisaProcess
     /// <summary>As <see cref="Run"/> with another time limit (work on the PTX interpreter on a loaded 2-core machine).</summary>
     public static Result RunWithin(int seconds, params string[] args)
     {
+        using var p = Process.Start(StartInfo(args))!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(seconds * 1000)) { p.Kill(true); throw new TimeoutException($"pisa did not finish in {seconds} s"); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>How to start `pisa` with these arguments (output and error redirected), for tests that watch the process.</summary>
+    public static ProcessStartInfo StartInfo(params string[] args)
+    {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pisa.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -23,11 +33,7 @@ public static class PisaProcess
         string nvrtc = Path.Combine(FixturePaths.RepoRoot, ".cache", "cuda118", "lib");
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PISA_CUDA_LIB_DIRS")) && Directory.Exists(nvrtc))
             psi.Environment["PISA_CUDA_LIB_DIRS"] = nvrtc;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(seconds * 1000)) { p.Kill(true); throw new TimeoutException($"pisa did not finish in {seconds} s"); }
-        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+        return psi;
     }
 
     /// <summary>A failure as the brief wants it: non-zero exit, one line on stderr, no stack trace.</summary>

@@ -19,8 +19,13 @@ public sealed class RestrictedUnpickler
     /// <summary>Deepest MARK nesting and deepest container nesting of the result.</summary>
     public const int MaxNesting = 200;
     public const int MaxTensorRank = 16;
-    /// <summary>Total values ever pushed: bounds the memory a small hostile pickle can make us allocate.</summary>
-    public const long MaxPushes = 1L << 26;
+    /// <summary>
+    /// The budget on the object graph: values ever pushed, where a memo read (BINGET) counts as one value, a
+    /// reference, never as a copy of what it refers to. Every container slot holds a pushed value, so this also
+    /// bounds the references in the graph (and the memory a small hostile pickle can make us allocate); the
+    /// release's pisa_sr.pkl pushes under 100,000.
+    /// </summary>
+    public const long MaxValues = 1L << 24;
 
     private readonly byte[] _data;
     private readonly string _source;
@@ -300,7 +305,7 @@ public sealed class RestrictedUnpickler
     private void Push(object? v)
     {
         if (_stack.Count >= MaxStack) throw Fail($"stack grows past {MaxStack} items");
-        if (++_pushes > MaxPushes) throw Fail($"more than {MaxPushes} values");
+        if (++_pushes > MaxValues) throw Fail($"more than {MaxValues} values (references included): over the budget for a checkpoint's object graph");
         _stack.Add(v);
     }
 
