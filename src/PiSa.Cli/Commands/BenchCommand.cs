@@ -40,21 +40,22 @@ public static class BenchCommand
         var configDir = new Option<string?>("--config-dir") { Description = "with --random-weights: folder with unet/, vae/, text_encoder/config.json (default: the SD 2.1-base configs in tests/fixtures/sd21-base)" };
         var json = new Option<string?>("--json") { Description = "also write the results as JSON to this file (written atomically)" };
         var grid = new Option<int>("--grid") { Description = "also time an NxN lambda grid (adjustable mode) against N*N separate adjustable runs (0: off)" };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "memory budget, e.g. 12G (default: the memory available at start); a size estimated above it is refused before anything runs" };
 
         var cmd = new Command("bench", "Time the PiSA-SR pipeline (VAE encode, UNet, VAE decode; prompt cached) per stage.")
         {
-            sizes, mode, warmup, runs, device, model, lora, random, configDir, json, grid,
+            sizes, mode, warmup, runs, device, model, lora, random, configDir, json, grid, maxMemory,
         };
         cmd.SetAction(r => Run(new BenchArgs(
             ParseSizes(r.GetValue(sizes) ?? "512"),
             ParseModes(r.GetValue(mode) ?? "default"),
             r.GetValue(warmup), r.GetValue(runs), r.GetValue(device)!, r.GetValue(model), r.GetValue(lora),
-            r.GetValue(random), r.GetValue(configDir), r.GetValue(json), r.GetValue(grid))));
+            r.GetValue(random), r.GetValue(configDir), r.GetValue(json), r.GetValue(grid), r.GetValue(maxMemory))));
         return cmd;
     }
 
     public sealed record BenchArgs(int[] Sizes, LoraMode[] Modes, int Warmup, int Runs, string Device, string? ModelDir,
-        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath, int Grid = 0);
+        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath, int Grid = 0, string? MaxMemory = null);
 
     /// <summary>The grid's lambdas: N values evenly spaced over [0.5, 1.5] for each scale.</summary>
     public static List<(float Pix, float Sem)> GridPairs(int n)
@@ -80,12 +81,15 @@ public static class BenchCommand
             UpscaleTargets.ProbeWritable(dir);
         }
 
+        MemoryBudget budget; // before the model takes any of it
+        try { budget = MemoryBudget.Resolve(a.MaxMemory); }
+        catch (PisaException e) when (e is not UsageException && a.MaxMemory != null) { throw new UsageException(e.Message); }
         using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"));
         long loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var (model, weights) = LoadModel(ops, a.RandomWeights, a.ConfigDir, a.ModelDir, a.LoraPath);
         using var _ = model;
         double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
-        return Report(a, ops, model, weights, loadMs);
+        return Report(a, ops, model, weights, loadMs, budget);
     }
 
     /// <summary>The model of --random-weights [--config-dir] or --model/--lora (shared with `pisa profile`), and a description.</summary>
@@ -113,8 +117,22 @@ public static class BenchCommand
         return (model, weights);
     }
 
-    private static int Report(BenchArgs a, IOps ops, PisaModel model, string weights, double loadMs)
+    private static int Report(BenchArgs a, IOps ops, PisaModel model, string weights, double loadMs, MemoryBudget budget)
     {
+
+        // Every (mode, size) is estimated and checked before the first one runs: a refusal costs no compute.
+        var estimates = new Dictionary<LoraMode, List<MemoryEstimate>>();
+        foreach (var mode in a.Modes)
+        {
+            var opts = new UpscaleOptions { Mode = mode };
+            estimates[mode] = [.. a.Sizes.Select(size => BenchRunner.Estimate(model, ops.Name, size, opts))];
+            for (int i = 0; i < a.Sizes.Length; i++)
+                Console.Error.WriteLine($"pisa bench: {Mode(mode)}: {a.Sizes[i]}x{a.Sizes[i]}: estimated peak {estimates[mode][i].Describe()}");
+        }
+        foreach (var mode in a.Modes)
+            for (int i = 0; i < a.Sizes.Length; i++)
+                if (estimates[mode][i].Total > budget.Bytes)
+                    throw new PisaException($"bench size {a.Sizes[i]} needs about {MemorySize.Format(estimates[mode][i].Total)} in mode {Mode(mode)}, more than the memory budget of {budget}; use smaller --sizes, or raise --max-memory if more memory is free");
 
         // One model for all modes: building (and uploading) full-size weights costs more than a few timed runs.
         foreach (var mode in a.Modes)
@@ -146,6 +164,7 @@ public static class BenchCommand
             if (a.Warmup == 0)
                 w.WriteLine("note: --warmup 0: run 1 is cold (weight packing, kernel compilation and the uncached text encoder fall in its time)");
             foreach (var r in results) PrintSize(w, r, a.Warmup == 0);
+            w.WriteLine($"estimated peak (before the runs): {string.Join(", ", estimates[mode].Select((e, i) => $"{a.Sizes[i]}: {F(e.Total / 1048576.0, 0)} MiB"))}; budget {budget}");
             foreach (var (size, g, single) in grids)
             {
                 int n = a.Grid * a.Grid;
@@ -154,10 +173,16 @@ public static class BenchCommand
                             $"{n} separate adjustable runs: {n} x {F(single.Median, 1)} = {F(separate, 1)} ms; the grid takes {F(100 * g.Median / separate, 1)} % of that");
             }
             w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
+            if (ops is PiSa.Engine.Backends.Cpu.CpuOps)
+            {
+                // Process-wide: with several modes, the peaks so far (this mode and those before it).
+                var ps = PiSa.Engine.Backends.Cpu.CpuBufferPool.Shared.Stats();
+                w.WriteLine($"cpu activation pool: peak live {F(ps.PeakLiveBytes / 1048576.0, 0)} MiB, peak free {F(ps.PeakPooledBytes / 1048576.0, 0)} MiB, {ps.Hits} of {ps.Rents} rents recycled{(a.Modes.Length > 1 ? " (since the process started)" : "")}");
+            }
             foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
 
             if (a.JsonPath != null)
-                AtomicFile.Write(JsonPathFor(a, mode), stream => WriteJson(stream, a, mode, ops.Name, weights, loadMs, loadBefore, loadAfter, results, grids, peakRss, peakDevice));
+                AtomicFile.Write(JsonPathFor(a, mode), stream => WriteJson(stream, a, mode, ops.Name, weights, loadMs, loadBefore, loadAfter, results, grids, peakRss, peakDevice, estimates[mode]));
         }
         return Program.ExitOk;
     }
@@ -209,7 +234,8 @@ public static class BenchCommand
         w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {G(flops / 1e12),10} {(rate is double x ? G(x) : "-"),10}");
 
     private static void WriteJson(Stream stream, BenchArgs a, LoraMode mode, string backend, string weights, double loadMs, string? loadBefore,
-        string? loadAfter, List<BenchSizeResult> results, List<(int Size, BenchStats Grid, BenchStats Single)> grids, long peakRss, long? peakDevice)
+        string? loadAfter, List<BenchSizeResult> results, List<(int Size, BenchStats Grid, BenchStats Single)> grids, long peakRss, long? peakDevice,
+        List<MemoryEstimate> estimates)
     {
         using var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         j.WriteStartObject();
@@ -244,6 +270,7 @@ public static class BenchCommand
             j.WriteStartObject();
             j.WriteNumber("output_size", r.OutputSize);
             j.WriteNumber("input_size", r.InputSize);
+            j.WriteNumber("estimated_peak_bytes", estimates[results.IndexOf(r)].Total);
             j.WriteStartArray("stages");
             foreach (var s in r.Stages) WriteStats(j, s, r.Flops[s.Name].Total, s.Name == BenchSizeResult.TextStage);
             j.WriteEndArray();

@@ -32,6 +32,10 @@ public sealed record UpscaleRequest
     public ProgressMode Progress { get; init; }
     public bool Quiet { get; init; }
     public bool Verbose { get; init; }
+    /// <summary>--max-memory SIZE, or null for the memory available at start.</summary>
+    public string? MaxMemory { get; init; }
+    /// <summary>No tile option given: the memory planner may choose smaller tiles to fit the budget.</summary>
+    public bool AutoTiling { get; init; }
 }
 
 /// <summary>
@@ -69,13 +73,14 @@ public static class UpscaleCommand
         var progress = Choices.Create("--progress", "auto (a bar, on a terminal only), json (one JSON event per line on stderr) or none", "auto", "auto", "json", "none");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "print only errors" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "print the stage table and notices even when an input failed" };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "memory budget, e.g. 12G (default: the memory available at start); a run estimated above it is refused, or tiled to fit when no tile option is given" };
 
         var cmd = new Command("upscale", "Upscale images with PiSA-SR.")
         {
             inputs, output, model, lora,
         };
         processing.AddTo(cmd);
-        foreach (var o in new Option[] { device, dump, format, quality, bitDepth, keepRgb, skipExisting, recursive, progress, quiet, verbose, gpu })
+        foreach (var o in new Option[] { device, dump, format, quality, bitDepth, keepRgb, skipExisting, recursive, progress, quiet, verbose, gpu, maxMemory })
             cmd.Add(o);
         // --list/--shard/--results; --skip-existing is the one defined above.
         var batch = new BatchList(skipExisting);
@@ -101,7 +106,7 @@ public static class UpscaleCommand
                 // The batch path writes each listed input's result as its extension says, on the library door.
                 foreach (var (given, name) in new (bool, string)[] { (isGrid, "a lambda grid"), (r.GetValue(dump) != null, "--dump-tensors"),
                     (r.GetValue(format) != null, "--format"), (q != null, "--quality"), (bits != null, "--bit-depth"), (r.GetValue(keepRgb), "--keep-rgb"),
-                    (r.GetValue(recursive), "--recursive"), (gpuIndex != null, "--gpu") })
+                    (r.GetValue(recursive), "--recursive"), (gpuIndex != null, "--gpu"), (r.GetValue(maxMemory) != null, "--max-memory") })
                     if (given) throw new UsageException($"{name} does not work with --list (yet)");
                 return batch.Run(r, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options, r.GetValue(device)!);
             }
@@ -127,6 +132,9 @@ public static class UpscaleCommand
                 Progress = r.GetValue(progress) switch { "json" => ProgressMode.Json, "none" => ProgressMode.None, _ => ProgressMode.Auto },
                 Quiet = r.GetValue(quiet),
                 Verbose = r.GetValue(verbose),
+                MaxMemory = r.GetValue(maxMemory),
+                // Tiling is automatic (the planner may choose smaller tiles to fit the budget) unless a tile option was given.
+                AutoTiling = new Option[] { processing.LatentTile, processing.LatentOverlap, processing.VaeEncoderTile, processing.VaeDecoderTile }.All(t => r.GetResult(t) is null or { Implicit: true }),
             };
             return Run(request);
         });
@@ -138,6 +146,9 @@ public static class UpscaleCommand
         var options = q.Options;
         options.Validate();
         if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
+        MemoryBudget budget; // before the model takes any of it
+        try { budget = MemoryBudget.Resolve(q.MaxMemory); }
+        catch (PisaException e) when (e is not UsageException && q.MaxMemory != null) { throw new UsageException(e.Message); }
 
         // Everything that can be wrong with the paths is found now, before minutes of model loading and compute.
         var jobs = UpscaleTargets.Plan(q.Inputs, q.Output, q.Recursive, q.Format, q.Grid);
@@ -177,7 +188,9 @@ public static class UpscaleCommand
             try
             {
                 var image = pipeline.Timer.Time("decode", () => ImageDecoder.Load(job.Input));
-                var results = pipeline.RunSource(image, options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb, hooks: hooks);
+                var plan = MemoryPlanner.Plan(ModelFootprint.Of(model), ops.Name, image.Width, image.Height, options, budget, q.AutoTiling,
+                    n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"), HostImages.Of(image, q.Grid?.Count ?? 1));
+                var results = pipeline.RunSource(image, plan.Options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb, hooks: hooks);
                 for (int k = 0; k < results.Count; k++)
                 {
                     var outcome = pipeline.Timer.Time("save", () => ImageIO.Save(results[k].Output, job.PairOutput(k), encode(job)));

@@ -36,6 +36,7 @@ public sealed class Fp16StorageOps(CpuOps cpu) : IOps
     public DeviceTensor Upload(HostTensor t) => R(inner.Upload(t));
     public HostTensor Download(DeviceTensor t) => inner.Download(t);
     public void Synchronize() => inner.Synchronize();
+    public void ReleaseCachedMemory() => inner.ReleaseCachedMemory();
     public DeviceTensor Reshape(DeviceTensor x, params int[] shape) => inner.Reshape(x, shape);
     public DeviceTensor Conv2d(DeviceTensor x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual = null) =>
         R(inner.Conv2d(x, W(weight), bias, stride, pad, residual));   // biases stay float32, as on the GPU

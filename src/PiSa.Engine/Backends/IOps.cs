@@ -23,6 +23,9 @@ public interface IOps : IDisposable
     HostTensor Download(DeviceTensor t);
     /// <summary>Waits until all queued work is finished (no-op on the CPU backend); used by stage timers.</summary>
     void Synchronize() { }
+    /// <summary>Lets go of memory kept for reuse (the CPU backend's free activation arrays). The pipeline calls it
+    /// when the image size changes, so arrays of a size that will not come back are not kept.</summary>
+    void ReleaseCachedMemory() { }
     /// <summary>A view of the same data with another shape of equal element count (no copy). The owner and its
     /// views share one storage, released when the FIRST of them is disposed: dispose exactly the one you keep,
     /// after the last use of all of them.</summary>

@@ -42,8 +42,7 @@ public static class BenchRunner
         if (runs < 1) throw new PisaException($"--runs must be at least 1, got {runs}");
         if (warmup < 0) throw new PisaException($"--warmup must not be negative, got {warmup}");
         int inputSize = outputSize / 4;
-        var o = options with { Upscale = 4, ProcessSize = outputSize };
-        o.Validate();
+        var o = OptionsFor(outputSize, options);
         HostTensor x = Preprocess.Run(RandomImage(inputSize, inputSize, 1234), o.Upscale, o.ProcessSize).ModelInput;
 
         var stageMs = StageNames.Select(_ => new double[runs]).ToArray();
@@ -78,6 +77,18 @@ public static class BenchRunner
             Flops = flops,
         };
     }
+
+    /// <summary>The options a bench size runs with: x4 from size/4, process size = the output size.</summary>
+    public static UpscaleOptions OptionsFor(int outputSize, UpscaleOptions options)
+    {
+        var o = options with { Upscale = 4, ProcessSize = outputSize };
+        o.Validate();
+        return o;
+    }
+
+    /// <summary>The memory estimate of one bench size (see <see cref="MemoryEstimator"/>), before it runs.</summary>
+    public static MemoryEstimate Estimate(PisaModel model, string backend, int outputSize, UpscaleOptions options) =>
+        MemoryEstimator.ForImage(ModelFootprint.Of(model), backend, outputSize / 4, outputSize / 4, OptionsFor(outputSize, options));
 
     /// <summary>The backend's peak device memory when it reports one (see <see cref="IDeviceMemoryStats"/>).</summary>
     /// <summary>

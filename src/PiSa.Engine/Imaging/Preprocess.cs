@@ -36,23 +36,24 @@ public static class Preprocess
     {
         if (upscale < 1) throw new PisaException($"upscale must be at least 1 (got {upscale})");
         if (processSize < 0) throw new PisaException($"process size must not be negative (got {processSize})");
+        if (w0 < 1 || h0 < 1) throw new PisaException($"input {w0}x{h0} has no pixels");
         // Python: `process_size // upscale` (integer), then a float scale and int() truncation of the sizes.
         int minSide = processSize / upscale;
         bool resizeFlag = w0 < minSide || h0 < minSide;
-        int ew = w0, eh = h0;
+        long ew = w0, eh = h0;
         if (resizeFlag)
         {
             double scale = (double)minSide / Math.Min(w0, h0);
-            ew = Math.Max(1, (int)(scale * w0));
-            eh = Math.Max(1, (int)(scale * h0));
+            ew = Math.Max(1, (long)(scale * w0));
+            eh = Math.Max(1, (long)(scale * h0));
         }
-        long upW = (long)ew * upscale, upH = (long)eh * upscale;
-        if (upW > int.MaxValue || upH > int.MaxValue || upW * upH * 3 > Array.MaxLength)
-            throw new PisaException($"input {w0}x{h0} is too large for x{upscale} upscaling");
-        int w8 = (int)(upW - upW % 8), h8 = (int)(upH - upH % 8);
+        long upW = ew * upscale, upH = eh * upscale;
+        if (ew > int.MaxValue || eh > int.MaxValue || upW > int.MaxValue || upH > int.MaxValue || upW * upH * 3 > Array.MaxLength)
+            throw new PisaException($"input {w0}x{h0} is too large for x{upscale} upscaling{(resizeFlag ? $" after its enlargement to {ew}x{eh} (a side is below --process-size/upscale = {minSide})" : "")}");
+        long w8 = upW - upW % 8, h8 = upH - upH % 8;
         if (w8 < 8 || h8 < 8)
             throw new PisaException($"input {w0}x{h0} is too small: x{upscale} gives {upW}x{upH}, below 8 pixels on a side");
-        return new SizePlan(resizeFlag, ew, eh, (int)upW, (int)upH, w8, h8);
+        return new SizePlan(resizeFlag, (int)ew, (int)eh, (int)upW, (int)upH, (int)w8, (int)h8);
     }
 
     public static PreprocessResult Run(RgbImage input, int upscale, int processSize)
@@ -169,3 +170,4 @@ public static class Preprocess
         return PilResizeFloat.Resize(img, p.OutputWidth, p.OutputHeight, ResampleFilter.Bicubic);
     }
 }
+

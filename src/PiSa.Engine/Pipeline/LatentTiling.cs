@@ -22,6 +22,16 @@ public static class LatentTiling
     /// <summary>True when the official code would tile this latent.</summary>
     public static bool IsActive(int h, int w, int tileSize) => (long)h * w > (long)tileSize * tileSize;
 
+    /// <summary>The tile side used on an h x w latent (clamped to the shorter side), or a refusal when it would not
+    /// exceed the overlap (the tiles would not advance).</summary>
+    public static int EffectiveTile(int h, int w, int tileSize, int overlap)
+    {
+        int tile = Math.Min(tileSize, Math.Min(h, w));
+        if (tile <= overlap)
+            throw new PisaException($"latent tile {tile} must be larger than the overlap {overlap} (the latent is {w}x{h}; use a smaller --latent-overlap)");
+        return tile;
+    }
+
     /// <summary>Tile origins along one axis of the given length.</summary>
     public static int[] Origins(int length, int tile, int overlap)
     {
@@ -60,9 +70,7 @@ public static class LatentTiling
         if (latent.Rank != 4 || latent.Dim(0) != 1)
             throw new ArgumentException($"latent tiling expects an NHWC latent with batch 1, got [{ShapeUtil.Format(latent.Shape)}]");
         int h = latent.Dim(1), w = latent.Dim(2), c = latent.Dim(3);
-        int tile = Math.Min(tileSize, Math.Min(h, w));
-        if (tile <= overlap)
-            throw new PisaException($"latent tile {tile} must be larger than the overlap {overlap}");
+        int tile = EffectiveTile(h, w, tileSize, overlap);
         var profile = GaussianProfile(tile);
         int[] xs = Origins(w, tile, overlap), ys = Origins(h, tile, overlap);
 

@@ -38,6 +38,7 @@ public sealed partial class UpscalePipeline
         var pre = Timer.Time("preprocess", () => deep
             ? Preprocess.RunFloat(input.Rgb16!, o.Upscale, o.ProcessSize)
             : Preprocess.Run(input.Rgb, o.Upscale, o.ProcessSize));
+        ReleaseCachesOnNewSize(pre.ModelInput);
 
         var decoded = new List<(float Pix, float Sem, HostTensor Image, Dictionary<string, HostTensor>? Tensors)>();
         if (grid == null)
@@ -84,6 +85,7 @@ public sealed partial class UpscalePipeline
         RunHooks? hooks = null)
     {
         hooks ??= RunHooks.None;
+        ReleaseCachesOnNewSize(modelInput);   // a no-op when RunSource already did it for this size
         var ops = model.Ops;
         hooks.StageStarted("text encoder");
         var prompt = Timer.Time("text encoder", () =>

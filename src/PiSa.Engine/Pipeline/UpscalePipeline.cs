@@ -28,6 +28,8 @@ public sealed partial class UpscalePipeline(PisaModel model)
     public List<string> Notices { get; } = [];
     private bool _fusedDistanceReported;
 
+    private (int W, int H) _lastSize;
+
     public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false, RunHooks? hooks = null)
     {
         o.Validate();
@@ -37,6 +39,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
 
         hooks.StageStarted("preprocess");
         var pre = Timer.Time("preprocess", () => Preprocess.Run(input, o.Upscale, o.ProcessSize));
+        ReleaseCachesOnNewSize(pre.ModelInput);
         tensors?.Add("input_image", pre.ModelInput);
         var decoded = LatentPath(pre.ModelInput, o, tensors, hooks);
         hooks.StageStarted("postprocess");
@@ -58,6 +61,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
     {
         o.Validate();
         model.BeginRun();
+        ReleaseCachesOnNewSize(modelInput);
         return LatentPath(modelInput, o, null, hooks ?? RunHooks.None);
     }
 
@@ -120,6 +124,14 @@ public sealed partial class UpscalePipeline(PisaModel model)
         using var c = ops.Clamp(d, -1, 1);
         return Layout.NhwcToNchw(ops.Download(c));
     });
+
+    /// <summary>Activations kept for reuse fit one image size: drop them when the size changes (batches of mixed sizes).</summary>
+    private void ReleaseCachesOnNewSize(HostTensor modelInput)
+    {
+        var size = (modelInput.Dim(-1), modelInput.Dim(-2));
+        if (size != _lastSize && _lastSize != default) model.Ops.ReleaseCachedMemory();
+        _lastSize = size;
+    }
 
     /// <summary>eps for the whole latent, tiled as the official code does above latent_tiled_size^2 pixels.</summary>
     private DeviceTensor PredictNoise(DeviceTensor lq, DeviceTensor prompt, UpscaleOptions o, RunHooks hooks)

@@ -66,6 +66,10 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
         MakeRoom(bytes);
         var entry = new Entry(key, new UNet2DConditionModel(config, weights, ops), weights, bytes) { LastRun = _run };
         _byKey[key] = _lru.AddFirst(entry);
+        // Building a merged set evicted the base copies it replaced (gigabytes at SD 2.1): collect them now, before
+        // the backend adds its packed copies on the first forward, instead of at a later peak.
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect();
         return entry.UNet;
     }
 

@@ -40,6 +40,7 @@ public class OpsSelfTestCoverageTests
         public DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1) => Log(nameof(CropSpatial), inner.CropSpatial(x, y0, y1, x0, x1));
         public long CountNonFinite(DeviceTensor x) => Log(nameof(CountNonFinite), inner.CountNonFinite(x));
         public void Synchronize() { seen.Add(nameof(Synchronize)); inner.Synchronize(); }
+        public void ReleaseCachedMemory() { seen.Add(nameof(ReleaseCachedMemory)); inner.ReleaseCachedMemory(); }
         public void Dispose() => inner.Dispose();
     }
 

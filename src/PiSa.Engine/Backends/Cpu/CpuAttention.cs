@@ -39,7 +39,7 @@ internal static unsafe class CpuAttention
     {
         int b = q.Shape[0], lq = q.Shape[1], lk = k.Shape[1], d = hd / heads;
         int ldq = q.Shape[2], ldk = k.Shape[2], ldv = v.Shape[2];
-        var y = new CpuTensor([b, lq, hd]);
+        var y = CpuTensor.RentZeroed(b, lq, hd);
         if (y.Count == 0) return y;
         if (lk == 0) throw new PisaException("Attention: no keys");
         float scale = (float)(1.0 / Math.Sqrt(d));

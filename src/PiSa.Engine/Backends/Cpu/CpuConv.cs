@@ -19,7 +19,7 @@ internal static class CpuConv
         var outShape = new[] { n, oh, ow, o };
         if (residual != null && !Tensors.ShapeUtil.Equal(residual.Shape, outShape))
             throw new PisaException($"Conv2d: residual [{Tensors.ShapeUtil.Format(residual.Shape)}] does not match output [{Tensors.ShapeUtil.Format(outShape)}]");
-        var y = new CpuTensor(outShape);
+        var y = CpuTensor.Rent(outShape);
         int rows = n * oh * ow;
         CpuRows.InitBiasResidual(y.Data, rows, o, bias, residual?.Data);
         GemmA a = kh == 1 && kw == 1 && stride == 1 && pad == default

@@ -1,7 +1,8 @@
 namespace PiSa.Engine.Backends.Cpu;
 
-/// <summary>Activations and elementwise arithmetic, chunked over the cores. Transcendentals use float64.</summary>
-internal static class CpuElementwise
+/// <summary>Activations and elementwise arithmetic, chunked over the cores. Transcendentals use float64: the scalar
+/// definitions here are the reference, <see cref="VecMath"/> evaluates them four lanes at a time.</summary>
+public static class CpuElementwise
 {
     private const double InvSqrt2 = 0.7071067811865476;
 
@@ -14,14 +15,23 @@ internal static class CpuElementwise
         return (float)(0.5 * d * ErfMath.Erfc(-d * InvSqrt2));
     }
 
-    public static void SiluInPlace(Span<float> s)
+    public static void SiluInPlace(Span<float> s) => VecMath.Silu(s, s);
+
+    /// <summary>y = f(x) over spans, chunked over the cores (f writes every element of its destination).</summary>
+    private delegate void SpanMap(ReadOnlySpan<float> src, Span<float> dst);
+
+    private static CpuTensor MapSpans(CpuTensor x, SpanMap f)
     {
-        for (int i = 0; i < s.Length; i++) s[i] = Silu(s[i]);
+        var y = CpuTensor.Rent(x.Shape);
+        var src = x.Data;
+        var dst = y.Data;
+        CpuRows.For(src.Length, 1 << 14, (i0, i1) => f(src.AsSpan((int)i0, (int)(i1 - i0)), dst.AsSpan((int)i0, (int)(i1 - i0))));
+        return y;
     }
 
     public static CpuTensor Map(CpuTensor x, Func<float, float> f)
     {
-        var y = new CpuTensor(x.Shape);
+        var y = CpuTensor.Rent(x.Shape);
         var src = x.Data;
         var dst = y.Data;
         CpuRows.For(src.Length, 4096, (i0, i1) =>
@@ -31,9 +41,14 @@ internal static class CpuElementwise
         return y;
     }
 
-    public static CpuTensor Silu(CpuTensor x) => Map(x, Silu);
-    public static CpuTensor Gelu(CpuTensor x) => Map(x, Gelu);
-    public static CpuTensor ScaleShift(CpuTensor x, float scale, float shift) => Map(x, v => v * scale + shift);
+    public static CpuTensor Silu(CpuTensor x) => MapSpans(x, VecMath.Silu);
+    public static CpuTensor Gelu(CpuTensor x) => MapSpans(x, VecMath.Gelu);
+    // Two roundings (product, then sum): the same float32 result as v * scale + shift.
+    public static CpuTensor ScaleShift(CpuTensor x, float scale, float shift) => MapSpans(x, (s, d) =>
+    {
+        System.Numerics.Tensors.TensorPrimitives.Multiply(s, scale, d);
+        System.Numerics.Tensors.TensorPrimitives.Add(d, shift, d);
+    });
     public static CpuTensor Clamp(CpuTensor x, float lo, float hi) => Map(x, v => Math.Clamp(v, lo, hi));
 
     public static CpuTensor Geglu(CpuTensor x)
@@ -43,7 +58,7 @@ internal static class CpuElementwise
         int f = two / 2;
         var shape = (int[])x.Shape.Clone();
         shape[^1] = f;
-        var y = new CpuTensor(shape);
+        var y = CpuTensor.Rent(shape);
         var src = x.Data;
         var dst = y.Data;
         long rows = f == 0 ? 0 : y.Count / f;
@@ -52,7 +67,7 @@ internal static class CpuElementwise
             for (long r = r0; r < r1; r++)
             {
                 long s = r * two, d = r * f;
-                for (int j = 0; j < f; j++) dst[d + j] = src[s + j] * Gelu(src[s + f + j]);
+                VecMath.Geglu(src.AsSpan((int)s, f), src.AsSpan((int)(s + f), f), dst.AsSpan((int)d, f));
             }
         });
         return y;
@@ -62,13 +77,17 @@ internal static class CpuElementwise
     {
         if (!Tensors.ShapeUtil.Equal(a.Shape, b.Shape))
             throw new PisaException($"Axpby: shapes [{Tensors.ShapeUtil.Format(a.Shape)}] and [{Tensors.ShapeUtil.Format(b.Shape)}] differ");
-        var y = new CpuTensor(a.Shape);
+        var y = CpuTensor.Rent(a.Shape);
         var sa = a.Data;
         var sb = b.Data;
         var dst = y.Data;
-        CpuRows.For(dst.Length, 4096, (i0, i1) =>
+        CpuRows.For(dst.Length, 1 << 14, (i0, i1) =>
         {
-            for (long i = i0; i < i1; i++) dst[i] = alpha * sa[i] + beta * sb[i];
+            int i = (int)i0, len = (int)(i1 - i0);
+            var d = dst.AsSpan(i, len);
+            // alpha * a + beta * b, each product and the sum rounded to float32 as in the scalar expression.
+            System.Numerics.Tensors.TensorPrimitives.Multiply(sa.AsSpan(i, len), alpha, d);
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(sb.AsSpan(i, len), beta, d, d);
         });
         return y;
     }
@@ -79,7 +98,7 @@ internal static class CpuElementwise
         bool ok = x.Rank >= 2 && v.Rank == 2 && v.Shape[1] == c && (v.Shape[0] == n || v.Shape[0] == 1);
         if (!ok)
             throw new PisaException($"AddChannelVector: vector [{Tensors.ShapeUtil.Format(v.Shape)}] does not fit [{Tensors.ShapeUtil.Format(x.Shape)}] (expected [N, C] or [1, C])");
-        var y = new CpuTensor(x.Shape);
+        var y = CpuTensor.Rent(x.Shape);
         long rows = c == 0 ? 0 : x.Count / c;
         long rowsPerBatch = n == 0 ? 0 : rows / n;
         var src = x.Data;

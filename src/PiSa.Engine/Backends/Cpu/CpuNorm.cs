@@ -89,7 +89,7 @@ internal static class CpuNorm
                 scale[b * c + ch] = (float)sc;
                 offset[b * c + ch] = (float)(beta[ch] - mean * sc);
             }
-        var y = new CpuTensor(x.Shape);
+        var y = CpuTensor.Rent(x.Shape);
         var src = x.Data;
         var dst = y.Data;
         CpuRows.For((long)n * positions, 64, (r0, r1) =>
@@ -101,7 +101,8 @@ internal static class CpuNorm
                 var ys = dst.AsSpan((int)(r * c), c);
                 var sc = scale.AsSpan(b * c, c);
                 var of = offset.AsSpan(b * c, c);
-                for (int ch = 0; ch < c; ch++) ys[ch] = xs[ch] * sc[ch] + of[ch];
+                // Not fused: x * scale rounded, then + offset, as the scalar expression x * sc + of.
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(xs, sc, of, ys);
                 if (silu) CpuElementwise.SiluInPlace(ys);
             }
         });
@@ -113,7 +114,7 @@ internal static class CpuNorm
         int c = x.Shape[^1];
         CheckVector(gamma, c, "LayerNorm gamma");
         CheckVector(beta, c, "LayerNorm beta");
-        var y = new CpuTensor(x.Shape);
+        var y = CpuTensor.Rent(x.Shape);
         var src = x.Data;
         var dst = y.Data;
         long rows = c == 0 ? 0 : x.Count / c;

@@ -18,9 +18,23 @@ public sealed class CpuOps : IOps
 
     public void Dispose() { }
 
+    public void ReleaseCachedMemory()
+    {
+        if (CpuBufferPool.Shared.Stats().PooledBytes == 0) return;
+        CpuBufferPool.Shared.Trim();
+        // The dropped arrays are large-object-heap garbage: collect (and compact) now rather than at the next peak.
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect();
+    }
+
     // ---- transfers ------------------------------------------------------------------------------
 
-    public DeviceTensor Upload(HostTensor t) => new CpuTensor(t.Shape, (float[])t.Data.Clone());
+    public DeviceTensor Upload(HostTensor t)
+    {
+        var y = CpuTensor.Rent(t.Shape);
+        t.Data.AsSpan().CopyTo(y.Data);
+        return y;
+    }
 
     public HostTensor Download(DeviceTensor t) { var x = Cpu(t, "Download"); return new HostTensor(x.Shape, (float[])x.Data.Clone()); }
 
@@ -29,7 +43,7 @@ public sealed class CpuOps : IOps
         var c = Cpu(x, "Reshape");
         if (ShapeUtil.Product(shape) != c.Count)
             throw new PisaException($"Reshape: [{ShapeUtil.Format(c.Shape)}] cannot become [{ShapeUtil.Format(shape)}]");
-        return new CpuTensor(shape, c.Data);
+        return c.View(shape);
     }
 
     // ---- layers -------------------------------------------------------------------------------
@@ -62,7 +76,7 @@ public sealed class CpuOps : IOps
         if (cr != null && !ShapeUtil.Equal(cr.Shape, shape))
             throw new PisaException($"Linear: residual [{ShapeUtil.Format(cr.Shape)}] does not match output [{ShapeUtil.Format(shape)}]");
         var packed = _linearWeights.GetValue(weight, w => PackedMatrix.FromLinearWeight(w.Data, w.Shape[0], w.Shape[1]));
-        var y = new CpuTensor(shape);
+        var y = CpuTensor.Rent(shape);
         int rows = inF == 0 ? (int)(y.Count / Math.Max(1, outF)) : (int)(cx.Count / inF);
         CpuRows.InitBiasResidual(y.Data, rows, outF, bias?.Data, cr?.Data);
         CpuGemm.Run(rows, new DirectA(cx.Data, 0, inF), packed, y.Data, 0, outF);

@@ -12,10 +12,16 @@ internal static class CpuRows
         Parallel.For(0, chunks, i => body(count * i / chunks, count * (i + 1) / chunks));
     }
 
+    /// <summary>Zeroes an array (pooled outputs come back with old contents), chunked over the cores.</summary>
+    public static void Clear(float[] a)
+    {
+        For(a.LongLength, 1 << 16, (i0, i1) => a.AsSpan((int)i0, (int)(i1 - i0)).Clear());
+    }
+
     /// <summary>Fills out [rows, cols] with bias[col] (or 0) plus residual[row, col] (if any): the GEMM accumulates onto it.</summary>
     public static void InitBiasResidual(float[] output, int rows, int cols, float[]? bias, float[]? residual)
     {
-        if (bias == null && residual == null) return; // new arrays are already zero
+        if (bias == null && residual == null) { Clear(output); return; } // pooled outputs hold old values
         For(rows, 256, (r0, r1) =>
         {
             for (long r = r0; r < r1; r++)

@@ -7,7 +7,7 @@ internal static class CpuShape
     {
         RequireRank4(x, "UpsampleNearest2x");
         int n = x.Shape[0], h = x.Shape[1], w = x.Shape[2], c = x.Shape[3];
-        var y = new CpuTensor(n, 2 * h, 2 * w, c);
+        var y = CpuTensor.Rent(n, 2 * h, 2 * w, c);
         var src = x.Data;
         var dst = y.Data;
         CpuRows.For((long)n * h, 4, (r0, r1) =>
@@ -40,7 +40,7 @@ internal static class CpuShape
         int ca = a.Shape[^1], cb = b.Shape[^1], c = ca + cb;
         var shape = (int[])a.Shape.Clone();
         shape[^1] = c;
-        var y = new CpuTensor(shape);
+        var y = CpuTensor.Rent(shape);
         long rows = ca == 0 ? (cb == 0 ? 0 : b.Count / cb) : a.Count / ca;
         var sa = a.Data;
         var sb = b.Data;
@@ -63,7 +63,7 @@ internal static class CpuShape
             throw new PisaException($"SliceChannels: channels [{start}, {start + count}) outside [{Tensors.ShapeUtil.Format(x.Shape)}]");
         var shape = (int[])x.Shape.Clone();
         shape[^1] = count;
-        var y = new CpuTensor(shape);
+        var y = CpuTensor.Rent(shape);
         long rows = c == 0 ? 0 : x.Count / c;
         var src = x.Data;
         var dst = y.Data;
@@ -82,7 +82,7 @@ internal static class CpuShape
         if (y0 < 0 || y1 > h || y0 > y1 || x0 < 0 || x1 > w || x0 > x1)
             throw new PisaException($"CropSpatial: rows [{y0}, {y1}) columns [{x0}, {x1}) outside [{Tensors.ShapeUtil.Format(x.Shape)}]");
         int oh = y1 - y0, ow = x1 - x0;
-        var y = new CpuTensor(n, oh, ow, c);
+        var y = CpuTensor.Rent(n, oh, ow, c);
         var src = x.Data;
         var dst = y.Data;
         CpuRows.For((long)n * oh, 8, (r0, r1) =>
