@@ -144,7 +144,7 @@ public static class UpscaleCommand
     public static int Run(UpscaleRequest q)
     {
         var options = q.Options;
-        options.Validate();
+        options.Validate(latentTileMayBeAutomatic: true); // -t 0 is resolved per image by MemoryPlanner.Plan
         if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
         MemoryBudget budget; // before the model takes any of it
         try { budget = MemoryBudget.Resolve(q.MaxMemory); }
@@ -190,6 +190,7 @@ public static class UpscaleCommand
                 var image = pipeline.Timer.Time("decode", () => ImageDecoder.Load(job.Input));
                 var plan = MemoryPlanner.Plan(ModelFootprint.Of(model), ops.Name, image.Width, image.Height, options, budget, q.AutoTiling,
                     n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"), HostImages.Of(image, q.Grid?.Count ?? 1));
+                progress.Planned(plan, budget.Bytes);
                 var results = pipeline.RunSource(image, plan.Options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb, hooks: hooks);
                 for (int k = 0; k < results.Count; k++)
                 {
