@@ -17,7 +17,8 @@ public sealed record UpscaleRequest
     public required string LoraPath { get; init; }
     public required UpscaleOptions Options { get; init; }
     public string Device { get; init; } = "auto";
-    public int Gpu { get; init; }
+    /// <summary>--gpu N, or null for device 0 (see <see cref="GpuOption"/>).</summary>
+    public int? Gpu { get; init; }
     public string? DumpPath { get; init; }
     /// <summary>The (lambda_pix, lambda_sem) pairs of a grid (lists given), or null for one image per input.</summary>
     public IReadOnlyList<(float Pix, float Sem)>? Grid { get; init; }
@@ -62,7 +63,7 @@ public static class UpscaleCommand
         // --mode, --lambda-pix/-sem, --prompt, --color-fix, --upscale, --process-size, tiles: shared with `pisa serve`.
         var processing = new ProcessingOptions();
         var device = DeviceOption.Create();
-        var gpu = new Option<int?>("--gpu") { Description = "the CUDA device to run on, numbered from 0 as `pisa doctor` lists them (default 0)" };
+        var gpu = GpuOption.Create();
         var dump = new Option<string?>("--dump-tensors") { Description = "write the intermediates (as the golden fixtures name them) to this .safetensors file" };
         var format = Choices.Create("--format", ["-f"], "output format, overriding the extension (png, jpg, webp, tiff, bmp, tga)", null, "png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "tga");
         var quality = new Option<int?>("--quality") { Description = "JPEG quality (default 95); for WebP, lossy at this quality (WebP is lossless without it)" };
@@ -98,8 +99,6 @@ public static class UpscaleCommand
             if (q is < 1 or > 100) throw new UsageException($"--quality must be between 1 and 100, not {q}");
             if (r.GetValue(quiet) && r.GetValue(verbose)) throw new UsageException("--quiet and --verbose contradict each other");
             int? gpuIndex = r.GetValue(gpu);
-            if (gpuIndex != null && r.GetValue(device) == "cpu") throw new UsageException("--gpu chooses a CUDA device: not with --device cpu");
-            if (gpuIndex is < 0) throw new UsageException($"--gpu must be 0 or more, not {gpuIndex}");
             if (batch.UsageError(r, r.GetValue(inputs)?.Length ?? 0) is { } usage) throw new UsageException(usage);
             if (batch.Requested(r))
             {
@@ -118,7 +117,7 @@ public static class UpscaleCommand
                 LoraPath = r.GetValue(lora)!,
                 Options = options,
                 Device = r.GetValue(device)!,
-                Gpu = gpuIndex ?? 0,
+                Gpu = gpuIndex,
                 DumpPath = r.GetValue(dump),
                 Grid = isGrid ? [.. pixes.SelectMany(p => sems.Select(s => (p, s)))] : null,
                 GridRows = pixes.Length,
@@ -146,6 +145,7 @@ public static class UpscaleCommand
         var options = q.Options;
         options.Validate(latentTileMayBeAutomatic: true); // -t 0 is resolved per image by MemoryPlanner.Plan
         if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
+        var (deviceName, gpuOrdinal) = GpuOption.Resolve(q.Device, q.Gpu);
         MemoryBudget budget; // before the model takes any of it
         try { budget = MemoryBudget.Resolve(q.MaxMemory); }
         catch (PisaException e) when (e is not UsageException && q.MaxMemory != null) { throw new UsageException(e.Message); }
@@ -163,7 +163,7 @@ public static class UpscaleCommand
         }
 
         var encode = (UpscaleJob j) => new EncodeOptions { Format = j.Format, Quality = q.Quality, BitDepth = q.BitDepth };
-        using var ops = BackendFactory.Create(q.Device, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, q.Gpu);
+        using var ops = BackendFactory.Create(deviceName, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, gpuOrdinal);
         var loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
         using var model = PisaModel.Load(q.ModelDir, q.LoraPath, ops);
         double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
