@@ -195,8 +195,8 @@ public static class UpscaleCommand
                 for (int k = 0; k < results.Count; k++)
                 {
                     var outcome = pipeline.Timer.Time("save", () => ImageIO.Save(results[k].Output, job.PairOutput(k), encode(job)));
-                    if (outcome.AlphaComposited) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white");
-                    if (outcome.DepthReduced) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits");
+                    if (outcome.AlphaComposited) SayOnce(ImageFormats.AlphaNotice(job.Format));
+                    if (outcome.DepthReduced) SayOnce(ImageFormats.DepthNotice(job.Format));
                 }
                 if (q.Grid != null)
                     pipeline.Timer.Time("save", () => ImageIO.Save(ContactSheet.Build([.. results.Select(x => x.Output.Rgb)], q.GridRows, q.GridColumns), job.SheetOutput(true)!));
