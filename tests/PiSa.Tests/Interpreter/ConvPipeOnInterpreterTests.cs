@@ -86,4 +86,44 @@ public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
         for (int i = 0; i < want.Data.Length; i++) { double d = p.Data[i] - want.Data[i]; num2 += d * d; }
         Assert.True(Math.Sqrt(num2 / den) > 0.1, "the check cannot tell SiLU from none");
     }
+    /// <summary>
+    /// Interpreter counters of every version on the same shapes (the figures bench/RESULTS.md quotes), and the one
+    /// exact fact they must show: each version issues exactly blocks x k-tiles x (its warps' m16n8k16 per k-tile)
+    /// mma.sync, so no tile, k-step or split is dropped or repeated.
+    /// </summary>
+    [InterpreterFact]
+    public void Counters_of_each_version_on_the_same_shape()
+    {
+        var plans = new[] { new ConvPlan(ConvTile.Reference), new ConvPlan(ConvTile.T64x64), new ConvPlan(ConvTile.T128x64),
+                            new ConvPlan(ConvTile.T128x128), new ConvPlan(ConvTile.T64x64, 3) };
+        output.WriteLine("shape | version | thread-instr | int/fp32/cvt/mem/ctl/coll | mma | global req / sectors (per req) | shared req / wavefronts (per req) | MB read / written");
+        foreach (var (x, o) in new[] { (new[] { 1, 16, 16, 64 }, 64), (new[] { 1, 16, 16, 128 }, 128) })
+        {
+            var rng = new Random(3);
+            var xh = new HostTensor(x);
+            for (int i = 0; i < xh.Data.Length; i++) xh.Data[i] = (float)(rng.NextDouble() * 2 - 1);
+            var w = new HostTensor(o, x[3], 3, 3);
+            for (int i = 0; i < w.Data.Length; i++) w.Data[i] = (float)(rng.NextDouble() - 0.5) * 0.1f;
+            foreach (var plan in plans)
+            {
+                var rt = new PtxGpuRuntime();
+                using var ops = new CudaOps(rt) { ConvPlanner = (_, _, _) => plan };
+                using var dx = ops.Upload(xh);
+                var before = rt.Tallies.ToDictionary(kv => kv.Key, kv => kv.Value.TotalInstructions);
+                using var y = ops.Conv2d(dx, w, null, 1, Pad2d.Same(1));
+                ops.Synchronize();
+                var conv = new PiSa.Ptx.PtxLaunchStats();
+                foreach (var (k, st) in rt.Tallies)
+                    if (k.StartsWith("conv", StringComparison.Ordinal)) conv.Add(st);
+                var s = conv;
+                output.WriteLine($"[{string.Join(",", x)}] 3x3 ->{o} | {plan} | {s.TotalInstructions:N0} | {s.IntegerInstructions:N0} / {s.Fp32Instructions:N0} / {s.ConversionInstructions:N0} / {s.MemoryInstructions:N0} / {s.ControlInstructions:N0} / {s.CollectiveInstructions:N0} | {s.MmaCount:N0} | {s.GlobalRequests:N0} / {s.GlobalSectors:N0} ({s.SectorsPerRequest:F2}) | {s.SharedRequests:N0} / {s.SharedWavefronts:N0} ({s.WavefrontsPerSharedRequest:F2}) | {s.GlobalBytesRead / 1e6:F3} / {s.GlobalBytesWritten / 1e6:F3}");
+                var (bm, bn, threads, _) = LaunchMath.ConvTileShape(plan.Tile);
+                long m = (long)x[0] * x[1] * x[2];
+                long blocks = (m + bm - 1) / bm * ((o + bn - 1) / bn);
+                int kTiles = LaunchMath.ConvKTiles(LaunchMath.PaddedK(9 * x[3]));
+                long mmaPerWarpTile = bm * bn / (threads / 32) / (16 * 8) * (LaunchMath.ConvPipeTileK / 16);
+                Assert.Equal(blocks * kTiles * (threads / 32) * mmaPerWarpTile, s.MmaCount);
+            }
+        }
+    }
 }
