@@ -36,19 +36,19 @@ __device__ __forceinline__ float h2f(half_t h) { float f; asm("cvt.f32.f16 %0, %
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
 
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid)
+__device__ __forceinline__ void cp_async16(unsigned dst, const void* src, bool valid)
 {
     // src-size 0: nothing is read and the 16 bytes are zero-filled (padding taps, tails).
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(valid ? 16 : 0));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N)); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;"); }
 
-__device__ __forceinline__ void ldmatrix_x4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const half_t* p)
+__device__ __forceinline__ void ldmatrix_x4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, unsigned addr)
 {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr(p)));
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
 }
 
 __device__ __forceinline__ void mma16816(float* c, const unsigned* a, unsigned b0, unsigned b1)
@@ -69,14 +69,19 @@ __device__ __forceinline__ half_t epilogue1(float v, const float* bias, const ha
     return f2h(v);
 }
 
-// Position of one k column in the (ky, kx, ci) walk; advanced by BK per tile without dividing.
+// Position of one k column in the (ky, kx, ci) walk, advanced by BK per tile without dividing; off is the element
+// offset of (ky, kx, ci) from the window's top-left pixel, (ky*W + kx)*C + ci, kept in step.
 struct KWalk {
-    int k, ky, kx, ci;
-    __device__ __forceinline__ void start(int k0, int C, int KW) { k = k0; int tap = k0 / C; ci = k0 - tap * C; ky = tap / KW; kx = tap - ky * KW; }
-    __device__ __forceinline__ void next(int C, int KW)
+    int k, ky, kx, ci, off;
+    __device__ __forceinline__ void start(int k0, int C, int KW, int W)
     {
-        k += PIPE_BK; ci += PIPE_BK;
-        while (ci >= C) { ci -= C; if (++kx == KW) { kx = 0; ++ky; } }
+        k = k0; int tap = k0 / C; ci = k0 - tap * C; ky = tap / KW; kx = tap - ky * KW;
+        off = (ky * W + kx) * C + ci;
+    }
+    __device__ __forceinline__ void next(int C, int KW, int W)
+    {
+        k += PIPE_BK; ci += PIPE_BK; off += PIPE_BK;
+        while (ci >= C) { ci -= C; if (++kx == KW) { kx = 0; ++ky; off += (W - KW) * C; } }
     }
 };
 
@@ -133,22 +138,44 @@ __device__ __forceinline__ void conv_pipe(
     // Scalar path: thread owns k column tid % 32 of rows tid/32 + i*THREADS/32.
     const int kcol = vec ? (tid & 3) * 8 : (tid & 31);
     KWalk wa;
-    wa.start(kt0 * PIPE_BK + kcol, C, KW);
+    wa.start(kt0 * PIPE_BK + kcol, C, KW, W);
     int kb = kt0 * PIPE_BK + (tid & 3) * 8;   // the B chunk's k (B rows are always 16-byte loads)
 
+    // Loop-invariant addressing, computed once: the 16-byte path's rows (window origin and its element offset) and
+    // every shared address as a stage-0 byte offset (a stage adds STAGE_HALFS * 2).
+    enum { A_CH = BM * PIPE_BK / 8 / P::THREADS, B_CH = BN * PIPE_BK / 8 / P::THREADS };
+    const unsigned pipeS = smem_addr(pipe);
+    int rIy[A_CH], rIx[A_CH];
+    long long rBase[A_CH];
+    unsigned aDst[A_CH], bDst[B_CH];
+    const half_t* bSrc[B_CH];
+    bool bOk[B_CH];
+#pragma unroll
+    for (int i = 0; i < A_CH; i++) {
+        int row = (tid >> 2) + i * (P::THREADS / 4);
+        rIy[i] = sIy[row]; rIx[i] = sIx[row];
+        rBase[i] = ((long long)sPix[row] + (long long)rIy[i] * W + rIx[i]) * C;
+        aDst[i] = pipeS + (row * PIPE_SK + (tid & 3) * 8) * 2;
+    }
+#pragma unroll
+    for (int i = 0; i < B_CH; i++) {
+        int row = (tid >> 2) + i * (P::THREADS / 4), o = n0 + row;
+        bDst[i] = pipeS + ((BM + row) * PIPE_SK + (tid & 3) * 8) * 2;
+        bOk[i] = o < O;
+        bSrc[i] = w + (long long)(bOk[i] ? o : 0) * Kp;
+    }
+
     auto load_tile = [&](int stage) {
-        half_t* As = pipe + stage * P::STAGE_HALFS;
-        half_t* Bs = As + BM * PIPE_SK;
+        const unsigned so = stage * (P::STAGE_HALFS * 2);
         if (vec) {
 #pragma unroll
-            for (int i = 0; i < BM * PIPE_BK / 8 / P::THREADS; i++) {
-                int row = (tid >> 2) + i * (P::THREADS / 4);
-                int iy = sIy[row] + wa.ky, ix = sIx[row] + wa.kx;
+            for (int i = 0; i < A_CH; i++) {
+                int iy = rIy[i] + wa.ky, ix = rIx[i] + wa.kx;
                 bool ok = wa.k < K && (unsigned)iy < (unsigned)H && (unsigned)ix < (unsigned)W;
-                const half_t* src = ok ? x + ((long long)sPix[row] + (long long)iy * W + ix) * C + wa.ci : x;
-                cp_async16(As + row * PIPE_SK + kcol, src, ok);
+                cp_async16(aDst[i] + so, ok ? x + (rBase[i] + wa.off) : x, ok);
             }
         } else {
+            half_t* As = pipe + stage * P::STAGE_HALFS;
 #pragma unroll 4
             for (int i = 0; i < BM * PIPE_BK / P::THREADS; i++) {
                 int row = (tid >> 5) + i * (P::THREADS / 32);
@@ -160,12 +187,11 @@ __device__ __forceinline__ void conv_pipe(
             }
         }
 #pragma unroll
-        for (int i = 0; i < BN * PIPE_BK / 8 / P::THREADS; i++) {
-            int row = (tid >> 2) + i * (P::THREADS / 4), o = n0 + row;
-            bool ok = o < O && kb < Kp;
-            cp_async16(Bs + row * PIPE_SK + (tid & 3) * 8, ok ? w + (long long)o * Kp + kb : w, ok);
+        for (int i = 0; i < B_CH; i++) {
+            bool ok = bOk[i] && kb < Kp;
+            cp_async16(bDst[i] + so, ok ? bSrc[i] + kb : w, ok);
         }
-        wa.next(C, KW);
+        wa.next(C, KW, W);
         kb += PIPE_BK;
     };
 
@@ -178,6 +204,16 @@ __device__ __forceinline__ void conv_pipe(
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
 
     const int wm = (warp / WARPS_N) * P::WTM, wn = (warp % WARPS_N) * P::WTN;
+    // ldmatrix row addresses in stage 0. A m16k16 (row-major): lanes 0-15 address rows 0-15 at column 0, lanes 16-31
+    // the same rows at column 8; matrices 0..3 are then exactly a0 (rows 0-7, k 0-7), a1 (rows 8-15), a2 (k 8-15),
+    // a3. B (Bs is [n][k], the .col layout): matrix q = lane/8 covers n rows (q/2)*8.. and k (q%2)*8..; an n8
+    // tile's b0 is k 0-7 and b1 is k 8-15, so one x4 gives two n8 tiles.
+    unsigned aLd[P::MT], bLd[P::NT / 2];
+#pragma unroll
+    for (int mt = 0; mt < P::MT; mt++) aLd[mt] = pipeS + ((wm + mt * 16 + (lane & 15)) * PIPE_SK + (lane >> 4) * 8) * 2;
+#pragma unroll
+    for (int nt = 0; nt < P::NT; nt += 2)
+        bLd[nt / 2] = pipeS + ((BM + (wn + nt * 8 + (lane >> 4) * 8 + (lane & 7))) * PIPE_SK + ((lane >> 3) & 1) * 8) * 2;
 
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
@@ -191,22 +227,14 @@ __device__ __forceinline__ void conv_pipe(
         if (t + STAGES - 1 < nT) load_tile(lstage);
         cp_async_commit();
 
-        const half_t* As = pipe + cstage * P::STAGE_HALFS;
-        const half_t* Bs = As + BM * PIPE_SK;
+        const unsigned so = cstage * (P::STAGE_HALFS * 2);
 #pragma unroll
         for (int kk = 0; kk < PIPE_BK; kk += 16) {
             unsigned a[P::MT][4], b[P::NT][2];
-            // A m16k16 (row-major): lanes 0-15 address rows 0-15 at column kk, lanes 16-31 the same rows at kk+8;
-            // matrices 0..3 are then exactly a0 (rows 0-7, k 0-7), a1 (rows 8-15), a2 (k 8-15), a3.
 #pragma unroll
-            for (int mt = 0; mt < P::MT; mt++)
-                ldmatrix_x4(a[mt][0], a[mt][1], a[mt][2], a[mt][3], As + (wm + mt * 16 + (lane & 15)) * PIPE_SK + kk + (lane >> 4) * 8);
-            // B (Bs is [n][k], the .col layout): matrix q = lane/8 covers n rows (q/2)*8.. and k (q%2)*8..; an n8
-            // tile's b0 is k 0-7 and b1 is k 8-15, so one x4 gives two n8 tiles.
+            for (int mt = 0; mt < P::MT; mt++) ldmatrix_x4(a[mt][0], a[mt][1], a[mt][2], a[mt][3], aLd[mt] + so + kk * 2);
 #pragma unroll
-            for (int nt = 0; nt < P::NT; nt += 2)
-                ldmatrix_x4(b[nt][0], b[nt][1], b[nt + 1][0], b[nt + 1][1],
-                            Bs + (wn + nt * 8 + (lane >> 4) * 8 + (lane & 7)) * PIPE_SK + kk + ((lane >> 3) & 1) * 8);
+            for (int nt = 0; nt < P::NT; nt += 2) ldmatrix_x4(b[nt][0], b[nt][1], b[nt + 1][0], b[nt + 1][1], bLd[nt / 2] + so + kk * 2);
 #pragma unroll
             for (int mt = 0; mt < P::MT; mt++)
 #pragma unroll

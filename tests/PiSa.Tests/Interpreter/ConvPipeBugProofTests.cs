@@ -35,12 +35,21 @@ public sealed class ConvPipeBugProofTests(ITestOutputHelper output)
     }
 
     [InterpreterFact]
-    public void A_wrong_tap_offset_fails_the_numbers()
+    public void A_wrong_tap_in_the_scalar_gather_fails_the_numbers()
     {
-        // ky and kx swapped in the 16-byte and the scalar gather: a transposed 3x3 window, every access in bounds.
+        // ky and kx swapped in the scalar gather (C = 3, 4, 12): a transposed 3x3 window, every access in bounds.
         var results = RunConv(Mutate("int iy = sIy[row] + wa.ky, ix = sIx[row] + wa.kx;", "int iy = sIy[row] + wa.kx, ix = sIx[row] + wa.ky;"),
                               new ConvPlan(ConvTile.T128x128));
         Assert.Contains(results, r => !r.Passed && r.Error is null);
+    }
+
+    [InterpreterFact]
+    public void A_wrong_tap_offset_in_the_16_byte_gather_fails()
+    {
+        // The incremental offset one pixel off at each row change of the window (bounds are still tested on ky, kx):
+        // wrong pixels, or past the activation buffer where the interpreter's bounds check stops it.
+        var results = RunConv(Mutate("off += (W - KW) * C;", "off += (W - KW + 1) * C;"), new ConvPlan(ConvTile.T64x64));
+        Assert.Contains(results, r => !r.Passed);
     }
 
     [InterpreterFact]
