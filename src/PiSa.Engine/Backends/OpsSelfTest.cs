@@ -307,8 +307,8 @@ public static class OpsSelfTest
 
         /// <summary>
         /// The shape classes the kernels treat specially, each small enough for the PTX interpreter: conv tiles partial
-        /// in both GEMM dimensions (M and O not multiples of 64, K not a multiple of the 32-wide k tile), the scalar
-        /// gather (C % 8 != 0, C = 3) and the 16-byte one, stride 2 with asymmetric padding, 1x1 and 3x3; linear layers
+        /// in both GEMM dimensions (M and O not multiples of 64 or 128, K not a multiple of the 32-wide k tile), the scalar
+        /// gather (C % 8 != 0, C = 3) and the 16-byte one (C = 8: the k walk crosses a tap every chunk; C = 64), stride 2 with asymmetric padding, 1x1 and 3x3; linear layers
         /// whose inF % 8 != 0 (the implicit-GEMM fallback instead of cuBLASLt); attention with distinct q, k and v,
         /// causal or not, head dims 40, 64 and 512 (at small L), lengths that are not multiples of the 32-key tile;
         /// group norm whose pixel chunks are uneven (more than one chunk, the last one shorter).
@@ -323,6 +323,8 @@ public static class OpsSelfTest
             conv("[1,12,13,40] 3x3 ->72 pad1 (K=360, partial k tile)", [1, 12, 13, 40], 72, 3, 1, Pad2d.Same(1), false, false);
             conv("[1,11,11,16] 3x3 s2 pad1 ->8 bias", [1, 11, 11, 16], 8, 3, 2, Pad2d.Same(1), true, false);
             conv("[1,4,5,12] 2x2 s2 ->7 (even kernel, odd O)", [1, 4, 5, 12], 7, 2, 2, Pad2d.Same(0), false, false);
+            conv("[1,6,7,8] 3x3 ->24 pad1 bias (C=8: one 16-byte chunk per tap)", [1, 6, 7, 8], 24, 3, 1, Pad2d.Same(1), true, false);
+            conv("[1,9,15,64] 3x3 ->136 pad1 bias+res (C=64, O past 128, M past 128)", [1, 9, 15, 64], 136, 3, 1, Pad2d.Same(1), true, true);
             lin("[1,70,20]->130 bias+res (inF%8=4: conv fallback)", [1, 70, 20], 130, true, true);
             lin("[2,37,48]->72 bias+res", [2, 37, 48], 72, true, true);
             att("B1 L45 H2 D40", 1, 45, 45, 2, 40, false);

@@ -45,7 +45,7 @@ public sealed class CudaOpsOnInterpreterTests(ITestOutputHelper output)
         var results = Run(rt, op => op == "Linear");
         Assert.NotEmpty(results);
         Assert.All(results, r => Assert.True(r.Passed, r.ToString()));
-        Assert.True(rt.Tallies.ContainsKey("conv2d_igemm_f16"), "the fallback did not use the conv kernel");
+        Assert.True(rt.Tallies.Keys.Any(k => k.StartsWith("conv2d_pipe_", StringComparison.Ordinal)), "the fallback did not use the conv kernel");
     }
 
     [InterpreterFact]

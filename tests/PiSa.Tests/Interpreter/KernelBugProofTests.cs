@@ -13,7 +13,7 @@ namespace PiSa.Tests.Interpreter;
 /// </summary>
 public sealed class KernelBugProofTests(ITestOutputHelper output)
 {
-    private static Func<string, string> Mutate(string file, string from, string to) => f =>
+    internal static Func<string, string> Mutate(string file, string from, string to) => f =>
     {
         string src = KernelSources.Get(f);
         if (f != file) return src;
@@ -21,11 +21,12 @@ public sealed class KernelBugProofTests(ITestOutputHelper output)
         return src.Replace(from, to, StringComparison.Ordinal);
     };
 
-    private IReadOnlyList<OpCheck> RunOp(Func<string, string> sources, string op)
+    private IReadOnlyList<OpCheck> RunOp(Func<string, string> sources, string op, ConvPlan? conv = null)
     {
         using var cpu = new CpuOps();
         // The kernel cache is keyed by the source's hash: a mutated copy never reuses the real kernel's entry.
         using var ops = new CudaOps(new PtxGpuRuntime(sourceOf: sources));
+        if (conv is { } plan) ops.ConvPlanner = (_, _, _) => plan;
         var results = OpsSelfTest.Run(cpu, ops, includeLarge: false, only: o => o == op);
         output.WriteLine(OpsSelfTest.Format(results));
         Assert.NotEmpty(results);
@@ -38,14 +39,15 @@ public sealed class KernelBugProofTests(ITestOutputHelper output)
         // The B fragment of m16n8k16 (.col): b0 holds k = 2*tig, 2*tig+1 and b1 holds k = 2*tig+8, 2*tig+9 (PTX ISA,
         // "Matrix Fragments for mma.m16n8k16 with floating point type"). Swapping the two registers multiplies each
         // A column with the wrong B row: numerically wrong, but every access stays in bounds.
-        var results = RunOp(Mutate("conv.cu", "b[nt][0] = ld32(p); b[nt][1] = ld32(p + 8);", "b[nt][0] = ld32(p + 8); b[nt][1] = ld32(p);"), "Conv2d");
+        var results = RunOp(Mutate("conv.cu", "b[nt][0] = ld32(p); b[nt][1] = ld32(p + 8);", "b[nt][0] = ld32(p + 8); b[nt][1] = ld32(p);"), "Conv2d",
+                            new ConvPlan(ConvTile.Reference));   // conv.cu is the reference version (conv_pipe.cu: ConvPipeBugProofTests)
         Assert.Contains(results, r => !r.Passed && r.Error is null);   // caught by the numbers, not by a crash
     }
 
     [InterpreterFact]
     public void The_unmutated_conv_passes_the_same_comparison()
     {
-        var results = RunOp(KernelSources.Get, "Conv2d");
+        var results = RunOp(KernelSources.Get, "Conv2d", new ConvPlan(ConvTile.Reference));
         Assert.All(results, r => Assert.True(r.Passed, r.ToString()));
     }
 }

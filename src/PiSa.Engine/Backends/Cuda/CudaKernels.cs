@@ -5,7 +5,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// kernel's C signature (quoted above it); tests compare every launch's <see cref="KernelArgs.Kinds"/>
 /// with the signatures parsed from the sources. Any failure is rethrown naming the kernel and shapes.
 /// </summary>
-public sealed class CudaKernels(IGpuRuntime rt)
+public sealed partial class CudaKernels(IGpuRuntime rt)
 {
     public IGpuRuntime Runtime => rt;
 

@@ -127,7 +127,11 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
     }
 
     // ---- layers ---------------------------------------------------------------------------------
-    public DeviceTensor Conv2d(DeviceTensor x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual = null)
+    public DeviceTensor Conv2d(DeviceTensor x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual = null) =>
+        Conv2d(x, weight, bias, stride, pad, residual, silu: false);
+
+    /// <summary>Conv2d with the epilogue's optional SiLU: y = silu(conv + bias) + residual (CudaOps.Conv.cs).</summary>
+    public DeviceTensor Conv2d(DeviceTensor x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual, bool silu)
     {
         var xc = C(x, "conv2d", "x");
         if (xc.Rank != 4 || weight.Rank != 4)
@@ -148,7 +152,7 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
         IntPtr b = bias is null ? IntPtr.Zero : _weights.Vector(bias);
         var y = New(outShape);
         Int(y.Count, "conv2d"); Int(xc.Count, "conv2d");
-        _k.Conv2d(xc.Ptr, wp.Memory.Ptr, b, rc?.Ptr ?? IntPtr.Zero, y.Ptr, n, h, w, c, o, oh, ow, kh, kw, stride, pad.Top, pad.Left, wp.Kp);
+        LaunchConv(xc.Ptr, wp.Memory.Ptr, b, rc?.Ptr ?? IntPtr.Zero, y.Ptr, n, h, w, c, o, oh, ow, kh, kw, stride, pad.Top, pad.Left, wp.Kp, silu);
         return y;
     }
 
@@ -181,7 +185,7 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
             { throw new PisaException($"cuBLASLt linear x {S(xc)} w {weight}: {e.Message}", e); }
         }
         else // the implicit-GEMM conv kernel as a 1x1 convolution over a 1 x rows "image"
-            _k.Conv2d(xc.Ptr, wp.Memory.Ptr, bias is null ? IntPtr.Zero : _weights.Vector(bias), rc?.Ptr ?? IntPtr.Zero, y.Ptr, 1, 1, rows, inF, outF, 1, rows, 1, 1, 1, 0, 0, wp.Kp);
+            LaunchConv(xc.Ptr, wp.Memory.Ptr, bias is null ? IntPtr.Zero : _weights.Vector(bias), rc?.Ptr ?? IntPtr.Zero, y.Ptr, 1, 1, rows, inF, outF, 1, rows, 1, 1, 1, 0, 0, wp.Kp, silu: false);
         return y;
     }
 

@@ -4,7 +4,7 @@ namespace PiSa.Engine.Backends.Cuda;
 /// Host-side launch geometry for the kernels in kernels/*.cu. Each formula mirrors the comment at the
 /// top of its kernel; kept here (pure, no GPU) so tests can check it.
 /// </summary>
-public static class LaunchMath
+public static partial class LaunchMath
 {
     /// <summary>Default dynamic shared memory limit without opting in per function.</summary>
     public const int MaxSharedBytes = 48 * 1024;

@@ -1,0 +1,340 @@
+// 2-D convolution of NHWC fp16 activations as a pipelined implicit GEMM on tensor cores: the fast version of
+// conv.cu's conv2d_igemm_f16 (kept as the reference version). Same GEMM view and weight packing:
+//
+//   M = N*OH*OW output pixels (rows), O output channels (columns), K = KH*KW*C reduction, k = (ky*KW + kx)*C + ci;
+//   A[m][k] = x[n, oy*stride - padTop + ky, ox*stride - padLeft + kx, ci] (zero outside the image);
+//   B[k][o] = w[o*Kp + k] (packed [O][KH][KW][C], rows zero-padded to Kp = K rounded up to 8).
+//
+// Three block tiles (LaunchMath.ChooseConvPlan picks one per shape): 128x128 (8 warps as 2x4, 64x32 per warp,
+// 3 stages), 128x64 (4 warps 2x2, 64x32 per warp, 4 stages) and 64x64 (4 warps 2x2, 32x32 per warp, 4 stages);
+// BK = 32. Per stage, A (the im2col gather) and B (packed weights) are copied global -> shared with 16-byte
+// cp.async (src-size 0 zero-fills padding taps, M tails and K tails) when C % 8 == 0; for other C (the first
+// conv's C = 3/4, linear layers with odd inF) A is gathered element by element with ordinary loads into the same
+// stage buffer. Fragments come from ldmatrix (.x4: one A m16k16 or two B n8k16 per instruction); shared rows are
+// padded to 40 halfs (80 bytes) so the 8 row addresses of each ldmatrix phase fall in 8 distinct 16-byte bank groups.
+//
+// No integer division in the main loop: the output pixel of each tile row (n*H*W, top-left input row and column)
+// is computed once into a shared table, and each thread walks its k column's (ky, kx, ci) forward by BK per tile
+// with subtractions (the first position takes one division, before the loop).
+//
+// Pipeline (STAGES buffers, one cp.async group per tile, committed even when empty so counts stay aligned):
+//   prologue: tiles 0..S-2 in flight;  iteration t: wait until tile t has landed (wait_group S-2), barrier (also
+//   frees the buffer computed in t-1), issue tile t+S-1 into that buffer, compute tile t.
+//
+// Split-K: gridDim.z splits of kTilesPerSplit k-tiles each. With gridDim.z == 1 the epilogue is fused:
+//   y = act(acc + bias) + residual, act = SiLU when silu != 0 (bias and residual optional);
+// otherwise each split stores its fp32 partial sums (no bias) into partial[z][M][O] and conv_splitk_reduce_f16
+// adds the splits in order 0..S-1 (deterministic, no atomics) and applies the same epilogue.
+// Epilogue: the accumulators are staged through shared memory (fp32, reusing the pipeline buffers) so each thread
+// then writes 8 consecutive channels with one 16-byte store (O % 8 == 0; a scalar tail otherwise).
+typedef unsigned short half_t;
+__device__ __forceinline__ half_t f2h(float f) { half_t h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+__device__ __forceinline__ float h2f(half_t h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+
+#define PIPE_BK 32
+#define PIPE_SK (PIPE_BK + 8)   // smem row stride in halfs (80 bytes)
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp_async16(unsigned dst, const void* src, bool valid)
+{
+    // src-size 0: nothing is read and the 16 bytes are zero-filled (padding taps, tails).
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N)); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;"); }
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, unsigned addr)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+
+__device__ __forceinline__ void mma16816(float* c, const unsigned* a, unsigned b0, unsigned b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float apply_act(float v, int silu) { return silu ? v / (1.0f + __expf(-v)) : v; }
+
+// The fused epilogue of one output element (fp32 sum without bias) -> fp16; shared by the main and reduce kernels.
+__device__ __forceinline__ half_t epilogue1(float v, const float* bias, const half_t* residual, long long idx, int o, int silu)
+{
+    if (bias) v += bias[o];
+    v = apply_act(v, silu);
+    if (residual) v += h2f(residual[idx]);
+    return f2h(v);
+}
+
+// Position of one k column in the (ky, kx, ci) walk, advanced by BK per tile without dividing; off is the element
+// offset of (ky, kx, ci) from the window's top-left pixel, (ky*W + kx)*C + ci, kept in step.
+struct KWalk {
+    int k, ky, kx, ci, off;
+    __device__ __forceinline__ void start(int k0, int C, int KW, int W)
+    {
+        k = k0; int tap = k0 / C; ci = k0 - tap * C; ky = tap / KW; kx = tap - ky * KW;
+        off = (ky * W + kx) * C + ci;
+    }
+    __device__ __forceinline__ void next(int C, int KW, int W)
+    {
+        k += PIPE_BK; ci += PIPE_BK; off += PIPE_BK;
+        while (ci >= C) { ci -= C; if (++kx == KW) { kx = 0; ++ky; off += (W - KW) * C; } }
+    }
+};
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+struct PipeCfg {   // enum constants, not static constexpr members: those can become module-scope .global variables
+    enum {
+        THREADS = WARPS_M * WARPS_N * 32,
+        WTM = BM / WARPS_M, WTN = BN / WARPS_N,          // warp tile
+        MT = WTM / 16, NT = WTN / 8,                     // m16 and n8 tiles per warp
+        STAGE_HALFS = (BM + BN) * PIPE_SK,
+        CS = BN + 8,                                     // fp32 staging row stride (conflict-free float2 writes)
+        PIPE_BYTES = STAGES * STAGE_HALFS * 2,
+        STAGING_BYTES = BM * CS * 4,
+        TABLE_BYTES = BM * 3 * 4,
+        SMEM = TABLE_BYTES + (PIPE_BYTES > STAGING_BYTES ? PIPE_BYTES : STAGING_BYTES),   // = LaunchMath.ConvPipeSharedBytes
+    };
+    static_assert(BM * PIPE_BK / 8 % THREADS == 0 && BN * PIPE_BK / 8 % THREADS == 0, "whole 16-byte chunks per thread");
+    static_assert(PIPE_BK * BM % THREADS == 0 && THREADS % PIPE_BK == 0, "whole scalar rows per thread");
+    static_assert(NT % 2 == 0 && TABLE_BYTES % 16 == 0, "B fragments load in pairs; tiles 16-byte aligned");
+};
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+__device__ __forceinline__ void conv_pipe(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu)
+{
+    typedef PipeCfg<BM, BN, WARPS_M, WARPS_N, STAGES> P;
+    extern __shared__ __align__(16) unsigned char smem[];
+    int* sPix = reinterpret_cast<int*>(smem);   // per tile row: n*H*W, top-left input row, column of its window
+    int* sIy = sPix + BM;
+    int* sIx = sIy + BM;
+    half_t* pipe = reinterpret_cast<half_t*>(smem + P::TABLE_BYTES);   // [STAGES][A: BM rows | B: BN rows][PIPE_SK]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int M = N * OH * OW, K = KH * KW * C;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    const int kTiles = (Kp + PIPE_BK - 1) / PIPE_BK;
+    const int kt0 = blockIdx.z * kTilesPerSplit;
+    const int nT = min(kTilesPerSplit, kTiles - kt0);
+
+    for (int r = tid; r < BM; r += P::THREADS) {
+        int m = m0 + r;
+        if (m < M) {
+            int ox = m % OW, t = m / OW, oy = t % OH, n = t / OH;
+            sPix[r] = n * H * W; sIy[r] = oy * stride - padTop; sIx[r] = ox * stride - padLeft;
+        } else { sPix[r] = 0; sIy[r] = -(1 << 29); sIx[r] = -(1 << 29); }   // never inside the image
+    }
+    __syncthreads();
+
+    const bool vec = (C & 7) == 0;
+    // 16-byte path: thread owns chunk column kc = (tid & 3) * 8 of rows tid/4 + i*THREADS/4 (A and B alike).
+    // Scalar path: thread owns k column tid % 32 of rows tid/32 + i*THREADS/32.
+    const int kcol = vec ? (tid & 3) * 8 : (tid & 31);
+    KWalk wa;
+    wa.start(kt0 * PIPE_BK + kcol, C, KW, W);
+    int kb = kt0 * PIPE_BK + (tid & 3) * 8;   // the B chunk's k (B rows are always 16-byte loads)
+
+    // Loop-invariant addressing, computed once: the 16-byte path's rows (window origin and its element offset) and
+    // every shared address as a stage-0 byte offset (a stage adds STAGE_HALFS * 2).
+    enum { A_CH = BM * PIPE_BK / 8 / P::THREADS, B_CH = BN * PIPE_BK / 8 / P::THREADS };
+    const unsigned pipeS = smem_addr(pipe);
+    int rIy[A_CH], rIx[A_CH];
+    long long rBase[A_CH];
+    unsigned aDst[A_CH], bDst[B_CH];
+    const half_t* bSrc[B_CH];
+    bool bOk[B_CH];
+#pragma unroll
+    for (int i = 0; i < A_CH; i++) {
+        int row = (tid >> 2) + i * (P::THREADS / 4);
+        rIy[i] = sIy[row]; rIx[i] = sIx[row];
+        rBase[i] = ((long long)sPix[row] + (long long)rIy[i] * W + rIx[i]) * C;
+        aDst[i] = pipeS + (row * PIPE_SK + (tid & 3) * 8) * 2;
+    }
+#pragma unroll
+    for (int i = 0; i < B_CH; i++) {
+        int row = (tid >> 2) + i * (P::THREADS / 4), o = n0 + row;
+        bDst[i] = pipeS + ((BM + row) * PIPE_SK + (tid & 3) * 8) * 2;
+        bOk[i] = o < O;
+        bSrc[i] = w + (long long)(bOk[i] ? o : 0) * Kp;
+    }
+
+    auto load_tile = [&](int stage) {
+        const unsigned so = stage * (P::STAGE_HALFS * 2);
+        if (vec) {
+#pragma unroll
+            for (int i = 0; i < A_CH; i++) {
+                int iy = rIy[i] + wa.ky, ix = rIx[i] + wa.kx;
+                bool ok = wa.k < K && (unsigned)iy < (unsigned)H && (unsigned)ix < (unsigned)W;
+                cp_async16(aDst[i] + so, ok ? x + (rBase[i] + wa.off) : x, ok);
+            }
+        } else {
+            half_t* As = pipe + stage * P::STAGE_HALFS;
+#pragma unroll 4
+            for (int i = 0; i < BM * PIPE_BK / P::THREADS; i++) {
+                int row = (tid >> 5) + i * (P::THREADS / 32);
+                int iy = sIy[row] + wa.ky, ix = sIx[row] + wa.kx;
+                half_t v = 0;
+                if (wa.k < K && (unsigned)iy < (unsigned)H && (unsigned)ix < (unsigned)W)
+                    v = x[((long long)sPix[row] + (long long)iy * W + ix) * C + wa.ci];
+                As[row * PIPE_SK + kcol] = v;
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < B_CH; i++) {
+            bool ok = bOk[i] && kb < Kp;
+            cp_async16(bDst[i] + so, ok ? bSrc[i] + kb : w, ok);
+        }
+        wa.next(C, KW, W);
+        kb += PIPE_BK;
+    };
+
+    float acc[P::MT][P::NT][4];
+#pragma unroll
+    for (int i = 0; i < P::MT; i++)
+#pragma unroll
+        for (int j = 0; j < P::NT; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+
+    const int wm = (warp / WARPS_N) * P::WTM, wn = (warp % WARPS_N) * P::WTN;
+    // ldmatrix row addresses in stage 0. A m16k16 (row-major): lanes 0-15 address rows 0-15 at column 0, lanes 16-31
+    // the same rows at column 8; matrices 0..3 are then exactly a0 (rows 0-7, k 0-7), a1 (rows 8-15), a2 (k 8-15),
+    // a3. B (Bs is [n][k], the .col layout): matrix q = lane/8 covers n rows (q/2)*8.. and k (q%2)*8..; an n8
+    // tile's b0 is k 0-7 and b1 is k 8-15, so one x4 gives two n8 tiles.
+    unsigned aLd[P::MT], bLd[P::NT / 2];
+#pragma unroll
+    for (int mt = 0; mt < P::MT; mt++) aLd[mt] = pipeS + ((wm + mt * 16 + (lane & 15)) * PIPE_SK + (lane >> 4) * 8) * 2;
+#pragma unroll
+    for (int nt = 0; nt < P::NT; nt += 2)
+        bLd[nt / 2] = pipeS + ((BM + (wn + nt * 8 + (lane >> 4) * 8 + (lane & 7))) * PIPE_SK + ((lane >> 3) & 1) * 8) * 2;
+
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < nT) load_tile(s);
+        cp_async_commit();
+    }
+    int cstage = 0, lstage = STAGES - 1;   // buffer computed now, buffer loaded now
+    for (int t = 0; t < nT; t++) {
+        cp_async_wait<STAGES - 2>();   // this thread's copies of tile t have landed ...
+        __syncthreads();               // ... everyone's too, and everyone is done with tile t-1's buffer
+        if (t + STAGES - 1 < nT) load_tile(lstage);
+        cp_async_commit();
+
+        const unsigned so = cstage * (P::STAGE_HALFS * 2);
+#pragma unroll
+        for (int kk = 0; kk < PIPE_BK; kk += 16) {
+            unsigned a[P::MT][4], b[P::NT][2];
+#pragma unroll
+            for (int mt = 0; mt < P::MT; mt++) ldmatrix_x4(a[mt][0], a[mt][1], a[mt][2], a[mt][3], aLd[mt] + so + kk * 2);
+#pragma unroll
+            for (int nt = 0; nt < P::NT; nt += 2) ldmatrix_x4(b[nt][0], b[nt][1], b[nt + 1][0], b[nt + 1][1], bLd[nt / 2] + so + kk * 2);
+#pragma unroll
+            for (int mt = 0; mt < P::MT; mt++)
+#pragma unroll
+                for (int nt = 0; nt < P::NT; nt++) mma16816(acc[mt][nt], a[mt], b[nt][0], b[nt][1]);
+        }
+        cstage = cstage + 1 == STAGES ? 0 : cstage + 1;
+        lstage = lstage + 1 == STAGES ? 0 : lstage + 1;
+    }
+    cp_async_wait_all();
+    __syncthreads();   // every warp is done reading the pipeline buffers: reuse them for staging
+
+    // ---- epilogue: accumulators -> fp32 staging tile Cs[BM][CS] (row gid / gid+8, cols 2*tig, 2*tig+1) ----
+    float* Cs = reinterpret_cast<float*>(smem + P::TABLE_BYTES);
+    const int gid = lane >> 2, tig = lane & 3;
+#pragma unroll
+    for (int mt = 0; mt < P::MT; mt++)
+#pragma unroll
+        for (int nt = 0; nt < P::NT; nt++)
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                int r = wm + mt * 16 + gid + hf * 8, c = wn + nt * 8 + 2 * tig;
+                *reinterpret_cast<float2*>(Cs + r * P::CS + c) = make_float2(acc[mt][nt][2 * hf], acc[mt][nt][2 * hf + 1]);
+            }
+    __syncthreads();
+
+    // ---- 8 consecutive channels per thread: one 16-byte store (two for fp32 partials) where O allows ----
+    const bool split = gridDim.z > 1;
+    const bool vecOut = (O & 7) == 0;
+    for (int c = tid; c < BM * (BN / 8); c += P::THREADS) {
+        int r = c / (BN / 8), c8 = (c % (BN / 8)) * 8;   // BN/8 is a power of two: shifts, not divisions
+        int m = m0 + r, o = n0 + c8;
+        if (m >= M || o >= O) continue;
+        const float* v = Cs + r * P::CS + c8;
+        long long idx = (long long)m * O + o;
+        if (split) {
+            float* dst = partial + (long long)blockIdx.z * M * O + idx;
+            if (vecOut && o + 8 <= O) {
+                reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
+                reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
+            } else
+                for (int e = 0; e < 8 && o + e < O; e++) dst[e] = v[e];
+        } else if (vecOut && o + 8 <= O) {
+            uint4 rv = residual ? *reinterpret_cast<const uint4*>(residual + idx) : make_uint4(0u, 0u, 0u, 0u);
+            const half_t* rh = reinterpret_cast<const half_t*>(&rv);
+            half_t out[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                float s = v[e];
+                if (bias) s += bias[o + e];
+                s = apply_act(s, silu);
+                if (residual) s += h2f(rh[e]);
+                out[e] = f2h(s);
+            }
+            *reinterpret_cast<uint4*>(y + idx) = *reinterpret_cast<const uint4*>(out);
+        } else
+            for (int e = 0; e < 8 && o + e < O; e++) y[idx + e] = epilogue1(v[e], bias, residual, idx + e, o + e, silu);
+    }
+}
+
+#define CONV_PIPE_PARAMS \
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias, \
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial, \
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp, \
+    int kTilesPerSplit, int silu
+#define CONV_PIPE_ARGS x, w, bias, residual, y, partial, N, H, W, C, O, OH, OW, KH, KW, stride, padTop, padLeft, Kp, kTilesPerSplit, silu
+
+// Launch bounds: 2 blocks of 256 (4 of 128) threads per SM, i.e. up to 128 registers a thread; without the minimum
+// ptxas for sm_90 capped the 64x64 tile at 64 registers and spilled.
+// grid (ceil(M/128), ceil(O/128), splits), 256 threads, dynamic smem LaunchMath.ConvPipeSharedBytes
+extern "C" __global__ void __launch_bounds__(256, 2) conv2d_pipe_128x128_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu)
+{ conv_pipe<128, 128, 2, 4, 3>(CONV_PIPE_ARGS); }
+
+// grid (ceil(M/128), ceil(O/64), splits), 128 threads
+extern "C" __global__ void __launch_bounds__(128, 4) conv2d_pipe_128x64_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu)
+{ conv_pipe<128, 64, 2, 2, 4>(CONV_PIPE_ARGS); }
+
+// grid (ceil(M/64), ceil(O/64), splits), 128 threads
+extern "C" __global__ void __launch_bounds__(128, 4) conv2d_pipe_64x64_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu)
+{ conv_pipe<64, 64, 2, 2, 4>(CONV_PIPE_ARGS); }
+
+// Split-K reduction: y[i] = epilogue(sum over z = 0..splits-1 of partial[z][i]) in that fixed order; i < n = M*O.
+// Grid-stride, 256 threads (LaunchMath.FlatGrid).
+extern "C" __global__ void conv_splitk_reduce_f16(const float* __restrict__ partial, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, int n, int O, int splits, int silu)
+{
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        float s = 0.0f;
+        for (int z = 0; z < splits; z++) s += partial[(long long)z * n + i];
+        y[i] = epilogue1(s, bias, residual, i, i % O, silu);
+    }
+}

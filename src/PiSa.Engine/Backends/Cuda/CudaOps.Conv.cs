@@ -1,0 +1,42 @@
+namespace PiSa.Engine.Backends.Cuda;
+
+/// <summary>Convolution dispatch (also the linear layers' fallback when cuBLASLt cannot take them): the plan
+/// (<see cref="LaunchMath.ChooseConvPlan"/>) picks conv_pipe.cu's block tile and K split, or conv.cu's reference kernel.</summary>
+public sealed partial class CudaOps
+{
+    /// <summary>Replaces the tile and split heuristic (M, O, Kp) -> plan; null: <see cref="LaunchMath.ChooseConvPlan"/>.
+    /// Tests and the kernel bench use it to run every tile and split on small shapes.</summary>
+    public Func<long, int, int, ConvPlan>? ConvPlanner { get; set; }
+
+    private void LaunchConv(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y,
+                            int n, int h, int wd, int c, int o, int oh, int ow, int kh, int kw, int stride, int padTop, int padLeft, int kp, bool silu)
+    {
+        long m = (long)n * oh * ow;
+        var plan = ConvPlanner?.Invoke(m, o, kp) ?? LaunchMath.ChooseConvPlan(m, o, kp);
+        if (plan.Tile == ConvTile.Reference)
+        {
+            // The reference kernel has no activation: compose it (same result, two more passes).
+            _k.Conv2d(x, w, bias, silu ? IntPtr.Zero : residual, y, n, h, wd, c, o, oh, ow, kh, kw, stride, padTop, padLeft, kp);
+            if (!silu) return;
+            int count = Int(m * o, "conv2d");
+            _k.Unary("silu_f16", y, y, count);
+            if (residual != IntPtr.Zero) _k.Axpby(y, residual, y, count, 1f, 1f);
+            return;
+        }
+        var (perSplit, splits) = LaunchMath.ConvSplit(kp, plan.Splits);
+        if (splits == 1)
+        {
+            _k.ConvPipe(plan.Tile, x, w, bias, residual, y, IntPtr.Zero, n, h, wd, c, o, oh, ow, kh, kw, stride, padTop, padLeft, kp, perSplit, 1, silu);
+            return;
+        }
+        int outputs = Int(m * o, "conv2d");
+        Int((long)outputs * splits, "conv2d split-K workspace");
+        var partial = new DeviceMemory(_rt, (long)outputs * splits * 4);
+        try
+        {
+            _k.ConvPipe(plan.Tile, x, w, bias, residual, y, partial.Ptr, n, h, wd, c, o, oh, ow, kh, kw, stride, padTop, padLeft, kp, perSplit, splits, silu);
+            _k.ConvSplitReduce(partial.Ptr, bias, residual, y, outputs, o, splits, silu);
+        }
+        finally { partial.Release(); }   // stream-ordered pool: the reduce queued before it still reads it
+    }
+}

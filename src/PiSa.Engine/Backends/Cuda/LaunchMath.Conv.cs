@@ -1,0 +1,96 @@
+namespace PiSa.Engine.Backends.Cuda;
+
+/// <summary>The convolution kernels: conv.cu's reference conv2d_igemm_f16 and conv_pipe.cu's three block tiles.</summary>
+public enum ConvTile { Reference, T64x64, T128x64, T128x128 }
+
+/// <summary>How one convolution (or fallback linear layer) is launched: the block tile and the number of K splits
+/// (1: the fused epilogue in the GEMM kernel; more: fp32 partials then conv_splitk_reduce_f16).</summary>
+public readonly record struct ConvPlan(ConvTile Tile, int Splits = 1)
+{
+    public override string ToString() => Splits > 1 ? $"{Tile} split {Splits}" : Tile.ToString();
+}
+
+public static partial class LaunchMath
+{
+    /// <summary>k-tile of conv_pipe.cu (PIPE_BK).</summary>
+    public const int ConvPipeTileK = 32;
+
+    /// <summary>Streaming multiprocessors the tile and split heuristics plan for (the H100 SXM's 132).</summary>
+    public const int ConvTargetSms = 132;
+
+    /// <summary>A split gets at least this many k-tiles (256 of K), so a split's pipeline fills and the partials'
+    /// traffic (splits x M x O x 4 bytes twice) stays small against the GEMM.</summary>
+    public const int ConvMinTilesPerSplit = 8;
+
+    public const int ConvMaxSplits = 16;
+
+    /// <summary>PISA_CONV_REFERENCE=1: every convolution on the reference kernel (to compare the versions end to end).</summary>
+    private static readonly bool ForceReferenceConv = Environment.GetEnvironmentVariable("PISA_CONV_REFERENCE") == "1";
+
+    public static (int M, int N, int Threads, int Stages) ConvTileShape(ConvTile t) => t switch
+    {
+        ConvTile.Reference => (ConvTileM, ConvTileN, ConvThreads, 1),
+        ConvTile.T64x64 => (64, 64, 128, 4),
+        ConvTile.T128x64 => (128, 64, 128, 4),
+        ConvTile.T128x128 => (128, 128, 256, 3),
+        _ => throw new ArgumentOutOfRangeException(nameof(t)),
+    };
+
+    public static string ConvKernelName(ConvTile t) => t switch
+    {
+        ConvTile.Reference => "conv2d_igemm_f16",
+        ConvTile.T64x64 => "conv2d_pipe_64x64_f16",
+        ConvTile.T128x64 => "conv2d_pipe_128x64_f16",
+        ConvTile.T128x128 => "conv2d_pipe_128x128_f16",
+        _ => throw new ArgumentOutOfRangeException(nameof(t)),
+    };
+
+    /// <summary>Dynamic shared memory of a conv_pipe kernel: the row table (3 ints per tile row) and the larger of
+    /// the pipeline (stages x (BM + BN) rows of 40 halfs) and the fp32 epilogue staging (BM rows of BN + 8).
+    /// Mirrors PipeCfg::SMEM in conv_pipe.cu.</summary>
+    public static int ConvPipeSharedBytes(ConvTile t)
+    {
+        var (bm, bn, _, stages) = ConvTileShape(t);
+        int pipe = stages * (bm + bn) * (ConvPipeTileK + 8) * 2;
+        int staging = bm * (bn + 8) * 4;
+        return bm * 3 * 4 + Math.Max(pipe, staging);
+    }
+
+    public static int ConvKTiles(int kp) => (kp + ConvPipeTileK - 1) / ConvPipeTileK;
+
+    public static long ConvBlocks(ConvTile t, long m, int o)
+    {
+        var (bm, bn, _, _) = ConvTileShape(t);
+        return (m + bm - 1) / bm * ((o + bn - 1) / bn);
+    }
+
+    /// <summary>
+    /// The tile heuristic: the largest tile that still fills every SM once (128x128 reads 64 FLOP per loaded byte,
+    /// 128x64 43, 64x64 32), else 64x64; when even 64x64 leaves SMs idle (the UNet's 8x8 and 16x16 latents:
+    /// M = 64..256 against K = 9 x 1280) K is split so that about one block per SM runs, each split keeping at least
+    /// <see cref="ConvMinTilesPerSplit"/> k-tiles.
+    /// </summary>
+    public static ConvPlan ChooseConvPlan(long m, int o, int kp)
+    {
+        if (ForceReferenceConv) return new ConvPlan(ConvTile.Reference);
+        if (o > 64 && ConvBlocks(ConvTile.T128x128, m, o) >= ConvTargetSms) return new ConvPlan(ConvTile.T128x128);
+        if (ConvBlocks(ConvTile.T128x64, m, o) >= ConvTargetSms) return new ConvPlan(ConvTile.T128x64);
+        long blocks = ConvBlocks(ConvTile.T64x64, m, o);
+        int splits = 1;
+        if (blocks < ConvTargetSms)
+        {
+            long want = (ConvTargetSms + blocks - 1) / blocks;
+            splits = (int)Math.Clamp(Math.Min(want, ConvKTiles(kp) / ConvMinTilesPerSplit), 1, ConvMaxSplits);
+        }
+        return new ConvPlan(ConvTile.T64x64, splits);
+    }
+
+    /// <summary>k-tiles per split and the number of non-empty splits for a requested split count.</summary>
+    public static (int TilesPerSplit, int Splits) ConvSplit(int kp, int splits)
+    {
+        int tiles = ConvKTiles(kp);
+        int s = Math.Clamp(splits, 1, Math.Max(tiles, 1));
+        int per = (tiles + s - 1) / s;
+        return (Math.Max(per, 1), Math.Max((tiles + per - 1) / Math.Max(per, 1), 1));
+    }
+}

@@ -1,0 +1,80 @@
+using PiSa.Engine.Backends;
+using PiSa.Engine.Backends.Cpu;
+using PiSa.Engine.Backends.Cuda;
+using Xunit.Abstractions;
+
+namespace PiSa.Tests.Interpreter;
+
+/// <summary>
+/// Proofs that the conv_pipe.cu checks can fail (see <see cref="KernelBugProofTests"/>): each copy of the real source
+/// with one deliberate bug must fail the CPU comparison (a numeric failure or an interpreter check, as each says).
+/// </summary>
+public sealed class ConvPipeBugProofTests(ITestOutputHelper output)
+{
+    private IReadOnlyList<OpCheck> RunConv(Func<string, string> sources, ConvPlan plan)
+    {
+        using var cpu = new CpuOps();
+        using var ops = new CudaOps(new PtxGpuRuntime(sourceOf: sources)) { ConvPlanner = (_, _, _) => plan };
+        var results = OpsSelfTest.Run(cpu, ops, includeLarge: false, only: o => o == "Conv2d");
+        output.WriteLine(OpsSelfTest.Format(results));
+        Assert.NotEmpty(results);
+        return results;
+    }
+
+    private static Func<string, string> Mutate(string from, string to) => KernelBugProofTests.Mutate("conv_pipe.cu", from, to);
+
+    [InterpreterFact]
+    public void Computing_a_stage_before_its_cp_async_wait_fails()
+    {
+        // wait_group STAGES-1 lets the newest S-1 groups stay in flight: tile t is then still on its way when it is
+        // computed. The interpreter performs a copy only at the wait that completes it, so the first tiles read shared
+        // memory never written (the uninitialised-shared check) and later ones the previous tile's bytes.
+        var results = RunConv(Mutate("cp_async_wait<STAGES - 2>();", "cp_async_wait<STAGES - 1>();"), new ConvPlan(ConvTile.T64x64));
+        Assert.Contains(results, r => !r.Passed);
+        Assert.Contains(results, r => r.Error is { } e && e.Contains("never written", StringComparison.OrdinalIgnoreCase) || r.Error?.Contains("uninit", StringComparison.OrdinalIgnoreCase) == true);
+    }
+
+    [InterpreterFact]
+    public void A_wrong_tap_in_the_scalar_gather_fails_the_numbers()
+    {
+        // ky and kx swapped in the scalar gather (C = 3, 4, 12): a transposed 3x3 window, every access in bounds.
+        var results = RunConv(Mutate("int iy = sIy[row] + wa.ky, ix = sIx[row] + wa.kx;", "int iy = sIy[row] + wa.kx, ix = sIx[row] + wa.ky;"),
+                              new ConvPlan(ConvTile.T128x128));
+        Assert.Contains(results, r => !r.Passed && r.Error is null);
+    }
+
+    [InterpreterFact]
+    public void A_wrong_tap_offset_in_the_16_byte_gather_fails()
+    {
+        // The incremental offset one pixel off at each row change of the window (bounds are still tested on ky, kx):
+        // wrong pixels, or past the activation buffer where the interpreter's bounds check stops it.
+        var results = RunConv(Mutate("off += (W - KW) * C;", "off += (W - KW + 1) * C;"), new ConvPlan(ConvTile.T64x64));
+        Assert.Contains(results, r => !r.Passed);
+    }
+
+    [InterpreterFact]
+    public void A_dropped_split_fails_the_numbers()
+    {
+        var results = RunConv(Mutate("for (int z = 0; z < splits; z++) s +=", "for (int z = 0; z < splits - 1; z++) s +="), new ConvPlan(ConvTile.T64x64, 3));
+        Assert.Contains(results, r => !r.Passed && r.Error is null);
+    }
+
+    [InterpreterFact]
+    public void A_wrong_ldmatrix_row_for_b_fails_the_numbers()
+    {
+        // The B x4 load's n8 pair: lanes 16-31 address the second n8 tile; dropping that offset loads the first twice.
+        var results = RunConv(Mutate("(wn + nt * 8 + (lane >> 4) * 8 + (lane & 7))", "(wn + nt * 8 + (lane & 7))"), new ConvPlan(ConvTile.T128x64));
+        Assert.Contains(results, r => !r.Passed && r.Error is null);
+    }
+
+    [InterpreterFact]
+    public void A_missing_barrier_before_reusing_a_buffer_is_a_race()
+    {
+        // Without the barrier after the wait a fast warp issues tile t+S-1 into the buffer a slow warp still reads
+        // (tile t-1) and reads tile t before the other threads' copies landed: the race check reports it.
+        var results = RunConv(Mutate("        cp_async_wait<STAGES - 2>();   // this thread's copies of tile t have landed ...\n        __syncthreads();",
+                                     "        cp_async_wait<STAGES - 2>();   // this thread's copies of tile t have landed ...\n"),
+                              new ConvPlan(ConvTile.T64x64));
+        Assert.Contains(results, r => !r.Passed && r.Error is not null);
+    }
+}
