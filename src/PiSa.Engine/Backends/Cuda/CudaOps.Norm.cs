@@ -88,16 +88,35 @@ public sealed partial class CudaOps
         if (meanVar.Length != n * groups * 2)
             throw new PisaException($"group norm apply: {meanVar.Length} statistics for x {S(xc)} with {groups} groups (need {n * groups * 2})");
         CheckAffine(gamma, beta, c);
-        var y = New(xc.Shape);
-        if (y.Count == 0) return y;
+        if (xc.Count == 0) return New(xc.Shape);
         var mv = new DeviceMemory(_rt, meanVar.Length * 4L);
         try
         {
             _rt.CopyToDevice(mv.Ptr, MemoryMarshal.AsBytes(meanVar.AsSpan()));
-            _k.GnApply(xc.Ptr, mv.Ptr, _weights.Vector(gamma), _weights.Vector(beta), y.Ptr, Int(xc.Count, "group norm"), Int((long)hw * c, "group norm"), c, groups, eps, silu);
+            return ApplyStats(xc, mv, gamma, beta, groups, eps, silu, hw, c);
         }
-        catch { y.Dispose(); throw; }
         finally { mv.Release(); }
+    }
+
+    /// <summary>gn_apply with (mean, var) pairs already on the device.</summary>
+    private CudaTensor ApplyStats(CudaTensor x, DeviceMemory meanVar, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu, int hw, int c)
+    {
+        var y = New(x.Shape);
+        try { _k.GnApply(x.Ptr, meanVar.Ptr, _weights.Vector(gamma), _weights.Vector(beta), y.Ptr, Int(x.Count, "group norm"), Int((long)hw * c, "group norm"), c, groups, eps, silu); }
+        catch { y.Dispose(); throw; }
         return y;
+    }
+
+    /// <summary>GroupNorm as it was before issue 9 (gn_partial_stats, gn_finalize_stats, gn_apply: three launches), kept
+    /// as bench/kernels/groupnorm's v1 so that the versions can be compared on one GPU.</summary>
+    internal DeviceTensor GroupNormThreeLaunches(DeviceTensor x, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+    {
+        var xc = C(x, "group norm", "x");
+        var (n, hw, c) = NormDims(xc, groups, "group norm");
+        CheckAffine(gamma, beta, c);
+        if (xc.Count == 0) return New(xc.Shape);
+        var mv = Stats(xc, n, hw, c, groups);
+        try { return ApplyStats(xc, mv, gamma, beta, groups, eps, silu, hw, c); }
+        finally { mv.Release(); }
     }
 }
