@@ -15,6 +15,7 @@ public static class CommandTree
         root.Add(BenchCommand.Build());
         root.Add(ProfileCommand.Build());
         root.Add(KernelsCommand.Build());
+        root.Add(ExportRandomCommand.Build());
         root.Add(ServeCommand.Build());
         root.Add(EvalCommand.Build());
     }
