@@ -9,6 +9,10 @@
 #   random-model     a full-size SD2.1-shaped random-weight model through the whole pipeline on CUDA vs the CPU
 #                    backend on the same weights, every intermediate compared, at 256x256 (the CPU side's time)
 #   bench            `pisa bench` at 512x512, random SD2.1 weights built once for the three modes, 2 warm-ups + 5 runs
+#   reference        in one command: `pisa bench` 512x512 default+adjustable, `pisa export-random` (the same random
+#                    weights, our intermediates on CUDA), then bench/reference/pisa_torch_gpu.py: PyTorch eager fp16 and
+#                    torch.compile on those weights, times with spreads and relative L2 to ours (carry also
+#                    bench/reference/.vendor, the diffusers 0.25 source gpu-prep.sh puts there)
 # `bash bench/gpu-check.sh` with no argument prints the steps and how to run them.
 set -u
 OUT="${OUT:-/tmp/pisa-out}"
@@ -20,13 +24,18 @@ T_DOCTOR=60
 T_SELFTEST=240
 T_RANDOM_MODEL=360
 T_BENCH=300
+T_REF_BENCH=120
+T_REF_EXPORT=90
+T_REF_TORCH=210
+REF_DATA="${REF_DATA:-/tmp/pisa-ref}"   # GBs of weights: outside $OUT, which comes back
 
-STEPS="doctor-selftest random-model bench"
+STEPS="doctor-selftest random-model bench reference"
 budget() {
   case "$1" in
     doctor-selftest) echo $((T_DOCTOR + T_SELFTEST)) ;;
     random-model) echo "$T_RANDOM_MODEL" ;;
     bench) echo "$T_BENCH" ;;
+    reference) echo $((T_REF_BENCH + T_REF_EXPORT + T_REF_TORCH)) ;;
   esac
 }
 
@@ -38,6 +47,7 @@ usage() {
       doctor-selftest) what="environment, pisa doctor, pisa selftest --device cuda (ops incl. SD2.1 sizes, golden cases)" ;;
       random-model) what="full-size random SD2.1 model, cuda vs cpu, at 256x256" ;;
       bench) what="pisa bench 512x512, random SD2.1 weights, default+adjustable+fused in one process, 2 warm-ups + 5 runs" ;;
+      reference) what="pisa bench 512 default+adjustable, then PyTorch eager fp16 + torch.compile on the same weights, rel L2 to ours (carry also bench/reference/.vendor)" ;;
     esac
     echo "  step $s: at most $(budget "$s") s: $what"
   done
@@ -71,7 +81,7 @@ environment() {
 step="${1:-}"
 case "$step" in
   "" | -h | --help) usage; exit 0 ;;
-  doctor-selftest | random-model | bench) ;;
+  doctor-selftest | random-model | bench | reference) ;;
   *) echo "gpu-check: unknown step '$step'"; usage; exit 2 ;;
 esac
 [ -x "$PISA" ] || { echo "no $PISA: run bench/gpu-prep.sh first and carry .carry"; exit 2; }
@@ -90,6 +100,16 @@ case "$step" in
   bench)
     run_logged bench "$T_BENCH" "$PISA" bench --random-weights --device cuda --sizes 512 --mode default,adjustable,fused \
       --warmup 2 --runs 5 --json "$OUT/bench.json"
+    ;;
+  reference)
+    [ -d bench/reference/.vendor/src/diffusers ] || { echo "no bench/reference/.vendor/src/diffusers: run bench/gpu-prep.sh and carry bench/reference/.vendor"; exit 2; }
+    environment
+    run_logged reference-bench "$T_REF_BENCH" "$PISA" bench --random-weights --device cuda --sizes 512 --mode default,adjustable \
+      --warmup 1 --runs 5 --json "$OUT/reference-bench.json"
+    run_logged reference-export "$T_REF_EXPORT" "$PISA" export-random "$REF_DATA" --device cuda --size 512
+    run_logged reference-torch "$T_REF_TORCH" env PYTHONPATH=bench/reference/stubs:bench/reference/.vendor/src \
+      python3 bench/reference/pisa_torch_gpu.py --data "$REF_DATA" --device cuda --dtype fp16 --modes eager,compile \
+      --warmup 2 --runs 5 --json "$OUT/reference.json"
     ;;
 esac
 echo; echo "gpu-check $step: status $status, $((SECONDS - start)) s; logs in $OUT"

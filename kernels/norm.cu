@@ -1,9 +1,16 @@
 // Normalisation kernels on fp16 activations with fp32 statistics.
 //
-// GroupNorm runs as three small kernels so that the full op, the stats-only op (tiled VAE) and the
-// apply-with-given-stats op share code and every launch has plenty of blocks:
+// GroupNorm takes one launch when a group is small enough for one block, two otherwise (it used to take three:
+// GroupNorm was 339 of an image's 791 launches):
+//   gn_fused_f16      grid N*G, LaunchMath.GroupNormFusedThreads threads, groups of at most GroupNormFusedMaxElements:
+//                     per-thread Welford over the group in one pass, Chan's combination across the block, then a
+//                     second pass (from L2: a group is at most 128 KB) normalises (+ SiLU) and writes y;
 //   gn_partial_stats  grid (chunks, N*G), 256 threads: (count, mean, M2) of one pixel chunk of one (n, group),
 //                     two-pass within the chunk (the chunk is re-read from L1/L2), so no cancellation;
+//   gn_apply_partials grid (chunks, N*G), 256 threads: combines the group's partials in its prologue (the finalise
+//                     step, done by every block of the group: at most 1024 partials of 12 bytes) and normalises the
+//                     same chunk.
+// The tiled VAE's stats-only and apply-with-given-stats ops keep their own kernels:
 //   gn_finalize_stats grid ceil(N*G / 256), 256 threads: Chan's parallel combination of the chunks -> (mean, var);
 //   gn_apply          flat grid-stride: (x - mean) * rsqrt(var + eps) * gamma + beta, optional SiLU.
 // Layout: x [N, HW, C] (NHWC flattened, or [B, L, C]); group g owns channels [g*Cg, (g+1)*Cg).
@@ -26,6 +33,80 @@ __device__ float block_sum(float v, float* red /* [33] shared */)
     }
     __syncthreads();
     return red[32];
+}
+
+// Chan's combination: (n, mean, m2) absorbs the statistics (nb, mb, m2b) of a disjoint set of values.
+__device__ __forceinline__ void chan_merge(float& n, float& mean, float& m2, float nb, float mb, float m2b)
+{
+    float nt = n + nb;
+    if (nb <= 0.0f) return;                // also keeps 0/0 out when both sides are empty
+    float d = mb - mean, f = nb / nt;
+    mean += d * f;
+    m2 += m2b + d * d * n * f;
+    n = nt;
+}
+
+// Block-wide Chan combination of every thread's (n, mean, m2); every thread gets the result.
+// red: shared [3 * 33]; blockDim.x a multiple of 32, at most 1024.
+__device__ void block_welford(float& n, float& mean, float& m2, float* red)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        float nb = __shfl_xor_sync(0xffffffffu, n, o), mb = __shfl_xor_sync(0xffffffffu, mean, o),
+              m2b = __shfl_xor_sync(0xffffffffu, m2, o);
+        chan_merge(n, mean, m2, nb, mb, m2b);
+    }
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();                       // red may still be read by a previous call
+    if (lane == 0) { red[warp] = n; red[33 + warp] = mean; red[66 + warp] = m2; }
+    __syncthreads();
+    if (warp == 0) {
+        float tn = lane < nw ? red[lane] : 0.0f, tm = lane < nw ? red[33 + lane] : 0.0f, t2 = lane < nw ? red[66 + lane] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) {
+            float nb = __shfl_xor_sync(0xffffffffu, tn, o), mb = __shfl_xor_sync(0xffffffffu, tm, o),
+                  m2b = __shfl_xor_sync(0xffffffffu, t2, o);
+            chan_merge(tn, tm, t2, nb, mb, m2b);
+        }
+        if (lane == 0) { red[32] = tn; red[65] = tm; red[98] = t2; }
+    }
+    __syncthreads();
+    n = red[32]; mean = red[65]; m2 = red[98];
+}
+
+// y over `cnt` elements of one (n, group) starting at base (pixel stride C, Cg channels from channel c0).
+__device__ __forceinline__ void gn_normalise(const half_t* base, half_t* out, int cnt, int Cg, int C, int c0,
+                                             float mean, float rstd, const float* gamma, const float* beta, int silu)
+{
+    for (int i = threadIdx.x; i < cnt; i += blockDim.x) {
+        int p = i / Cg, c = i - p * Cg;
+        long long at = (long long)p * C + c;
+        float v = (h2f(base[at]) - mean) * rstd * gamma[c0 + c] + beta[c0 + c];
+        if (silu) v = v / (1.0f + __expf(-v));
+        out[at] = f2h(v);
+    }
+}
+
+// One (n, group) per block: statistics and normalisation in one launch. Per-thread Welford in fp32 (no
+// sum-of-squares cancellation on data with a large mean), combined across the block with Chan's formula.
+extern "C" __global__ void gn_fused_f16(const half_t* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
+                                        half_t* __restrict__ y, int HW, int C, int G, float eps, int silu)
+{
+    __shared__ float red[3 * 33];
+    int ng = blockIdx.x, n = ng / G, g = ng - n * G, Cg = C / G;
+    int cnt = HW * Cg;
+    long long off = (long long)n * HW * C + g * Cg;
+    const half_t* base = x + off;
+    float k = 0.0f, mean = 0.0f, m2 = 0.0f;
+    for (int i = threadIdx.x; i < cnt; i += blockDim.x) {
+        int p = i / Cg, c = i - p * Cg;
+        float v = h2f(base[(long long)p * C + c]);
+        k += 1.0f;
+        float d = v - mean;
+        mean += d / k;
+        m2 += d * (v - mean);
+    }
+    block_welford(k, mean, m2, red);
+    float rstd = rsqrtf((k > 0.0f ? m2 / k : 0.0f) + eps);
+    gn_normalise(base, y + off, cnt, Cg, C, g * Cg, mean, rstd, gamma, beta, silu);
 }
 
 // partial[((n*G + g) * chunks + chunk) * 3 + {0,1,2}] = (count, mean, M2) over pixels
@@ -71,6 +152,26 @@ extern "C" __global__ void gn_finalize_stats(const float* __restrict__ partial, 
     }
     meanVar[2 * ng] = mean;
     meanVar[2 * ng + 1] = n > 0.0f ? m2 / n : 0.0f;
+}
+
+// Second launch of a big group's GroupNorm: grid as gn_partial_stats. Every block combines all `chunks` partials
+// of its (n, group) (threads split them, then block_welford), then normalises its own chunk.
+extern "C" __global__ void gn_apply_partials(const half_t* __restrict__ x, const float* __restrict__ partial,
+                                             const float* __restrict__ gamma, const float* __restrict__ beta, half_t* __restrict__ y,
+                                             int HW, int C, int G, int pixPerChunk, float eps, int silu)
+{
+    __shared__ float red[3 * 33];
+    int chunk = blockIdx.x, chunks = gridDim.x, ng = blockIdx.y;
+    int n = ng / G, g = ng - n * G, Cg = C / G;
+    const float* pp = partial + (long long)ng * chunks * 3;
+    float k = 0.0f, mean = 0.0f, m2 = 0.0f;
+    for (int j = threadIdx.x; j < chunks; j += blockDim.x) chan_merge(k, mean, m2, pp[3 * j], pp[3 * j + 1], pp[3 * j + 2]);
+    block_welford(k, mean, m2, red);
+    float rstd = rsqrtf((k > 0.0f ? m2 / k : 0.0f) + eps);
+    int p0 = chunk * pixPerChunk, p1 = min(HW, p0 + pixPerChunk);
+    int cnt = p1 > p0 ? (p1 - p0) * Cg : 0;
+    long long off = ((long long)n * HW + p0) * C + g * Cg;
+    gn_normalise(x + off, y + off, cnt, Cg, C, g * Cg, mean, rstd, gamma, beta, silu);
 }
 
 // y = (x - mean) * rsqrt(var + eps) * gamma[c] + beta[c] (then SiLU if silu != 0); total = N*HW*C.

@@ -14,6 +14,8 @@ public static class CommandTree
         root.Add(SelftestCommand.Build());
         root.Add(BenchCommand.Build());
         root.Add(ProfileCommand.Build());
+        root.Add(KernelsCommand.Build());
+        root.Add(ExportRandomCommand.Build());
         root.Add(ServeCommand.Build());
         root.Add(EvalCommand.Build());
     }

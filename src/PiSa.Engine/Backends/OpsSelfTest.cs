@@ -311,7 +311,8 @@ public static class OpsSelfTest
         /// gather (C % 8 != 0, C = 3) and the 16-byte one (C = 8: the k walk crosses a tap every chunk; C = 64), stride 2 with asymmetric padding, 1x1 and 3x3; linear layers
         /// whose inF % 8 != 0 (the implicit-GEMM fallback instead of cuBLASLt); attention with distinct q, k and v,
         /// causal or not, head dims 40, 64 and 512 (at small L), lengths that are not multiples of the 32-key tile;
-        /// group norm whose pixel chunks are uneven (more than one chunk, the last one shorter).
+        /// group norm in one launch with more elements than threads (not a multiple of them) and in two launches (a group
+/// over LaunchMath.GroupNormFusedMaxElements) whose pixel chunks are uneven (the last one shorter).
         /// </summary>
         private void KernelShapeClasses(Action<string, int[], int, int, int, Pad2d, bool, bool> conv,
                                         Action<string, int[], int, bool, bool> lin, Action<string, int[], int, bool> gn,
@@ -333,7 +334,8 @@ public static class OpsSelfTest
             att("B1 Lq9 Lk13 H1 D512", 1, 9, 13, 1, 512, false);
             att("B1 L33 H1 D512", 1, 33, 33, 1, 512, true);
             att("B1 Lq65 Lk40 H1 D64", 1, 65, 40, 1, 64, true);
-            gn("[1,50,47,32] g4 (uneven chunks)", [1, 50, 47, 32], 4, true);
+            gn("[1,50,47,32] g4 (one launch, 18 800 per group)", [1, 50, 47, 32], 4, true);
+            gn("[1,50,47,32] g1 (two launches, uneven chunks)", [1, 50, 47, 32], 1, false);
             AttentionWindowCases();
             // Replayable: the third call of one key is a graph replay where the backend records graphs.
             Check("Replayable", "third call of a key (graph replay when enabled)", ComputeTolerance, [R(1, 6, 7, 16)], (o, t) =>

@@ -138,7 +138,7 @@ public static class MemoryEstimator
     public const long SmallArrayBytes = 64L << 20;
 
     /// <summary>Floats at the VAE encoder's peak on an h x w image (tiled as VAEHook when above its threshold).</summary>
-    private static double EncoderPeak(VaeConfig c, int w, int h, int tile)
+    internal static double EncoderPeak(VaeConfig c, int w, int h, int tile)
     {
         double input = 3.0 * w * h;
         if (!VaeTileSplitter.NeedsTiling(h, w, tile, isDecoder: false)) return input + EncoderWorkingSet(c, (double)w * h);
@@ -171,7 +171,7 @@ public static class MemoryEstimator
     }
 
     /// <summary>Floats at the VAE decoder's peak for an h x w latent.</summary>
-    private static double DecoderPeak(VaeConfig c, int w, int h, int tile)
+    internal static double DecoderPeak(VaeConfig c, int w, int h, int tile)
     {
         double latent = c.LatentChannels * 2.0 * w * h;
         if (!VaeTileSplitter.NeedsTiling(h, w, tile, isDecoder: true)) return latent + DecoderWorkingSet(c, (double)w * h);
@@ -218,7 +218,7 @@ public static class MemoryEstimator
     private static double Attention(int ch) => 9.0 * ch;
 
     /// <summary>Floats at the UNet stage's peak on an h x w latent (latent tiling as the official code).</summary>
-    private static double UNetStagePeak(UNetConfig c, int w, int h, UpscaleOptions o)
+    internal static double UNetStagePeak(UNetConfig c, int w, int h, UpscaleOptions o)
     {
         int passes = o.Mode == LoraMode.Default ? 1 : 2;
         double outputs = passes * c.OutChannels * (double)w * h;   // eps (and the two-pass intermediates)

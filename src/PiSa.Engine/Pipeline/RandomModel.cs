@@ -42,13 +42,20 @@ public static class RandomModel
     public static PisaModel Create(IOps ops, UNetConfig unetCfg, VaeConfig vaeCfg, ClipTextConfig textCfg,
         ClipTokenizer? tokenizer, ulong seed = DefaultSeed, int rankPix = 4, int rankSem = 4)
     {
-        // Distinct seeds per model so that equal names in two models do not get equal values.
-        var unet = RandomWeights.Source(Specs(UNetDescription.Build(unetCfg)), seed, "random unet");
-        var vae = RandomWeights.Source(Specs(VaeDescription.Build(vaeCfg)), seed + 1, "random vae");
-        var text = RandomWeights.Source(Specs(ClipTextDescription.Build(textCfg)), seed + 2, "random text_encoder");
-        var lora = Checkpoint(unetCfg, rankPix, rankSem, seed + 3);
-        return new PisaModel(ops, unetCfg, unet, vaeCfg, vae, textCfg, text, tokenizer, lora);
+        var w = Sources(unetCfg, vaeCfg, textCfg, seed, rankPix, rankSem);
+        return new PisaModel(ops, unetCfg, w.Unet, vaeCfg, w.Vae, textCfg, w.Text, tokenizer, w.Lora);
     }
+
+    /// <summary>The weight sets of a random model (what <see cref="Create(IOps, UNetConfig, VaeConfig, ClipTextConfig, ClipTokenizer?, ulong, int, int)"/>
+    /// builds it from): `pisa export-random` writes them out for the PyTorch reference.</summary>
+    public sealed record WeightSets(IWeightSource Unet, IWeightSource Vae, IWeightSource Text, PisaCheckpoint Lora);
+
+    public static WeightSets Sources(UNetConfig unetCfg, VaeConfig vaeCfg, ClipTextConfig textCfg, ulong seed = DefaultSeed, int rankPix = 4, int rankSem = 4) =>
+        // Distinct seeds per model so that equal names in two models do not get equal values.
+        new(RandomWeights.Source(Specs(UNetDescription.Build(unetCfg)), seed, "random unet"),
+            RandomWeights.Source(Specs(VaeDescription.Build(vaeCfg)), seed + 1, "random vae"),
+            RandomWeights.Source(Specs(ClipTextDescription.Build(textCfg)), seed + 2, "random text_encoder"),
+            Checkpoint(unetCfg, rankPix, rankSem, seed + 3));
 
     /// <summary>A random checkpoint with the release's module lists (the same modules for pix and sem) and tensor names.</summary>
     public static PisaCheckpoint Checkpoint(UNetConfig unetCfg, int rankPix, int rankSem, ulong seed)

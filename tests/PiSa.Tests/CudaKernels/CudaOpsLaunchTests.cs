@@ -51,6 +51,7 @@ public class CudaOpsLaunchTests
             K(ops.Linear(U(3, 5), Rand(10, 7, 5), Rand(11, 7)));
             K(ops.GroupNorm(x16, Rand(12, 16), Rand(13, 16), 4, 1e-6f, true));
             K(ops.GroupNorm(seq, Rand(14, 24), Rand(15, 24), 8, 1e-5f, false));
+            K(ops.GroupNorm(U(1, 50, 47, 32), Rand(18, 32), Rand(19, 32), 1, 1e-6f, true));   // a big group: two launches
             float[] stats = ops.GroupNormStats(x16, 4);
             Assert.Equal(2 * 4, stats.Length);
             K(ops.GroupNormApply(x16, stats, Rand(12, 16), Rand(13, 16), 4, 1e-6f, false));

@@ -51,7 +51,8 @@ public sealed class GraphReplayOnInterpreterTests
         }
         Assert.Equal(1, ops.GraphsRecorded);
         Assert.Equal(3, ops.GraphReplays);                   // calls 2, 3 and 4
-        Assert.True(ops.LastGraphLaunches >= 4, $"{ops.LastGraphLaunches} launches recorded");
+        // gn_fused_f16, the attention kernel, axpby_f16 (GroupNorm was three launches before it was fused)
+        Assert.True(ops.LastGraphLaunches >= 3, $"{ops.LastGraphLaunches} launches recorded");
         for (int i = 0; i < 4; i++) Assert.Equal(plain[i], results[i]);
         Assert.NotEqual(results[2], results[3]);             // the replay saw the new input
 

@@ -98,6 +98,21 @@ public sealed partial class CudaKernels(IGpuRuntime rt)
         Go("norm.cu", "gn_partial_stats", new Dim3(chunks, n * g), new Dim3(256), 0,
            A().Ptr(x).Ptr(partial).Int(hw).Int(c).Int(g).Int(pixPerChunk), static a => $"HW={a.IntAt(2)} C={a.IntAt(3)} G={a.IntAt(4)}");
 
+    // gn_fused_f16(const half_t* x, const float* gamma, const float* beta, half_t* y, int HW, int C, int G, float eps, int silu)
+    //   grid N*G, GroupNormFusedThreads threads
+    public void GnFused(IntPtr x, IntPtr gamma, IntPtr beta, IntPtr y, int n, int hw, int c, int g, float eps, bool silu) =>
+        Go("norm.cu", "gn_fused_f16", new Dim3(n * g), new Dim3(LaunchMath.GroupNormFusedThreads), 0,
+           A().Ptr(x).Ptr(gamma).Ptr(beta).Ptr(y).Int(hw).Int(c).Int(g).Float(eps).Int(silu ? 1 : 0),
+           static a => $"HW={a.IntAt(4)} C={a.IntAt(5)} G={a.IntAt(6)}");
+
+    // gn_apply_partials(const half_t* x, const float* partial, const float* gamma, const float* beta, half_t* y,
+    //                   int HW, int C, int G, int pixPerChunk, float eps, int silu)   grid (chunks, N*G), 256 threads
+    public void GnApplyPartials(IntPtr x, IntPtr partial, IntPtr gamma, IntPtr beta, IntPtr y, int n, int hw, int c, int g,
+                                int pixPerChunk, int chunks, float eps, bool silu) =>
+        Go("norm.cu", "gn_apply_partials", new Dim3(chunks, n * g), new Dim3(256), 0,
+           A().Ptr(x).Ptr(partial).Ptr(gamma).Ptr(beta).Ptr(y).Int(hw).Int(c).Int(g).Int(pixPerChunk).Float(eps).Int(silu ? 1 : 0),
+           static a => $"HW={a.IntAt(5)} C={a.IntAt(6)} G={a.IntAt(7)} pixPerChunk={a.IntAt(8)}");
+
     // gn_finalize_stats(const float* partial, float* meanVar, int NG, int chunks)
     public void GnFinalizeStats(IntPtr partial, IntPtr meanVar, int ng, int chunks) =>
         Go("norm.cu", "gn_finalize_stats", new Dim3((ng + 255) / 256), new Dim3(256), 0,

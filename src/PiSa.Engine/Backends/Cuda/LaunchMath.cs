@@ -67,6 +67,19 @@ public static partial class LaunchMath
     }
 
     // ---- group norm ----
+    /// <summary>Threads of gn_fused_f16 (one block per (n, group)).</summary>
+    public const int GroupNormFusedThreads = 512;
+
+    /// <summary>Largest group (pixels x channels per group) gn_fused_f16 takes: 128 elements per thread, 128 KB of fp16
+    /// read twice (the second time from L2). At 512x512 output the SD UNet's groups are 2 560 to 61 440 elements except
+    /// the inputs of its 64x64 up-block resnets (81 920 and 122 880); the VAE's are 65 536 at 64x64 and up to 1 M above.
+    /// Bigger groups are split over pixel chunks (two launches) so that they use the whole GPU.</summary>
+    public const int GroupNormFusedMaxElements = 65536;
+
+    /// <summary>Whether a GroupNorm over <paramref name="hw"/> pixels of <paramref name="channelsPerGroup"/> channels
+    /// runs as the single gn_fused_f16 launch.</summary>
+    public static bool GroupNormOneLaunch(int hw, int channelsPerGroup) => (long)hw * channelsPerGroup <= GroupNormFusedMaxElements;
+
     /// <summary>Pixel chunking for gn_partial_stats: about 8192 elements per block, at most 1024 chunks.
     /// Returns (pixels per chunk, number of chunks); chunks * pixPerChunk covers HW exactly once.</summary>
     public static (int PixPerChunk, int Chunks) GroupNormChunks(int hw, int channelsPerGroup)
