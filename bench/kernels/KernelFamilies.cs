@@ -10,7 +10,7 @@ public static class KernelFamilies
     [
         GroupNormFamily.Instance,
         // attention: AttentionFamily.Instance (bench/kernels/attention/, helper attn9)
-        // conv: ConvFamily.Instance (bench/kernels/conv/, helper conv9)
+        ConvFamily.Instance,
     ];
 
     public static IKernelFamily? Find(string name) =>
