@@ -339,6 +339,8 @@ public static class OpsSelfTest
             att("B1 Lq20 Lk200 H8 D8", 1, 20, 200, 8, 8, false);
             att("B1 Lq129 Lk65 H1 D48", 1, 129, 65, 1, 48, false);
             att("B1 L100 H2 D24", 1, 100, 100, 2, 24, true);
+            // One large head (GEMM - softmax - GEMM on the CUDA backend when it has cuBLASLt): batch 2, keys padded to 8.
+            att("B2 Lq40 Lk27 H1 D256", 2, 40, 27, 1, 256, false);
             gn("[1,50,47,32] g4 (uneven chunks)", [1, 50, 47, 32], 4, true);
             AttentionWindowCases();
             // Replayable: the third call of one key is a graph replay where the backend records graphs.

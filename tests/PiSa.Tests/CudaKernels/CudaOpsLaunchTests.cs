@@ -86,9 +86,12 @@ public class CudaOpsLaunchTests
     {
         var sigs = KernelSignatures.All();
         Assert.NotEmpty(sigs);
-        var rt = RunAllOps(cublas: false);
-        Assert.NotEmpty(rt.Launches);
-        foreach (var l in rt.Launches)
+        // Both runtimes: without cuBLASLt linears fall back to the conv kernel, with it the large-head attention runs on
+        // GEMMs and its pack and softmax kernels.
+        var runs = new[] { RunAllOps(cublas: false), RunAllOps(cublas: true) };
+        var launches = runs.SelectMany(r => r.Launches).ToList();
+        Assert.NotEmpty(launches);
+        foreach (var l in launches)
         {
             string where = $"{l.Kernel} grid {l.Grid} block {l.Block}";
             Assert.True(sigs.TryGetValue(l.Kernel, out var sig), $"{l.Kernel} is not a kernel in kernels/*.cu");
@@ -116,8 +119,8 @@ public class CudaOpsLaunchTests
             }
         }
         foreach (var name in sigs.Keys)
-            Assert.True(rt.Launches.Exists(l => l.Kernel == name), $"kernel {name} is never launched by CudaOps");
-        Assert.Empty(rt.Live);   // every buffer (activations, staging, weights) went back to the pool
+            Assert.True(launches.Exists(l => l.Kernel == name), $"kernel {name} is never launched by CudaOps");
+        Assert.All(runs, r => Assert.Empty(r.Live));   // every buffer (activations, staging, weights) went back to the pool
     }
 
     [Fact]
@@ -167,7 +170,9 @@ public class CudaOpsLaunchTests
     public void LinearUsesCublasLtWhenPresent()
     {
         var rt = RunAllOps(cublas: true);
-        Assert.Equal(2, rt.LinearCalls);   // in = 24 twice; in = 5 is not a multiple of 8: conv-kernel fallback
+        // in = 24 twice (in = 5 is not a multiple of 8: conv-kernel fallback), and the two GEMMs of the D = 512 attention
+        Assert.Equal(4, rt.LinearCalls);
+        Assert.Contains(rt.Launches, l => l.Kernel == "attn_softmax_rows_f16");
         Assert.Contains(rt.Launches, l => l.Kernel == "conv2d_igemm_f16" && l.Args.IntAt(8) == 5);
         Assert.Empty(rt.Live);
     }

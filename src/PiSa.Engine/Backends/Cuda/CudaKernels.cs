@@ -169,6 +169,22 @@ public sealed class CudaKernels(IGpuRuntime rt)
            static a => $"Lq={a.IntAt(4)} Lk={a.IntAt(5)} H={a.IntAt(6)} D={a.IntAt(7)} ld q/k/v {a.IntAt(8)}/{a.IntAt(9)}/{a.IntAt(10)}");
     }
 
+    // ---- attention_gemm.cu (CudaOps.Attention.cs: GEMM - softmax - GEMM for one large head) ----
+    // attn_pack_rows_f16(const half_t* src, half_t* dst, int rows, int rowsPadded, int D, int ld, float scale)
+    public void AttnPackRows(IntPtr src, IntPtr dst, int rows, int rowsPadded, int d, int ld, float scale) =>
+        Flat("attention_gemm.cu", "attn_pack_rows_f16", (long)rowsPadded * d, A().Ptr(src).Ptr(dst).Int(rows).Int(rowsPadded).Int(d).Int(ld).Float(scale),
+             static a => $"rows={a.IntAt(2)} padded {a.IntAt(3)} D={a.IntAt(4)} ld={a.IntAt(5)}");
+
+    // attn_pack_transpose_f16(const half_t* src, half_t* dst, int rows, int rowsPadded, int D, int ld)   grid (ceil(rowsPadded/32), ceil(D/32)), 32 x 8
+    public void AttnPackTranspose(IntPtr src, IntPtr dst, int rows, int rowsPadded, int d, int ld) =>
+        Go("attention_gemm.cu", "attn_pack_transpose_f16", new Dim3((rowsPadded + 31) / 32, (d + 31) / 32), new Dim3(32, 8), 0,
+           A().Ptr(src).Ptr(dst).Int(rows).Int(rowsPadded).Int(d).Int(ld), static a => $"rows={a.IntAt(2)} padded {a.IntAt(3)} D={a.IntAt(4)} ld={a.IntAt(5)}");
+
+    // attn_softmax_rows_f16(half_t* s, int rows, int cols, int ld, int qOffset, int causal)   grid rows, 256 threads
+    public void AttnSoftmaxRows(IntPtr s, int rows, int cols, int ld, int qOffset, bool causal) =>
+        Go("attention_gemm.cu", "attn_softmax_rows_f16", new Dim3(rows), new Dim3(256), 0,
+           A().Ptr(s).Int(rows).Int(cols).Int(ld).Int(qOffset).Int(causal ? 1 : 0), static a => $"rows={a.IntAt(1)} cols={a.IntAt(2)} ld={a.IntAt(3)}");
+
     // ---- finite.cu ----
     // count_nonfinite_f16(const half_t* x, int* partial, int n)   grid min(ceil(n/256), 1024), 256 threads
     public void CountNonFinite(IntPtr x, IntPtr partial, int n, int blocks)

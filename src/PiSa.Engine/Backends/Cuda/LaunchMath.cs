@@ -70,6 +70,18 @@ public static class LaunchMath
         AttentionOnTensorCores(d) && !ForceMmaAttention
         && ((q.ToInt64() | k.ToInt64() | v.ToInt64()) & 15) == 0 && ((ldq | ldk | ldv) & 7) == 0;
 
+    /// <summary>One head wider than the fused kernels take (the VAE's 512), on GEMM - softmax - GEMM when the runtime has
+    /// its linear (cuBLASLt); else the SIMT kernel.</summary>
+    public static bool AttentionByGemm(int d, int heads, bool hasLinear) =>
+        hasLinear && heads == 1 && d > 64 && d % 8 == 0 && !ForceSimtAttention;
+
+    /// <summary>Keys padded to a multiple of 8: the second GEMM's reduction length (cuBLASLt's inF % 8 == 0).</summary>
+    public static int AttentionGemmKeys(int lk) => (lk + 7) / 8 * 8;
+
+    /// <summary>Query rows per chunk of the GEMM path: as many as keep the fp16 score chunk within the budget, at least one.</summary>
+    public static int AttentionGemmChunk(int lq, int paddedKeys, long budgetBytes) =>
+        (int)Math.Clamp(budgetBytes / Math.Max(1L, 2L * paddedKeys), 1, Math.Max(1, lq));
+
     /// <summary>PISA_ATTENTION_MMA=1: the head dims of the tensor-core kernels on attention_mma_f16 (the previous version).</summary>
     private static readonly bool ForceMmaAttention = Environment.GetEnvironmentVariable("PISA_ATTENTION_MMA") == "1";
 
