@@ -20,29 +20,36 @@ public sealed record AttentionShape(int B, int Lq, int Lk, int Heads, int D, boo
 public sealed record VersionResult(string Version, string Kernel, double RelL2, bool Passed, double? Milliseconds, double? Tflops, PtxLaunchStats? Counters);
 
 /// <summary>
-/// The versions of attention in kernels/ (oldest first), each launched through its own CudaKernels entry, so what
-/// runs here is exactly what CudaOps dispatches to.
+/// The versions of attention in kernels/ (oldest first), each launched through its own CudaKernels entry (the GEMM
+/// path through CudaOps.Attention, which picks it for one head wider than 64), so what runs here is exactly what
+/// CudaOps dispatches to.
 /// </summary>
 public static class AttentionVersions
 {
-    public sealed record Version(string Name, string Summary, Func<int, bool> Takes, Func<int, string> Kernel,
-                                 Action<CudaKernels, IntPtr, IntPtr, IntPtr, IntPtr, AttentionShape> Launch);
+    /// <param name="Launch">writes the output into y (kernel versions) or returns a new output tensor (the GEMM path,
+    /// which is CudaOps' own dispatch).</param>
+    public sealed record Version(string Name, string Summary, Func<int, int, bool> Takes, Func<int, string> Kernel,
+                                 Func<CudaOps, CudaKernels, CudaTensor, CudaTensor, CudaTensor, CudaTensor, AttentionShape, CudaTensor?> Launch);
 
-    private static void Go(Action<IntPtr, IntPtr, IntPtr, IntPtr, int, int, int, int, int, int, int, int, bool> f,
-                           IntPtr q, IntPtr k, IntPtr v, IntPtr o, AttentionShape s)
+    private static CudaTensor? Go(Action<IntPtr, IntPtr, IntPtr, IntPtr, int, int, int, int, int, int, int, int, bool> f,
+                                  CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor o, AttentionShape s)
     {
         int hd = s.Heads * s.D;
-        f(q, k, v, o, s.B, s.Lq, s.Lk, s.Heads, s.D, hd, hd, hd, s.Causal);
+        f(q.Ptr, k.Ptr, v.Ptr, o.Ptr, s.B, s.Lq, s.Lk, s.Heads, s.D, hd, hd, hd, s.Causal);
+        return null;
     }
 
     public static readonly IReadOnlyList<Version> All =
     [
         new("simt", "attention_f16: one warp per query row, fp32 dot products per lane, K/V tiles of 32 keys in smem",
-            d => d <= LaunchMath.MaxHeadDim, _ => "attention_f16", (kk, q, k, v, o, s) => Go(kk.AttentionSimt, q, k, v, o, s)),
+            (d, _) => d <= LaunchMath.MaxHeadDim, _ => "attention_f16", (_, kk, q, k, v, o, s) => Go(kk.AttentionSimt, q, k, v, o, s)),
         new("mma", "attention_mma_f16: mma.sync m16n8k16, 4 warps x 16 rows, 64-key tiles by plain 16/32-bit loads, no pipelining",
-            d => d % 8 == 0 && d <= 64, _ => "attention_mma_f16", (kk, q, k, v, o, s) => Go(kk.AttentionMma, q, k, v, o, s)),
+            (d, _) => d % 8 == 0 && d <= 64, _ => "attention_mma_f16", (_, kk, q, k, v, o, s) => Go(kk.AttentionMma, q, k, v, o, s)),
         new("flash", "attention_flash_f16_k*: FA2 structure, cp.async double-buffered 64-key K/V tiles, ldmatrix(.trans), padded smem rows, 16-byte stores",
-            d => d % 8 == 0 && d <= 64, LaunchMath.AttentionFlashKernel, (kk, q, k, v, o, s) => Go(kk.AttentionFlash, q, k, v, o, s)),
+            (d, _) => d % 8 == 0 && d <= 64, LaunchMath.AttentionFlashKernel, (_, kk, q, k, v, o, s) => Go(kk.AttentionFlash, q, k, v, o, s)),
+        new("gemm", "CudaOps' GEMM - softmax - GEMM for one large head: cuBLASLt GEMMs (CPU on the interpreter) around attn_softmax_rows_f16",
+            (d, heads) => LaunchMath.AttentionByGemm(d, heads, hasLinear: true), _ => "attn_softmax_rows_f16",
+            (ops, _, q, k, v, _, s) => (CudaTensor)ops.Attention(q, k, v, s.Heads, s.Causal)),
     ];
 
     /// <summary>Runs every version that takes <paramref name="s"/>.D on <paramref name="ops"/>' runtime: checked once
@@ -75,19 +82,19 @@ public static class AttentionVersions
         using var dv = (CudaTensor)ops.Upload(hv);
         foreach (var ver in All)
         {
-            if (!ver.Takes(s.D)) continue;
+            if (!ver.Takes(s.D, s.Heads) || (ver.Name == "gemm" && !ops.Runtime.HasLinear)) continue;
             using var y = (CudaTensor)ops.Upload(nan);   // an output the kernel forgets to write stays NaN
-            ver.Launch(kernels, dq.Ptr, dk.Ptr, dv.Ptr, y.Ptr, s);
-            double e = RelL2(ops.Download(y).Data, want.Data);
+            double e;
+            using (var own = ver.Launch(ops, kernels, dq, dk, dv, y, s)) e = RelL2(ops.Download(own ?? y).Data, want.Data);
             double? ms = null, tf = null;
             PtxLaunchStats? counters = null;
             if (ops.Runtime is PtxGpuRuntime p) counters = p.Tallies[ver.Kernel(s.D)];
             else
             {
-                ver.Launch(kernels, dq.Ptr, dk.Ptr, dv.Ptr, y.Ptr, s);   // warm-up (compiled and loaded already)
+                ver.Launch(ops, kernels, dq, dk, dv, y, s)?.Dispose();   // warm-up (compiled and loaded already)
                 ops.Synchronize();
                 var sw = Stopwatch.StartNew();
-                for (int i = 0; i < iters; i++) ver.Launch(kernels, dq.Ptr, dk.Ptr, dv.Ptr, y.Ptr, s);
+                for (int i = 0; i < iters; i++) ver.Launch(ops, kernels, dq, dk, dv, y, s)?.Dispose();
                 ops.Synchronize();
                 ms = sw.Elapsed.TotalMilliseconds / iters;
                 tf = s.Flops / (ms.Value * 1e-3) / 1e12;
