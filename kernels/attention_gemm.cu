@@ -11,6 +11,8 @@
 typedef unsigned short half_t;
 __device__ __forceinline__ float h2f(half_t h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 __device__ __forceinline__ half_t f2h(float f) { half_t h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+// 2^x by the SFU (ex2.approx: about 2 ulp, -inf -> +0); P is stored in fp16 anyway.
+__device__ __forceinline__ float ag_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
 #define AG_NEG_INF __int_as_float(0xff800000)
 
 // dst[r][d] = r < rows ? src[r * ld + d] * scale : 0 for r < rowsPadded, d < D. Grid-stride over rowsPadded * D.
@@ -71,9 +73,9 @@ extern "C" __global__ void attn_softmax_rows_f16(half_t* __restrict__ s, int row
     for (int j = threadIdx.x; j < end; j += blockDim.x) m = fmaxf(m, h2f(row[j]));
     m = ag_block_reduce(m, true, red);
     float sum = 0.0f;
-    for (int j = threadIdx.x; j < end; j += blockDim.x) sum += exp2f((h2f(row[j]) - m) * l2e);
+    for (int j = threadIdx.x; j < end; j += blockDim.x) sum += ag_exp2((h2f(row[j]) - m) * l2e);
     sum = ag_block_reduce(sum, false, red);
     const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     for (int j = threadIdx.x; j < ld; j += blockDim.x)
-        row[j] = j < end ? f2h(exp2f((h2f(row[j]) - m) * l2e) * inv) : (half_t)0;
+        row[j] = j < end ? f2h(ag_exp2((h2f(row[j]) - m) * l2e) * inv) : (half_t)0;
 }
