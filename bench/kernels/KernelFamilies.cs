@@ -9,7 +9,8 @@ public static class KernelFamilies
     public static IReadOnlyList<IKernelFamily> All { get; } =
     [
         GroupNormFamily.Instance,
-        // attention: AttentionFamily.Instance (bench/kernels/attention/, helper attn9)
+        AttentionFamily.Narrow,
+        AttentionFamily.Wide,
         ConvFamily.Instance,
     ];
 

@@ -310,9 +310,10 @@ public static class OpsSelfTest
         /// in both GEMM dimensions (M and O not multiples of 64 or 128, K not a multiple of the 32-wide k tile), the scalar
         /// gather (C % 8 != 0, C = 3) and the 16-byte one (C = 8: the k walk crosses a tap every chunk; C = 64), stride 2 with asymmetric padding, 1x1 and 3x3; linear layers
         /// whose inF % 8 != 0 (the implicit-GEMM fallback instead of cuBLASLt); attention with distinct q, k and v,
-        /// causal or not, head dims 40, 64 and 512 (at small L), lengths that are not multiples of the 32-key tile;
+        /// causal or not, head dims 8 to 64 and 512 (at small L), lengths that are not multiples of the 32- and 64-key
+        /// tiles, several key tiles and query blocks (the flash kernel's double buffer);
         /// group norm in one launch with more elements than threads (not a multiple of them) and in two launches (a group
-/// over LaunchMath.GroupNormFusedMaxElements) whose pixel chunks are uneven (the last one shorter).
+        /// over LaunchMath.GroupNormFusedMaxElements) whose pixel chunks are uneven (the last one shorter).
         /// </summary>
         private void KernelShapeClasses(Action<string, int[], int, int, int, Pad2d, bool, bool> conv,
                                         Action<string, int[], int, bool, bool> lin, Action<string, int[], int, bool> gn,
@@ -334,6 +335,15 @@ public static class OpsSelfTest
             att("B1 Lq9 Lk13 H1 D512", 1, 9, 13, 1, 512, false);
             att("B1 L33 H1 D512", 1, 33, 33, 1, 512, true);
             att("B1 Lq65 Lk40 H1 D64", 1, 65, 40, 1, 64, true);
+            // The flash kernel (64-row query blocks, 64-key tiles double-buffered): three or more key tiles so each
+            // smem stage is refilled, query blocks past the first, tails in both lengths, every KC = ceil(D/16).
+            att("B1 Lq70 Lk150 H5 D16 (3 key tiles)", 1, 70, 150, 5, 16, false);
+            att("B2 L130 H2 D64 (3 query blocks, 3 key tiles)", 2, 130, 130, 2, 64, true);
+            att("B1 Lq20 Lk200 H8 D8", 1, 20, 200, 8, 8, false);
+            att("B1 Lq129 Lk65 H1 D48", 1, 129, 65, 1, 48, false);
+            att("B1 L100 H2 D24", 1, 100, 100, 2, 24, true);
+            // One large head (GEMM - softmax - GEMM on the CUDA backend when it has cuBLASLt): batch 2, keys padded to 8.
+            att("B2 Lq40 Lk27 H1 D256", 2, 40, 27, 1, 256, false);
             gn("[1,50,47,32] g4 (one launch, 18 800 per group)", [1, 50, 47, 32], 4, true);
             gn("[1,50,47,32] g1 (two launches, uneven chunks)", [1, 50, 47, 32], 1, false);
             AttentionWindowCases();
@@ -348,10 +358,15 @@ public static class OpsSelfTest
         }
 
         /// <summary>Attention on channel windows, as the models call it: a fused QKV output read in place (self) and a
-        /// query against a fused KV context with the v window first, an odd row stride and spare channels.</summary>
+        /// query against a fused KV context with the v window first, an odd row stride and spare channels (rows that
+        /// are not 16-byte aligned: the CUDA backend's non-cp.async tensor-core version).</summary>
         private void AttentionWindowCases()
         {
             const double C = ComputeTolerance;
+            Check("AttentionWindows", "fused QKV B1 L90 H5 D64 (UNet-like, flash)", C, [R(1, 90, 3 * 320)],
+                  (o, t) => o.AttentionWindows(t[0], 0, t[0], 320, 640, 320, 5, false));
+            Check("AttentionWindows", "q + fused KV B2 Lq70 Lk77 H2 D32 (cross, v first)", C, [R(3f, 2, 70, 64), R(2, 77, 128)],
+                  (o, t) => o.AttentionWindows(t[0], 0, t[1], 64, 0, 64, 2, false));
             Check("AttentionWindows", "fused QKV B2 L37 H2 D40", C, [R(2, 37, 3 * 80)],
                   (o, t) => o.AttentionWindows(t[0], 0, t[0], 80, 160, 80, 2, false));
             Check("AttentionWindows", "fused QKV B1 L45 H1 D64 causal", C, [R(1, 45, 3 * 64)],

@@ -63,6 +63,9 @@ public class CudaOpsLaunchTests
             var qkv = U(2, 33, 72);
             K(ops.AttentionWindows(qkv, 0, qkv, 24, 48, 24, 3, false));     // fused QKV read in place
             K(ops.AttentionWindows(q, 0, U(2, 77, 48), 0, 24, 24, 3, false));   // fused KV of a context
+            K(ops.AttentionWindows(q, 0, U(2, 77, 51), 27, 1, 24, 3, false));   // odd row stride: not 16-byte rows, attention_mma_f16
+            K(ops.Attention(U(1, 5, 80), U(1, 7, 80), U(1, 7, 80), 2, false));   // D 40: flash k3
+            K(ops.Attention(U(1, 70, 64), U(1, 70, 64), U(1, 70, 64), 1, true)); // D 64: flash k4
             K(ops.Silu(x)); K(ops.Gelu(x)); K(ops.Geglu(seq));
             K(ops.Axpby(x, x, 0.5f, -2f)); K(ops.ScaleShift(x, 2f, 1f)); K(ops.Clamp(x, -1f, 1f));
             K(ops.AddChannelVector(x16, U(1, 16)));
@@ -92,9 +95,12 @@ public class CudaOpsLaunchTests
     {
         var sigs = KernelSignatures.All();
         Assert.NotEmpty(sigs);
-        var rt = RunAllOps(cublas: false);
-        Assert.NotEmpty(rt.Launches);
-        foreach (var l in rt.Launches)
+        // Both runtimes: without cuBLASLt linears fall back to the conv kernel, with it the large-head attention runs on
+        // GEMMs and its pack and softmax kernels.
+        var runs = new[] { RunAllOps(cublas: false), RunAllOps(cublas: true) };
+        var launches = runs.SelectMany(r => r.Launches).ToList();
+        Assert.NotEmpty(launches);
+        foreach (var l in launches)
         {
             string where = $"{l.Kernel} grid {l.Grid} block {l.Block}";
             Assert.True(sigs.TryGetValue(l.Kernel, out var sig), $"{l.Kernel} is not a kernel in kernels/*.cu");
@@ -125,8 +131,8 @@ public class CudaOpsLaunchTests
             }
         }
         foreach (var name in sigs.Keys)
-            Assert.True(rt.Launches.Exists(l => l.Kernel == name), $"kernel {name} is never launched by CudaOps");
-        Assert.Empty(rt.Live);   // every buffer (activations, staging, weights) went back to the pool
+            Assert.True(launches.Exists(l => l.Kernel == name), $"kernel {name} is never launched by CudaOps");
+        Assert.All(runs, r => Assert.Empty(r.Live));   // every buffer (activations, staging, weights) went back to the pool
     }
 
     [Fact]
@@ -164,10 +170,11 @@ public class CudaOpsLaunchTests
                 Assert.True(l.BytesLeft[1] >= (long)o * kp * 2, "packed weight too small");
                 Assert.True(l.BytesLeft[4] >= m * o * 2, "conv output too small");
             }
-            if (l.Kernel is "attention_f16" or "attention_mma_f16")
+            if (l.Kernel is "attention_f16" or "attention_mma_f16" || l.Kernel.StartsWith("attention_flash_f16_k", StringComparison.Ordinal))
             {
                 int lq = l.Args.IntAt(4), lk = l.Args.IntAt(5), heads = l.Args.IntAt(6), d = l.Args.IntAt(7);
-                int warps = l.Kernel == "attention_f16" ? l.Block.X / 32 : LaunchMath.AttentionMmaRows;   // query rows per block
+                bool flash = l.Kernel.StartsWith("attention_flash", StringComparison.Ordinal);
+                int warps = l.Kernel == "attention_f16" ? l.Block.X / 32 : flash ? LaunchMath.AttentionFlashRows : LaunchMath.AttentionMmaRows;   // query rows per block
                 int ldq = l.Args.IntAt(8), ldk = l.Args.IntAt(9), ldv = l.Args.IntAt(10), b = l.Grid.Z;
                 // Each window's last row must end inside its buffer (pointers may start inside one: fused QKV).
                 Assert.True(l.BytesLeft[0] >= ((long)(b * lq - 1) * ldq + heads * d) * 2, "q window past its buffer");
@@ -177,7 +184,15 @@ public class CudaOpsLaunchTests
                 Assert.True(l.Grid.X * warps >= lq && (l.Grid.X - 1) * warps < lq);
                 Assert.Equal(heads, l.Grid.Y);
                 Assert.Equal(l.Kernel == "attention_f16" ? LaunchMath.AttentionShared(warps, d) : 0, l.Shared);
-                Assert.Equal(LaunchMath.AttentionOnTensorCores(d), l.Kernel == "attention_mma_f16");
+                Assert.Equal(LaunchMath.AttentionOnTensorCores(d), l.Kernel != "attention_f16");
+                if (flash)
+                {
+                    Assert.Equal(LaunchMath.AttentionFlashKernel(d), l.Kernel);
+                    Assert.Equal(0L, (l.Args.PointerAt(0).ToInt64() | l.Args.PointerAt(1).ToInt64() | l.Args.PointerAt(2).ToInt64()) & 15);   // 16-byte cp.async rows
+                    Assert.Equal(0, (l.Args.IntAt(8) | l.Args.IntAt(9) | l.Args.IntAt(10)) & 7);
+                }
+                else if (l.Kernel == "attention_mma_f16")
+                    Assert.False(LaunchMath.AttentionOnFlash(d, l.Args.PointerAt(0), l.Args.PointerAt(1), l.Args.PointerAt(2), l.Args.IntAt(8), l.Args.IntAt(9), l.Args.IntAt(10)));
             }
         }
     }
@@ -186,7 +201,9 @@ public class CudaOpsLaunchTests
     public void LinearUsesCublasLtWhenPresent()
     {
         var rt = RunAllOps(cublas: true);
-        Assert.Equal(2, rt.LinearCalls);   // in = 24 twice; in = 5 is not a multiple of 8: conv-kernel fallback
+        // in = 24 twice (in = 5 is not a multiple of 8: conv-kernel fallback), and the two GEMMs of the D = 512 attention
+        Assert.Equal(4, rt.LinearCalls);
+        Assert.Contains(rt.Launches, l => l.Kernel == "attn_softmax_rows_f16");
         Assert.Contains(rt.Launches, l => l.Kernel.StartsWith("conv2d_pipe_", StringComparison.Ordinal) && l.Args.IntAt(9) == 5);
         Assert.Empty(rt.Live);
     }

@@ -30,7 +30,7 @@ public sealed partial class ProfileOnInterpreterTests
         Assert.True(kernels > 100, r.Stdout);
         Assert.Contains("stage unet:", r.Stdout);
         Assert.Contains("stage vae decode:", r.Stdout);
-        Assert.Matches(@"down_blocks\.0\s+attention_mma_f16\s+\d+\s+[\d.]+\s+[\d.]+%\s+[1-9]\d*", r.Stdout);   // on tensor cores
+        Assert.Matches(@"down_blocks\.0\s+attention_flash_f16_k\d\s+\d+\s+[\d.]+\s+[\d.]+%\s+[1-9]\d*", r.Stdout);   // on tensor cores
         Assert.Matches(@"conv2d_pipe_\w+_f16\s+\d+\s+[\d.]+\s+[\d.]+%\s+[1-9]\d*", r.Stdout);   // the conv kernel's mma count
 
         using var doc = JsonDocument.Parse(File.ReadAllText(trace));

@@ -143,11 +143,16 @@ public class PtxDirectKernelTests
     [InlineData("attention_mma_f16", 64, false)]
     [InlineData("attention_mma_f16", 64, true)]
     [InlineData("attention_mma_f16", 8, false)]
+    [InlineData("attention_flash_f16_k3", 40, false)]
+    [InlineData("attention_flash_f16_k3", 40, true)]
+    [InlineData("attention_flash_f16_k4", 64, true)]
+    [InlineData("attention_flash_f16_k1", 8, false)]
     public void AttentionMatchesAHostSoftmaxAttention(string kernel, int D, bool causal)
     {
-        bool mma = kernel == "attention_mma_f16";
+        bool mma = kernel != "attention_f16";   // both tensor-core versions: 64 query rows per block of 128 threads
         int B = 1, Lq = mma ? 70 : 5, Lk = causal ? Lq : mma ? 77 : 37, H = 2, HD = H * D;
-        var k = PtxCompile.Kernel("attention.cu", KernelSources.Get("attention.cu"), kernel);
+        string file = kernel.StartsWith("attention_flash", StringComparison.Ordinal) ? "attention_flash.cu" : "attention.cu";
+        var k = PtxCompile.Kernel(file, KernelSources.Get(file), kernel);
         var rng = new Random(D + (causal ? 1 : 0));
         Half[] R(int n) => Enumerable.Range(0, n).Select(_ => (Half)(rng.NextSingle() * 2 - 1)).ToArray();
         var q = R(B * Lq * HD);

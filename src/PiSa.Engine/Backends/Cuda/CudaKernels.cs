@@ -140,27 +140,65 @@ public sealed partial class CudaKernels(IGpuRuntime rt)
                .Int(n).Int(h).Int(wd).Int(c).Int(o).Int(oh).Int(ow).Int(kh).Int(kw).Int(stride).Int(padTop).Int(padLeft).Int(kp),
            static a => $"x [{a.IntAt(5)},{a.IntAt(6)},{a.IntAt(7)},{a.IntAt(8)}] w [{a.IntAt(9)},{a.IntAt(8)},{a.IntAt(12)},{a.IntAt(13)}] stride {a.IntAt(14)} -> [{a.IntAt(5)},{a.IntAt(10)},{a.IntAt(11)},{a.IntAt(9)}]");
 
-    // ---- attention.cu ----
-    // attention_f16(const half_t* q, const half_t* k, const half_t* v, half_t* out, int Lq, int Lk, int H, int D,
-    //               int ldq, int ldk, int ldv, float scale, int causal)
+    // ---- attention.cu, attention_flash.cu ----
+    // attention_f16 / attention_mma_f16 / attention_flash_f16_k{1..4} (const half_t* q, const half_t* k, const half_t* v,
+    //               half_t* out, int Lq, int Lk, int H, int D, int ldq, int ldk, int ldv, float scale, int causal)
+    /// <summary>The default version for the shape: flash (tensor cores, cp.async) where its alignment holds, else the
+    /// first tensor-core version, else SIMT (any head dim up to 512).</summary>
     public void Attention(IntPtr q, IntPtr k, IntPtr v, IntPtr o, int b, int lq, int lk, int heads, int d, int ldq, int ldk, int ldv, bool causal)
     {
-        if (LaunchMath.AttentionOnTensorCores(d))
-        {
-            // attention_mma_f16: same parameters; 64 query rows per block of 4 warps, static shared memory.
-            Go("attention.cu", "attention_mma_f16", new Dim3((lq + LaunchMath.AttentionMmaRows - 1) / LaunchMath.AttentionMmaRows, heads, b),
-               new Dim3(128), 0,
-               A().Ptr(q).Ptr(k).Ptr(v).Ptr(o).Int(lq).Int(lk).Int(heads).Int(d).Int(ldq).Int(ldk).Int(ldv)
-                   .Float(1.0f / MathF.Sqrt(d)).Int(causal ? 1 : 0),
-               static a => $"Lq={a.IntAt(4)} Lk={a.IntAt(5)} H={a.IntAt(6)} D={a.IntAt(7)} ld q/k/v {a.IntAt(8)}/{a.IntAt(9)}/{a.IntAt(10)} (tensor cores)");
-            return;
-        }
+        if (LaunchMath.AttentionOnFlash(d, q, k, v, ldq, ldk, ldv)) AttentionFlash(q, k, v, o, b, lq, lk, heads, d, ldq, ldk, ldv, causal);
+        else if (LaunchMath.AttentionOnTensorCores(d)) AttentionMma(q, k, v, o, b, lq, lk, heads, d, ldq, ldk, ldv, causal);
+        else AttentionSimt(q, k, v, o, b, lq, lk, heads, d, ldq, ldk, ldv, causal);
+    }
+
+    private KernelArgs AttentionArgs(IntPtr q, IntPtr k, IntPtr v, IntPtr o, int lq, int lk, int heads, int d, int ldq, int ldk, int ldv, bool causal) =>
+        A().Ptr(q).Ptr(k).Ptr(v).Ptr(o).Int(lq).Int(lk).Int(heads).Int(d).Int(ldq).Int(ldk).Int(ldv).Float(1.0f / MathF.Sqrt(d)).Int(causal ? 1 : 0);
+
+    /// <summary>attention_flash_f16_k*: 64 query rows per block of 4 warps, static shared memory; D % 8 == 0, D &lt;= 64,
+    /// 16-byte aligned rows (<see cref="LaunchMath.AttentionOnFlash"/>).</summary>
+    public void AttentionFlash(IntPtr q, IntPtr k, IntPtr v, IntPtr o, int b, int lq, int lk, int heads, int d, int ldq, int ldk, int ldv, bool causal)
+    {
+        if (d % 8 != 0 || d > 64 || d <= 0 || ((q.ToInt64() | k.ToInt64() | v.ToInt64()) & 15) != 0 || ((ldq | ldk | ldv) & 7) != 0)
+            throw new PisaException($"attention_flash_f16: head dim {d} or row alignment (ld {ldq}/{ldk}/{ldv}) outside what it takes");
+        Go("attention_flash.cu", LaunchMath.AttentionFlashKernel(d), new Dim3((lq + LaunchMath.AttentionFlashRows - 1) / LaunchMath.AttentionFlashRows, heads, b),
+           new Dim3(128), 0, AttentionArgs(q, k, v, o, lq, lk, heads, d, ldq, ldk, ldv, causal),
+           static a => $"Lq={a.IntAt(4)} Lk={a.IntAt(5)} H={a.IntAt(6)} D={a.IntAt(7)} ld q/k/v {a.IntAt(8)}/{a.IntAt(9)}/{a.IntAt(10)} (flash)");
+    }
+
+    /// <summary>attention_mma_f16: 64 query rows per block of 4 warps, static shared memory; D % 8 == 0, D &lt;= 64.</summary>
+    public void AttentionMma(IntPtr q, IntPtr k, IntPtr v, IntPtr o, int b, int lq, int lk, int heads, int d, int ldq, int ldk, int ldv, bool causal)
+    {
+        if (d % 8 != 0 || d > 64 || d <= 0) throw new PisaException($"attention_mma_f16: head dim {d} outside what it takes");
+        Go("attention.cu", "attention_mma_f16", new Dim3((lq + LaunchMath.AttentionMmaRows - 1) / LaunchMath.AttentionMmaRows, heads, b),
+           new Dim3(128), 0, AttentionArgs(q, k, v, o, lq, lk, heads, d, ldq, ldk, ldv, causal),
+           static a => $"Lq={a.IntAt(4)} Lk={a.IntAt(5)} H={a.IntAt(6)} D={a.IntAt(7)} ld q/k/v {a.IntAt(8)}/{a.IntAt(9)}/{a.IntAt(10)} (tensor cores)");
+    }
+
+    /// <summary>attention_f16, the SIMT reference version: one warp per query row, any head dim up to 512.</summary>
+    public void AttentionSimt(IntPtr q, IntPtr k, IntPtr v, IntPtr o, int b, int lq, int lk, int heads, int d, int ldq, int ldk, int ldv, bool causal)
+    {
         int warps = LaunchMath.AttentionWarps(d);
         Go("attention.cu", "attention_f16", new Dim3((lq + warps - 1) / warps, heads, b), new Dim3(32 * warps), LaunchMath.AttentionShared(warps, d),
-           A().Ptr(q).Ptr(k).Ptr(v).Ptr(o).Int(lq).Int(lk).Int(heads).Int(d).Int(ldq).Int(ldk).Int(ldv)
-               .Float(1.0f / MathF.Sqrt(d)).Int(causal ? 1 : 0),
+           AttentionArgs(q, k, v, o, lq, lk, heads, d, ldq, ldk, ldv, causal),
            static a => $"Lq={a.IntAt(4)} Lk={a.IntAt(5)} H={a.IntAt(6)} D={a.IntAt(7)} ld q/k/v {a.IntAt(8)}/{a.IntAt(9)}/{a.IntAt(10)}");
     }
+
+    // ---- attention_gemm.cu (CudaOps.Attention.cs: GEMM - softmax - GEMM for one large head) ----
+    // attn_pack_rows_f16(const half_t* src, half_t* dst, int rows, int rowsPadded, int D, int ld, float scale)
+    public void AttnPackRows(IntPtr src, IntPtr dst, int rows, int rowsPadded, int d, int ld, float scale) =>
+        Flat("attention_gemm.cu", "attn_pack_rows_f16", (long)rowsPadded * d, A().Ptr(src).Ptr(dst).Int(rows).Int(rowsPadded).Int(d).Int(ld).Float(scale),
+             static a => $"rows={a.IntAt(2)} padded {a.IntAt(3)} D={a.IntAt(4)} ld={a.IntAt(5)}");
+
+    // attn_pack_transpose_f16(const half_t* src, half_t* dst, int rows, int rowsPadded, int D, int ld)   grid (ceil(rowsPadded/32), ceil(D/32)), 32 x 8
+    public void AttnPackTranspose(IntPtr src, IntPtr dst, int rows, int rowsPadded, int d, int ld) =>
+        Go("attention_gemm.cu", "attn_pack_transpose_f16", new Dim3((rowsPadded + 31) / 32, (d + 31) / 32), new Dim3(32, 8), 0,
+           A().Ptr(src).Ptr(dst).Int(rows).Int(rowsPadded).Int(d).Int(ld), static a => $"rows={a.IntAt(2)} padded {a.IntAt(3)} D={a.IntAt(4)} ld={a.IntAt(5)}");
+
+    // attn_softmax_rows_f16(half_t* s, int rows, int cols, int ld, int qOffset, int causal)   grid rows, 256 threads
+    public void AttnSoftmaxRows(IntPtr s, int rows, int cols, int ld, int qOffset, bool causal) =>
+        Go("attention_gemm.cu", "attn_softmax_rows_f16", new Dim3(rows), new Dim3(256), 0,
+           A().Ptr(s).Int(rows).Int(cols).Int(ld).Int(qOffset).Int(causal ? 1 : 0), static a => $"rows={a.IntAt(1)} cols={a.IntAt(2)} ld={a.IntAt(3)}");
 
     // ---- finite.cu ----
     // count_nonfinite_f16(const half_t* x, int* partial, int n)   grid min(ceil(n/256), 1024), 256 threads

@@ -213,7 +213,7 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
         if (d > LaunchMath.MaxHeadDim) throw new PisaException($"attention: head dim {d} over the supported {LaunchMath.MaxHeadDim}");
         var y = New(qc.Shape);
         Int(qc.Count, "attention"); Int(kc.Count, "attention");
-        if (y.Count > 0) _k.Attention(qc.Ptr, kc.Ptr, vc.Ptr, y.Ptr, b, lq, lk, heads, d, hd, hd, hd, causal);
+        if (y.Count > 0) RunAttention(qc.Ptr, kc.Ptr, vc.Ptr, y.Ptr, b, lq, lk, heads, d, hd, hd, hd, causal);
         return y;
     }
 
@@ -233,7 +233,7 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
         var y = New([b, lq, width]);
         Int(qc.Count, "attention"); Int(kvc.Count, "attention");
         if (y.Count > 0)
-            _k.Attention(qc.Ptr + 2 * qStart, kvc.Ptr + 2 * kStart, kvc.Ptr + 2 * vStart, y.Ptr, b, lq, lk, heads, d, ldq, ldkv, ldkv, causal);
+            RunAttention(qc.Ptr + 2 * qStart, kvc.Ptr + 2 * kStart, kvc.Ptr + 2 * vStart, y.Ptr, b, lq, lk, heads, d, ldq, ldkv, ldkv, causal);
         return y;
     }
 

@@ -55,6 +55,36 @@ public static partial class LaunchMath
     /// attention_f16 keeps the rest (the VAE's 512, odd sizes) and is the reference version.</summary>
     public static bool AttentionOnTensorCores(int d) => d % 8 == 0 && d <= 64 && !ForceSimtAttention;
 
+    /// <summary>Query rows per block of attention_flash_f16_k* (4 warps of 16; kernels/attention_flash.cu).</summary>
+    public const int AttentionFlashRows = 64;
+
+    private static readonly string[] FlashKernels = ["attention_flash_f16_k1", "attention_flash_f16_k2", "attention_flash_f16_k3", "attention_flash_f16_k4"];
+
+    /// <summary>The flash kernel's entry for head dim <paramref name="d"/>: one per KC = ceil(d / 16) (8..64).</summary>
+    public static string AttentionFlashKernel(int d) => FlashKernels[(d + 15) / 16 - 1];
+
+    /// <summary>Whether attention_flash_f16 takes this call: the head dims of attention_mma_f16, and every q/k/v row
+    /// start 16-byte aligned (its global loads are 16-byte cp.async copies): pointers at 16 bytes, row strides at 8
+    /// halfs (the head offset h*D is then a multiple of 8 halfs too). A window at an odd channel goes to attention_mma_f16.</summary>
+    public static bool AttentionOnFlash(int d, IntPtr q, IntPtr k, IntPtr v, int ldq, int ldk, int ldv) =>
+        AttentionOnTensorCores(d) && !ForceMmaAttention
+        && ((q.ToInt64() | k.ToInt64() | v.ToInt64()) & 15) == 0 && ((ldq | ldk | ldv) & 7) == 0;
+
+    /// <summary>One head wider than the fused kernels take (the VAE's 512), on GEMM - softmax - GEMM when the runtime has
+    /// its linear (cuBLASLt); else the SIMT kernel.</summary>
+    public static bool AttentionByGemm(int d, int heads, bool hasLinear) =>
+        hasLinear && heads == 1 && d > 64 && d % 8 == 0 && !ForceSimtAttention;
+
+    /// <summary>Keys padded to a multiple of 8: the second GEMM's reduction length (cuBLASLt's inF % 8 == 0).</summary>
+    public static int AttentionGemmKeys(int lk) => (lk + 7) / 8 * 8;
+
+    /// <summary>Query rows per chunk of the GEMM path: as many as keep the fp16 score chunk within the budget, at least one.</summary>
+    public static int AttentionGemmChunk(int lq, int paddedKeys, long budgetBytes) =>
+        (int)Math.Clamp(budgetBytes / Math.Max(1L, 2L * paddedKeys), 1, Math.Max(1, lq));
+
+    /// <summary>PISA_ATTENTION_MMA=1: the head dims of the tensor-core kernels on attention_mma_f16 (the previous version).</summary>
+    private static readonly bool ForceMmaAttention = Environment.GetEnvironmentVariable("PISA_ATTENTION_MMA") == "1";
+
     /// <summary>PISA_ATTENTION_SIMT=1: every head dim on the SIMT kernel (to compare the two versions end to end).</summary>
     private static readonly bool ForceSimtAttention = Environment.GetEnvironmentVariable("PISA_ATTENTION_SIMT") == "1";
 
