@@ -29,6 +29,7 @@ public sealed class PisaModel : IDisposable
 
     private readonly IWeightSource _unetBase;
     private readonly IWeightSource _textWeights;
+    private readonly IWeightSource _vaeWeights;
     /// <summary>Null between prompts: built at load (its checks run there) and dropped after each new prompt.</summary>
     private ClipTextModel? _text;
     private readonly List<IDisposable> _owned = [];
@@ -61,6 +62,7 @@ public sealed class PisaModel : IDisposable
         Vae = new AutoencoderKL(vaeCfg, vaeWeights, ops);
         _unetBase = unetWeights;
         _textWeights = textWeights;
+        _vaeWeights = vaeWeights;
         _text = new ClipTextModel(textCfg, textWeights, ops);
         _unets = new WeightSetCache(ops, unetCfg, unetWeights, lora, weightSetBudgetBytes);
     }
@@ -127,6 +129,9 @@ public sealed class PisaModel : IDisposable
 
     /// <summary>Whether merged LoRA sets can drop the base copies they replace (the base source re-reads them).</summary>
     public bool UNetBaseReloadable => _unetBase is IReloadableWeightSource;
+
+    /// <summary>Whether the VAE's float weights can be released once the backend has packed them.</summary>
+    public bool VaeWeightsReloadable => _vaeWeights is IReloadableWeightSource;
 
     /// <summary>Whether the text encoder's weights are released after a prompt is cached.</summary>
     public bool TextWeightsReloadable => _textWeights is IReloadableWeightSource;
