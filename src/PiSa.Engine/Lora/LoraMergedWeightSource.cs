@@ -78,10 +78,16 @@ public sealed class LoraMergedWeightSource : IWeightSource
 
     private HostTensor MergeFromBase(string name, List<(LoraAdapter, float)> deltas)
     {
-        var merged = LoraMerger.Merge(_base.Get(name), deltas);
+        var baseWeight = _base.Get(name);
+        var merged = LoraMerger.Merge(baseWeight, deltas);
         // The base copy is dead weight now (a full fp32 copy of most of the UNet otherwise): drop it where
-        // the base can re-read it; another set that needs it gets a fresh copy.
-        if (_base is IReloadableWeightSource reloadable) reloadable.Evict(name);
+        // the base can re-read it; another set that needs it gets a fresh copy. Releasing its data as well counts
+        // it as garbage to collect (ReleasedWeightMemory) even while some other holder keeps the object.
+        if (_base is IReloadableWeightSource reloadable)
+        {
+            reloadable.Evict(name);
+            baseWeight.ReleaseData();
+        }
         return merged;
     }
 }

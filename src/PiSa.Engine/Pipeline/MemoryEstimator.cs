@@ -73,6 +73,10 @@ public static class MemoryEstimator
     /// <summary>Slack on weights for merge-time copies waiting for the GC (ConserveMemory compacts, but not at once).</summary>
     private const double WeightSlack = 1.10;
 
+    /// <summary>Released float copies, merge inputs and pack temporaries waiting for the next collection (one is
+    /// forced every <see cref="ReleasedWeightMemory.CollectEveryBytes"/> released; the temporaries since come on top).</summary>
+    public const long WeightGarbageBytes = 2 * ReleasedWeightMemory.CollectEveryBytes;
+
     /// <param name="host">What the decoded input holds and how many images the run makes (16-bit inputs keep float
     /// planes; a lambda grid keeps every pair's decoded output until its colour fix, and the contact sheet).</param>
     public static MemoryEstimate ForImage(ModelFootprint f, string backend, int width, int height, UpscaleOptions o, HostImages? host = null)
@@ -119,7 +123,7 @@ public static class MemoryEstimator
         // its source can re-read it.
         long textPhase = vae + text;
         long mainPhase = unet + vae + (f.TextReloadable ? 0 : text);
-        return (long)(4 * (Math.Max(textPhase, mainPhase) + f.LoraParams) * WeightSlack);
+        return (long)(4 * (Math.Max(textPhase, mainPhase) + f.LoraParams) * WeightSlack) + WeightGarbageBytes;
     }
 
     // ---- activations (CPU, float32) -----------------------------------------------------------------

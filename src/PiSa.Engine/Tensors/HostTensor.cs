@@ -54,7 +54,9 @@ public sealed class HostTensor
     {
         if (_reload == null) return 0;
         var old = Interlocked.Exchange(ref _data, null);
-        return old == null ? 0 : 4 * old.LongLength;
+        if (old == null) return 0;
+        ReleasedWeightMemory.Released(4 * old.LongLength);
+        return 4 * old.LongLength;
     }
 
     private float[] Materialize()

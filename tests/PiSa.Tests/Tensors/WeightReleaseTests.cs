@@ -7,6 +7,8 @@ using PiSa.Engine.Models.Common;
 using PiSa.Engine.Models.Unet;
 using PiSa.Engine.Pipeline;
 using PiSa.Engine.Tensors;
+using PiSa.Engine.Text;
+using System.Runtime.CompilerServices;
 
 namespace PiSa.Tests.Tensors;
 
@@ -129,5 +131,34 @@ public sealed class WeightReleaseTests
         Assert.Equal(Fresh(modes[0]), got[0]);
         Assert.Equal(Fresh(modes[1]), got[1]);
         Assert.Equal(Fresh(modes[2]), got[2]);
+    }
+
+    [Fact]
+    public void The_text_encoder_and_its_packed_copies_become_collectable_once_the_prompt_is_cached()
+    {
+        using var ops = new CpuOps();
+        var files = ModelFiles.Locate(Sd);
+        using var unetW = SafetensorsWeightSource.Open(files.UNetWeights);
+        using var vaeW = SafetensorsWeightSource.Open(files.VaeWeights);
+        using var textFile = SafetensorsWeightSource.Open(files.TextWeights);
+        var text = new Tracking(textFile);
+        using var model = new PisaModel(ops, DiffusersConfig.LoadUNet(files.UNetConfig), unetW, DiffusersConfig.LoadVae(files.VaeConfig), vaeW,
+            DiffusersConfig.LoadClipText(files.TextConfig), text, ClipTokenizer.Load(files.TokenizerDir), PisaCheckpoint.Load(Lora));
+        var weak = Weakly(text);
+        Assert.True(weak.Count > 10 && model.TextEncoderLoaded);
+        model.PromptEmbeddings("a photo");
+        Assert.False(model.TextEncoderLoaded);
+        Assert.Empty(text.Given);                      // the source let go of every tensor
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        // Nothing else holds them: the encoder's float copies are gone, and with them (weakly keyed) the packed ones.
+        Assert.Empty(weak.Where(w => w.IsAlive));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static List<WeakReference> Weakly(Tracking source)
+    {
+        lock (source.Given) return source.Given.Values.Select(t => new WeakReference(t)).ToList();
     }
 }
