@@ -7,7 +7,9 @@ namespace PiSa.Engine.Backends.Cpu;
 /// The float32 CPU backend: the reference every CUDA kernel is checked against, and a complete
 /// (slow but exact) way to run the pipeline. Tensors are <see cref="CpuTensor"/>s (NHWC / [B, L, C]).
 /// Weights are packed once into GEMM panels, cached by HostTensor identity (weak keys, so the cache
-/// dies with the weights). Each op family lives in its own Cpu* class; this class validates and routes.
+/// dies with the weights); a packed weight's float copy is then released where its source can make it again
+/// (<see cref="HostTensor.ReleaseData"/>), so each weight is held once. Each op family lives in its own Cpu* class;
+/// this class validates and routes.
 /// </summary>
 public sealed class CpuOps : IOps
 {
