@@ -153,7 +153,7 @@ public sealed class WeightReleaseTests
         GC.WaitForPendingFinalizers();
         GC.Collect();
         // Nothing else holds them: the encoder's float copies are gone, and with them (weakly keyed) the packed ones.
-        Assert.Empty(weak.Where(w => w.IsAlive));
+        Assert.DoesNotContain(weak, w => w.IsAlive);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
