@@ -35,6 +35,9 @@ public interface IOps : IDisposable
     /// <summary>Bytes per parameter element of the backend's packed copy (4: fp32 on the CPU; 2: fp16 on CUDA);
     /// used to budget cached weight sets.</summary>
     int PackedWeightBytesPerElement => 4;
+    /// <summary>Whether the backend drops a weight's float32 host copy once it has packed it, where the tensor can
+    /// be made again (<see cref="HostTensor.ReleaseData"/>): the CPU backend does, so a weight is held once.</summary>
+    bool ReleasesHostWeightsWhenPacked => false;
 
     // ---- layers -------------------------------------------------------------------------------
     /// <summary>2-D convolution of NHWC x with a [O, I, kh, kw] weight, stride s, explicit zero padding,

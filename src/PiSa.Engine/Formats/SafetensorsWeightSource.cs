@@ -5,7 +5,8 @@ namespace PiSa.Engine.Formats;
 
 /// <summary>
 /// An <see cref="IWeightSource"/> over one or more safetensors files (sharded models): each float tensor
-/// is converted on first use and cached, so every call for a name returns the same HostTensor object.
+/// is converted on first use and cached, so every call for a name returns the same HostTensor object
+/// (reloadable: its float copy may be released and is then read from the file again).
 /// A name present in two files is refused at open. Owns (and disposes) the files.
 /// </summary>
 public sealed class SafetensorsWeightSource : IReloadableWeightSource, IDisposable
@@ -58,7 +59,9 @@ public sealed class SafetensorsWeightSource : IReloadableWeightSource, IDisposab
             if (_cache.TryGetValue(name, out var t)) return t;
             if (!_owner.TryGetValue(name, out var file))
                 throw new PisaException($"missing parameter '{name}' in {Describe()}");
-            t = file.ReadFloat(name);
+            var read = file.ReadFloat(name);
+            // The file is mapped: a backend that packed this weight may drop the float copy and re-read it here.
+            t = HostTensor.Reloadable(read.Shape, read.Data, () => file.ReadFloat(name).Data);
             _cache[name] = t;
             return t;
         }

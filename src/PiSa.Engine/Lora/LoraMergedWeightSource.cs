@@ -64,13 +64,30 @@ public sealed class LoraMergedWeightSource : IWeightSource
         {
             if (!_merged.TryGetValue(name, out var t))
             {
-                t = LoraMerger.Merge(_base.Get(name), deltas);
+                var m = MergeFromBase(name, deltas);
+                // Where the base re-reads its weights the merge can be redone (bit-identical), so a backend that
+                // packed the merged weight may release its float copy.
+                t = _base is IReloadableWeightSource
+                    ? HostTensor.Reloadable(m.Shape, m.Data, () => MergeFromBase(name, deltas).Data)
+                    : m;
                 _merged[name] = t;
-                // The base copy is dead weight now (a full fp32 copy of most of the UNet otherwise): drop it where
-                // the base can re-read it; another set that needs it gets a fresh copy.
-                if (_base is IReloadableWeightSource reloadable) reloadable.Evict(name);
             }
             return t;
         }
+    }
+
+    private HostTensor MergeFromBase(string name, List<(LoraAdapter, float)> deltas)
+    {
+        var baseWeight = _base.Get(name);
+        var merged = LoraMerger.Merge(baseWeight, deltas);
+        // The base copy is dead weight now (a full fp32 copy of most of the UNet otherwise): drop it where
+        // the base can re-read it; another set that needs it gets a fresh copy. Releasing its data as well counts
+        // it as garbage to collect (ReleasedWeightMemory) even while some other holder keeps the object.
+        if (_base is IReloadableWeightSource reloadable)
+        {
+            reloadable.Evict(name);
+            baseWeight.ReleaseData();
+        }
+        return merged;
     }
 }

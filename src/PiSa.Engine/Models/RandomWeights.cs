@@ -58,7 +58,8 @@ public static class RandomWeights
             {
                 if (_made.TryGetValue(name, out var t)) return t;
                 if (!shapes.TryGetValue(name, out var shape)) throw new PisaException($"{what}: missing parameter '{name}'");
-                t = Make(name, shape, seed);
+                // The seed makes the same values again: the float copy may be released once packed.
+                t = HostTensor.Reloadable(shape, Make(name, shape, seed).Data, () => Make(name, shape, seed).Data);
                 _made[name] = t;
                 return t;
             }

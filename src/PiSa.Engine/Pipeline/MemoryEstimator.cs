@@ -21,7 +21,8 @@ public sealed record MemoryEstimate(long RuntimeBytes, long WeightBytes, long Ac
 /// <summary>The facts about a loaded (or about to be loaded) model that its memory depends on.</summary>
 public sealed record ModelFootprint(UNetConfig UNet, VaeConfig Vae, ClipTextConfig Text,
     long UNetParams, long VaeParams, long TextParams, long LoraParams,
-    long PisaMergedParams, long PixMergedParams, bool UNetBaseReloadable, bool TextReloadable, long FusedProjectionParams = 0)
+    long PisaMergedParams, long PixMergedParams, bool UNetBaseReloadable, bool TextReloadable, long FusedProjectionParams = 0,
+    bool VaeReloadable = true)
 {
     /// <summary>Parameter counts from the configs (the files were checked against them at load) and the checkpoint's
     /// adapters (which weights each merged set replaces).</summary>
@@ -34,7 +35,7 @@ public sealed record ModelFootprint(UNetConfig UNet, VaeConfig Vae, ClipTextConf
             unetShapes.Values.Sum(), Count(VaeDescription.Build(m.VaeConfig)), Count(ClipTextDescription.Build(m.TextConfig)),
             m.Lora.Tensors.Values.Sum(t => t.Count),
             Merged(_ => true), Merged(a => a.Kind == LoraKind.Pix), m.UNetBaseReloadable, m.TextWeightsReloadable,
-            unetShapes.Where(p => IsFusedProjection(p.Key)).Sum(p => p.Value));
+            unetShapes.Where(p => IsFusedProjection(p.Key)).Sum(p => p.Value), m.VaeWeightsReloadable);
     }
 
     /// <summary>The UNet attention weights MultiHeadAttention copies into its fused QKV (attn1) and KV (attn2)
@@ -55,11 +56,14 @@ public sealed record ModelFootprint(UNetConfig UNet, VaeConfig Vae, ClipTextConf
 /// takes the worst case (no activation array shared between stages, every tile's activation alive at once in
 /// the tiled VAE), so a run that passes the check fits; tests compare it with measured peaks.
 ///
-/// CPU (float32): every GEMM weight is held twice (the weight source's copy and the backend's packed panels);
-/// a merged LoRA set replaces the base copies of the weights it changes when the base can re-read them; the
-/// text encoder is released after the prompt is cached, so it counts only before the UNet is built. CUDA: the
-/// host holds one float32 copy of each weight; device memory is not part of this check. Both: each UNet set also
-/// holds its attention weights once more, concatenated into the fused QKV/KV projections.
+/// CPU (float32): where a model's source can re-read its weights (memory-mapped files, seeded random weights) every
+/// weight is held once: the backend packs it and drops the float copy (HostTensor.ReleaseData), a merged LoRA set
+/// replaces the base copies of the weights it changes, and the fused QKV/KV projections replace their parts;
+/// otherwise (in-memory dictionaries) each GEMM weight is held twice (the source's copy and the packed panels), the
+/// merged sets keep the base copies beside them and each UNet set holds its attention weights once more, concatenated.
+/// The text encoder is released after the prompt is cached, so it counts only before the UNet is built. CUDA: the
+/// host holds one float32 copy of each weight (plus the concatenated attention weights of non-reloadable sources);
+/// device memory is not part of this check.
 /// </summary>
 public static class MemoryEstimator
 {
@@ -68,6 +72,10 @@ public static class MemoryEstimator
 
     /// <summary>Slack on weights for merge-time copies waiting for the GC (ConserveMemory compacts, but not at once).</summary>
     private const double WeightSlack = 1.10;
+
+    /// <summary>Released float copies, merge inputs and pack temporaries waiting for the next collection (one is
+    /// forced every <see cref="ReleasedWeightMemory.CollectEveryBytes"/> released; the temporaries since come on top).</summary>
+    public const long WeightGarbageBytes = 2 * ReleasedWeightMemory.CollectEveryBytes;
 
     /// <param name="host">What the decoded input holds and how many images the run makes (16-bit inputs keep float
     /// planes; a lambda grid keeps every pair's decoded output until its colour fix, and the contact sheet).</param>
@@ -92,7 +100,8 @@ public static class MemoryEstimator
 
     public static long WeightBytes(ModelFootprint f, bool cpu, LoraMode mode)
     {
-        int copies = cpu ? 2 : 1;
+        // On the CPU a weight is packed; its float copy goes where the source can make it again.
+        int Copies(bool reloadable) => cpu && !reloadable ? 2 : 1;
         // Merged sets alive at once: default W_pisa; adjustable W_pisa and W_pix; fused its own set, plus the two
         // exact ones for the one-off distance notice.
         long merged = mode switch
@@ -103,17 +112,18 @@ public static class MemoryEstimator
         };
         long untouched = f.UNetParams - f.PisaMergedParams;
         long baseKept = f.UNetBaseReloadable ? 0 : f.PisaMergedParams;
-        // Every UNet built (one per set above) also holds a float32 copy of its attention weights concatenated into
-        // the fused QKV/KV projections, beside the source's copy (and, on the CPU, the packed panels of the fused one).
+        // Every UNet built (one per set above) concatenates its attention weights into the fused QKV/KV projections:
+        // a copy beside the source's unless the parts can be made again (then they are released at once).
         int sets = mode switch { LoraMode.Default => 1, LoraMode.Adjustable => 2, _ => 3 };
-        long unet = copies * (untouched + merged) + baseKept + sets * f.FusedProjectionParams;
-        long vae = copies * f.VaeParams;
-        long text = copies * f.TextParams;
+        long fused = f.UNetBaseReloadable ? 0 : sets * f.FusedProjectionParams;
+        long unet = Copies(f.UNetBaseReloadable) * (untouched + merged) + baseKept + fused;
+        long vae = Copies(f.VaeReloadable) * f.VaeParams;
+        long text = Copies(f.TextReloadable) * f.TextParams;
         // Before the UNet is built only the VAE and the text encoder are there; after, the text encoder is gone if
         // its source can re-read it.
         long textPhase = vae + text;
         long mainPhase = unet + vae + (f.TextReloadable ? 0 : text);
-        return (long)(4 * (Math.Max(textPhase, mainPhase) + f.LoraParams) * WeightSlack);
+        return (long)(4 * (Math.Max(textPhase, mainPhase) + f.LoraParams) * WeightSlack) + WeightGarbageBytes;
     }
 
     // ---- activations (CPU, float32) -----------------------------------------------------------------

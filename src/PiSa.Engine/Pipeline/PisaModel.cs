@@ -29,6 +29,7 @@ public sealed class PisaModel : IDisposable
 
     private readonly IWeightSource _unetBase;
     private readonly IWeightSource _textWeights;
+    private readonly IWeightSource _vaeWeights;
     /// <summary>Null between prompts: built at load (its checks run there) and dropped after each new prompt.</summary>
     private ClipTextModel? _text;
     private readonly List<IDisposable> _owned = [];
@@ -61,6 +62,7 @@ public sealed class PisaModel : IDisposable
         Vae = new AutoencoderKL(vaeCfg, vaeWeights, ops);
         _unetBase = unetWeights;
         _textWeights = textWeights;
+        _vaeWeights = vaeWeights;
         _text = new ClipTextModel(textCfg, textWeights, ops);
         _unets = new WeightSetCache(ops, unetCfg, unetWeights, lora, weightSetBudgetBytes);
     }
@@ -120,6 +122,9 @@ public sealed class PisaModel : IDisposable
         {
             _text = null;
             foreach (var name in _textWeights.Names) reloadable.Evict(name);
+            // Its float and packed copies (2.7 GB at SD 2.1 on the CPU, now unreachable) are freed here, before the
+            // UNet's weights are made, not at some later peak.
+            GC.Collect();
         }
         else _text = text;
         return emb;
@@ -127,6 +132,9 @@ public sealed class PisaModel : IDisposable
 
     /// <summary>Whether merged LoRA sets can drop the base copies they replace (the base source re-reads them).</summary>
     public bool UNetBaseReloadable => _unetBase is IReloadableWeightSource;
+
+    /// <summary>Whether the VAE's float weights can be released once the backend has packed them.</summary>
+    public bool VaeWeightsReloadable => _vaeWeights is IReloadableWeightSource;
 
     /// <summary>Whether the text encoder's weights are released after a prompt is cached.</summary>
     public bool TextWeightsReloadable => _textWeights is IReloadableWeightSource;

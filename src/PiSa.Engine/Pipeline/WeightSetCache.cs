@@ -8,8 +8,9 @@ namespace PiSa.Engine.Pipeline;
 /// <summary>
 /// The UNets of the LoRA weight sets ("pisa", "pix", "fused" at given lambdas), least recently used first out,
 /// within a byte budget. A set's size is estimated before it is built, from the shapes of the tensors its
-/// LoRAs change (everything else is the base objects, shared by all sets): 4 bytes per element for the merged
-/// fp32 host copy plus the backend's packed copy (<see cref="IOps.PackedWeightBytesPerElement"/>).
+/// LoRAs change (everything else is the base objects, shared by all sets): the backend's packed copy
+/// (<see cref="IOps.PackedWeightBytesPerElement"/>) plus 4 bytes per element for the merged fp32 host copy, unless the
+/// backend releases it after packing and the merge can be redone from a reloadable base (<see cref="BytesPerElement"/>).
 /// Sets used by the run in progress (<see cref="BeginRun"/> marks a new run) are never evicted, so the adjustable
 /// mode's two sets cannot push each other out tile after tile; a budget smaller than one run's sets is exceeded
 /// for that run rather than failing, and restored at the next run's first lookup. An evicted set's UNet is disposed (its cached cross-attention K/V) and its merged tensors are released from the backend's weight cache (<see cref="IWeightRelease"/>).
@@ -73,12 +74,16 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
         return entry.UNet;
     }
 
+    /// <summary>Bytes a merged weight set holds per element it changes.</summary>
+    public long BytesPerElement =>
+        ops.PackedWeightBytesPerElement + (ops.ReleasesHostWeightsWhenPacked && unetBase is IReloadableWeightSource ? 0 : 4);
+
     private long EstimateBytes(LoraMergedWeightSource weights)
     {
         long elements = 0;
         foreach (var name in weights.MergedNames)
             elements += weights.ShapeOf(name).Aggregate(1L, (a, d) => a * d);
-        return elements * (4 + ops.PackedWeightBytesPerElement);
+        return elements * BytesPerElement;
     }
 
     /// <summary>Evicts least recently used sets not pinned by the current run until <paramref name="incoming"/> fits.</summary>

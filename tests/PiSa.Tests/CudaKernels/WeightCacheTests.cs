@@ -35,7 +35,7 @@ public class WeightCacheTests
         using (var probe = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new CpuOps()))
         {
             probe.UNet("fused", 1f, 0.5f);
-            one = probe.WeightSets.Bytes * (4 + ops.PackedWeightBytesPerElement) / (4 + 4); // estimate on CUDA from the CPU's
+            one = probe.WeightSets.Bytes * (4 + ops.PackedWeightBytesPerElement) / probe.WeightSets.BytesPerElement; // estimate on CUDA from the CPU's
         }
         return PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops, one);
     }

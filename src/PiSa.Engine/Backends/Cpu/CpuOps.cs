@@ -7,7 +7,9 @@ namespace PiSa.Engine.Backends.Cpu;
 /// The float32 CPU backend: the reference every CUDA kernel is checked against, and a complete
 /// (slow but exact) way to run the pipeline. Tensors are <see cref="CpuTensor"/>s (NHWC / [B, L, C]).
 /// Weights are packed once into GEMM panels, cached by HostTensor identity (weak keys, so the cache
-/// dies with the weights). Each op family lives in its own Cpu* class; this class validates and routes.
+/// dies with the weights); a packed weight's float copy is then released where its source can make it again
+/// (<see cref="HostTensor.ReleaseData"/>), so each weight is held once. Each op family lives in its own Cpu* class;
+/// this class validates and routes.
 /// </summary>
 public sealed class CpuOps : IOps
 {
@@ -15,6 +17,8 @@ public sealed class CpuOps : IOps
     private readonly ConditionalWeakTable<HostTensor, PackedMatrix> _convWeights = new();
 
     public string Name => "cpu";
+
+    public bool ReleasesHostWeightsWhenPacked => true;
 
     public void Dispose() { }
 
@@ -58,7 +62,7 @@ public sealed class CpuOps : IOps
             throw new PisaException($"Conv2d: bad stride {stride} or padding {pad}");
         int o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
         CheckBias(bias, o, "Conv2d");
-        var packed = _convWeights.GetValue(weight, w => PackedMatrix.FromConvWeight(w.Data, w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]));
+        var packed = _convWeights.GetValue(weight, w => PackOnce(w, d => PackedMatrix.FromConvWeight(d, w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3])));
         return CpuConv.Forward(cx, packed, kh, kw, bias?.Data, stride, pad, residual == null ? null : Cpu(residual, "Conv2d residual"));
     }
 
@@ -75,7 +79,7 @@ public sealed class CpuOps : IOps
         var cr = residual == null ? null : Cpu(residual, "Linear residual");
         if (cr != null && !ShapeUtil.Equal(cr.Shape, shape))
             throw new PisaException($"Linear: residual [{ShapeUtil.Format(cr.Shape)}] does not match output [{ShapeUtil.Format(shape)}]");
-        var packed = _linearWeights.GetValue(weight, w => PackedMatrix.FromLinearWeight(w.Data, w.Shape[0], w.Shape[1]));
+        var packed = _linearWeights.GetValue(weight, w => PackOnce(w, d => PackedMatrix.FromLinearWeight(d, w.Shape[0], w.Shape[1])));
         var y = CpuTensor.Rent(shape);
         int rows = inF == 0 ? (int)(y.Count / Math.Max(1, outF)) : (int)(cx.Count / inF);
         CpuRows.InitBiasResidual(y.Data, rows, outF, bias?.Data, cr?.Data);
@@ -139,6 +143,20 @@ public sealed class CpuOps : IOps
     public static HostTensor ToNchw(CpuTensor nhwc) => Layout.NhwcToNchw(new HostTensor(nhwc.Shape, nhwc.Data));
 
     // ---- helpers ----------------------------------------------------------------------------------
+
+    /// <summary>Packs a weight and, where its source can make it again, drops its float copy: the packed panels
+    /// are all this backend reads, so the weight is held once (ReleasedWeightBytes counts what was let go).</summary>
+    private PackedMatrix PackOnce(HostTensor w, Func<float[], PackedMatrix> pack)
+    {
+        var packed = pack(w.Data);
+        Interlocked.Add(ref _releasedWeightBytes, w.ReleaseData());   // 0 for a tensor that cannot be made again
+        return packed;
+    }
+
+    private long _releasedWeightBytes;
+
+    /// <summary>Bytes of float32 weight copies this backend released after packing them (for tests and reports).</summary>
+    public long ReleasedWeightBytes => Interlocked.Read(ref _releasedWeightBytes);
 
     private static CpuTensor Cpu(DeviceTensor t, string op)
         => t as CpuTensor ?? throw new PisaException($"{op}: {t} is not a CPU tensor");

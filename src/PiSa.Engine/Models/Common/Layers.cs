@@ -62,16 +62,41 @@ public sealed class LinearLayer
             if (p.In != inF) throw new PisaException($"{name}: {p.Name} takes {p.In} features, {parts[0].Name} {inF}: they cannot share one input");
             outF += p.Out;
         }
-        var w = new float[(long)outF * inF];
         float[]? b = parts.Any(p => p.Bias is not null) ? new float[outF] : null;
         int row = 0;
         foreach (var p in parts)
         {
-            Array.Copy(p.Weight.Data, 0, w, (long)row * inF, (long)p.Out * inF);
             if (p.Bias is not null) Array.Copy(p.Bias.Data, 0, b!, row, p.Out);
             row += p.Out;
         }
-        return new LinearLayer(name, new HostTensor([outF, inF], w), b is null ? null : new HostTensor([outF], b));
+        var weights = parts.Select(p => p.Weight).ToArray();
+        var w = ConcatRows(weights, outF, inF);
+        // The parts are used only through this copy: where they can be made again, so can it, and the parts'
+        // float copies are dropped now (else each attention weight would be held twice before any packing).
+        HostTensor weight;
+        if (weights.All(t => t.CanRelease))
+        {
+            weight = HostTensor.Reloadable([outF, inF], w, () => ConcatRows(weights, outF, inF));
+            foreach (var t in weights) t.ReleaseData();
+        }
+        else weight = new HostTensor([outF, inF], w);
+        return new LinearLayer(name, weight, b is null ? null : new HostTensor([outF], b));
+    }
+
+    /// <summary>The parts' weights stacked row-wise ([sum of outs, in]); reloads a released part, and releases it
+    /// again when it was not held before (a reload of the fused copy must not bring the parts back for good).</summary>
+    private static float[] ConcatRows(HostTensor[] parts, int outF, int inF)
+    {
+        var w = new float[(long)outF * inF];
+        long at = 0;
+        foreach (var p in parts)
+        {
+            bool wasResident = p.IsResident;
+            Array.Copy(p.Data, 0, w, at, p.Count);
+            at += p.Count;
+            if (!wasResident) p.ReleaseData();
+        }
+        return w;
     }
 
     public DeviceTensor Apply(IOps ops, DeviceTensor x, DeviceTensor? residual = null)

@@ -56,6 +56,8 @@ public sealed class ResnetBlock2D
     {
         if (_timeProj == null) throw new PisaException($"{Prefix}: has no time_emb_proj to fold");
         var t = _timeProj.ApplyHost(tembAct);
+        // Folded once per timestep value: the projection's float copy is not needed until another value comes.
+        _timeProj.Weight.ReleaseData();
         var b = new float[t.Length];
         for (int i = 0; i < b.Length; i++) b[i] = _conv1.Bias!.Data[i] + t[i];
         _conv1BiasWithTime = new HostTensor([b.Length], b);

@@ -49,7 +49,11 @@ public sealed class TimestepEmbedding
     {
         var h = _linear1.ApplyHost(Sinusoid(timestep, ProjectionDim, _flipSinToCos, _freqShift));
         for (int i = 0; i < h.Length; i++) h[i] = h[i] / (1f + MathF.Exp(-h[i]));
-        return _linear2.ApplyHost(h);
+        var y = _linear2.ApplyHost(h);
+        // The result is folded into biases once per timestep value: the weights can be made again if another comes.
+        _linear1.Weight.ReleaseData();
+        _linear2.Weight.ReleaseData();
+        return y;
     }
 
     /// <summary>
