@@ -11,10 +11,23 @@ namespace PiSa.Engine.Backends.Cpu;
 /// </summary>
 public sealed class CpuOps : IOps
 {
-    private readonly ConditionalWeakTable<HostTensor, PackedMatrix> _linearWeights = new();
-    private readonly ConditionalWeakTable<HostTensor, PackedMatrix> _convWeights = new();
+    private readonly ConditionalWeakTable<HostTensor, IPackedWeight> _linearWeights = new();
+    private readonly ConditionalWeakTable<HostTensor, IPackedWeight> _convWeights = new();
+
+    /// <summary>A float32 backend, or with <see cref="CpuPrecision.Bf16"/> one whose conv and linear GEMMs run in bf16
+    /// (throws, with the reason, on a CPU without AVX512-BF16).</summary>
+    public CpuOps(CpuPrecision precision = CpuPrecision.Fp32)
+    {
+        if (precision == CpuPrecision.Bf16 && Bf16.Bf16Support.UnavailableReason() is string why)
+            throw new PisaException($"bf16 on the CPU: {why}");
+        Precision = precision;
+    }
 
     public string Name => "cpu";
+    public CpuPrecision Precision { get; }
+
+    /// <summary>The packed copy this backend's GEMM wants: the float32 panels, or their bf16 rounding.</summary>
+    private IPackedWeight ForGemm(PackedMatrix f) => Precision == CpuPrecision.Bf16 ? Bf16.Bf16PackedMatrix.From(f) : f;
 
     public void Dispose() { }
 
@@ -58,7 +71,7 @@ public sealed class CpuOps : IOps
             throw new PisaException($"Conv2d: bad stride {stride} or padding {pad}");
         int o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
         CheckBias(bias, o, "Conv2d");
-        var packed = _convWeights.GetValue(weight, w => PackedMatrix.FromConvWeight(w.Data, w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]));
+        var packed = _convWeights.GetValue(weight, w => ForGemm(PackedMatrix.FromConvWeight(w.Data, w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3])));
         return CpuConv.Forward(cx, packed, kh, kw, bias?.Data, stride, pad, residual == null ? null : Cpu(residual, "Conv2d residual"));
     }
 
@@ -75,11 +88,11 @@ public sealed class CpuOps : IOps
         var cr = residual == null ? null : Cpu(residual, "Linear residual");
         if (cr != null && !ShapeUtil.Equal(cr.Shape, shape))
             throw new PisaException($"Linear: residual [{ShapeUtil.Format(cr.Shape)}] does not match output [{ShapeUtil.Format(shape)}]");
-        var packed = _linearWeights.GetValue(weight, w => PackedMatrix.FromLinearWeight(w.Data, w.Shape[0], w.Shape[1]));
+        var packed = _linearWeights.GetValue(weight, w => ForGemm(PackedMatrix.FromLinearWeight(w.Data, w.Shape[0], w.Shape[1])));
         var y = CpuTensor.Rent(shape);
         int rows = inF == 0 ? (int)(y.Count / Math.Max(1, outF)) : (int)(cx.Count / inF);
         CpuRows.InitBiasResidual(y.Data, rows, outF, bias?.Data, cr?.Data);
-        CpuGemm.Run(rows, new DirectA(cx.Data, 0, inF), packed, y.Data, 0, outF);
+        packed.MultiplyAdd(rows, new DirectA(cx.Data, 0, inF), y.Data, 0, outF);
         return y;
     }
 
