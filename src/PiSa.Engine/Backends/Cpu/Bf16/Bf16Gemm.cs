@@ -76,7 +76,7 @@ internal static unsafe class Bf16Gemm
     {
         int kp = (kc + 1) / 2, fullPairs = kc / 2;
         int panels = (mc + MR - 1) / MR;
-        uint* lanes = stackalloc uint[16];
+        uint* lanes = stackalloc uint[8];
         for (int i = 0; i < panels; i++)
         {
             uint* d = dst + (long)i * kp * MR;
@@ -90,11 +90,11 @@ internal static unsafe class Bf16Gemm
                 }
                 float* s = src + row * lda;
                 int q0 = 0;
-                for (; q0 + 16 <= fullPairs; q0 += 16)
+                for (; q0 + 8 <= fullPairs; q0 += 8)
                 {
-                    Bf16Round.Pairs(Vector512.Load(s + 2 * q0), Vector512.Load(s + 2 * q0 + 16)).Store(lanes);
+                    Bf16Round.Pairs(Vector256.Load(s + 2 * q0), Vector256.Load(s + 2 * q0 + 8)).Store(lanes);
                     uint* dq = d + q0 * MR + r;
-                    for (int j = 0; j < 16; j++) dq[j * MR] = lanes[j];
+                    for (int j = 0; j < 8; j++) dq[j * MR] = lanes[j];
                 }
                 for (; q0 < fullPairs; q0++)
                     d[q0 * MR + r] = Bf16Round.Round(s[2 * q0]) | (uint)Bf16Round.Round(s[2 * q0 + 1]) << 16;

@@ -22,17 +22,18 @@ internal static class Bf16Round
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToFloat(ushort h) => BitConverter.UInt32BitsToSingle((uint)h << 16);
 
-    /// <summary>32 floats to 16 dwords, dword q = bf16(x[2q]) | bf16(x[2q+1]) &lt;&lt; 16: the pair layout vdpbf16ps reads.</summary>
+    /// <summary>16 floats to 8 dwords, dword q = bf16(x[2q]) | bf16(x[2q+1]) &lt;&lt; 16: the pair layout vdpbf16ps reads.
+    /// 256-bit on purpose: the NativeAOT build targets x86-64-v3, where Vector512 is not accelerated.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<uint> Pairs(Vector512<float> lo, Vector512<float> hi)
-        => Vector512.Narrow(Round16(lo), Round16(hi)).AsUInt32();
+    public static Vector256<uint> Pairs(Vector256<float> lo, Vector256<float> hi)
+        => Vector256.Narrow(Round8(lo), Round8(hi)).AsUInt32();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<uint> Round16(Vector512<float> x)
+    private static Vector256<uint> Round8(Vector256<float> x)
     {
         var bits = x.AsUInt32();
-        var rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One)) >> 16;
-        var nan = Vector512.GreaterThan(bits & Vector512.Create(0x7FFF_FFFFu), Vector512.Create(0x7F80_0000u));
-        return Vector512.ConditionalSelect(nan, (bits >> 16) | Vector512.Create(0x0040u), rounded);
+        var rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
+        var nan = Vector256.GreaterThan(bits & Vector256.Create(0x7FFF_FFFFu), Vector256.Create(0x7F80_0000u));
+        return Vector256.ConditionalSelect(nan, (bits >> 16) | Vector256.Create(0x0040u), rounded);
     }
 }
