@@ -18,7 +18,8 @@ public sealed record UpscaleRequest
     public required UpscaleOptions Options { get; init; }
     public string Device { get; init; } = "auto";
     public Engine.Backends.Cpu.CpuPrecision Precision { get; init; }
-    public int Gpu { get; init; }
+    /// <summary>--gpu N, or null for device 0 (see <see cref="GpuOption"/>).</summary>
+    public int? Gpu { get; init; }
     public string? DumpPath { get; init; }
     /// <summary>The (lambda_pix, lambda_sem) pairs of a grid (lists given), or null for one image per input.</summary>
     public IReadOnlyList<(float Pix, float Sem)>? Grid { get; init; }
@@ -64,7 +65,7 @@ public static class UpscaleCommand
         var processing = new ProcessingOptions();
         var device = DeviceOption.Create();
         var precision = PrecisionOption.Create();
-        var gpu = new Option<int?>("--gpu") { Description = "the CUDA device to run on, numbered from 0 as `pisa doctor` lists them (default 0)" };
+        var gpu = GpuOption.Create();
         var dump = new Option<string?>("--dump-tensors") { Description = "write the intermediates (as the golden fixtures name them) to this .safetensors file" };
         var format = Choices.Create("--format", ["-f"], "output format, overriding the extension (png, jpg, webp, tiff, bmp, tga)", null, "png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "tga");
         var quality = new Option<int?>("--quality") { Description = "JPEG quality (default 95); for WebP, lossy at this quality (WebP is lossless without it)" };
@@ -100,8 +101,6 @@ public static class UpscaleCommand
             if (q is < 1 or > 100) throw new UsageException($"--quality must be between 1 and 100, not {q}");
             if (r.GetValue(quiet) && r.GetValue(verbose)) throw new UsageException("--quiet and --verbose contradict each other");
             int? gpuIndex = r.GetValue(gpu);
-            if (gpuIndex != null && r.GetValue(device) == "cpu") throw new UsageException("--gpu chooses a CUDA device: not with --device cpu");
-            if (gpuIndex is < 0) throw new UsageException($"--gpu must be 0 or more, not {gpuIndex}");
             if (batch.UsageError(r, r.GetValue(inputs)?.Length ?? 0) is { } usage) throw new UsageException(usage);
             var cpuPrecision = PrecisionOption.Resolve(r.GetValue(precision)!, r.GetValue(device)!);
             if (batch.Requested(r))
@@ -122,7 +121,7 @@ public static class UpscaleCommand
                 Options = options,
                 Device = r.GetValue(device)!,
                 Precision = cpuPrecision,
-                Gpu = gpuIndex ?? 0,
+                Gpu = gpuIndex,
                 DumpPath = r.GetValue(dump),
                 Grid = isGrid ? [.. pixes.SelectMany(p => sems.Select(s => (p, s)))] : null,
                 GridRows = pixes.Length,
@@ -148,8 +147,9 @@ public static class UpscaleCommand
     public static int Run(UpscaleRequest q)
     {
         var options = q.Options;
-        options.Validate();
+        options.Validate(latentTileMayBeAutomatic: true); // -t 0 is resolved per image by MemoryPlanner.Plan
         if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
+        var (deviceName, gpuOrdinal) = GpuOption.Resolve(q.Device, q.Gpu);
         MemoryBudget budget; // before the model takes any of it
         try { budget = MemoryBudget.Resolve(q.MaxMemory); }
         catch (PisaException e) when (e is not UsageException && q.MaxMemory != null) { throw new UsageException(e.Message); }
@@ -167,7 +167,7 @@ public static class UpscaleCommand
         }
 
         var encode = (UpscaleJob j) => new EncodeOptions { Format = j.Format, Quality = q.Quality, BitDepth = q.BitDepth };
-        using var ops = BackendFactory.Create(q.Device, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, q.Gpu, q.Precision);
+        using var ops = BackendFactory.Create(deviceName, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, gpuOrdinal, q.Precision);
         var loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
         using var model = PisaModel.Load(q.ModelDir, q.LoraPath, ops);
         double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
@@ -194,12 +194,13 @@ public static class UpscaleCommand
                 var image = pipeline.Timer.Time("decode", () => ImageDecoder.Load(job.Input));
                 var plan = MemoryPlanner.Plan(ModelFootprint.Of(model), ops.Name, image.Width, image.Height, options, budget, q.AutoTiling,
                     n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"), HostImages.Of(image, q.Grid?.Count ?? 1));
+                progress.Planned(plan, budget.Bytes);
                 var results = pipeline.RunSource(image, plan.Options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb, hooks: hooks);
                 for (int k = 0; k < results.Count; k++)
                 {
                     var outcome = pipeline.Timer.Time("save", () => ImageIO.Save(results[k].Output, job.PairOutput(k), encode(job)));
-                    if (outcome.AlphaComposited) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white");
-                    if (outcome.DepthReduced) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits");
+                    if (outcome.AlphaComposited) SayOnce(ImageFormats.AlphaNotice(job.Format));
+                    if (outcome.DepthReduced) SayOnce(ImageFormats.DepthNotice(job.Format));
                 }
                 if (q.Grid != null)
                     pipeline.Timer.Time("save", () => ImageIO.Save(ContactSheet.Build([.. results.Select(x => x.Output.Rgb)], q.GridRows, q.GridColumns), job.SheetOutput(true)!));
