@@ -10,6 +10,10 @@ pass on W_pisa: with LoRAs merged the UNet is a plain UNet2DConditionModel), z_H
 VAEHook tiling is off at these sizes in the official code (encoder tile 1024 px, decoder 224 latent px), so the
 plain module forwards are the official computation.
 
+--dtype bf16 converts the three modules and the input to torch.bfloat16 (weights held in bf16, oneDNN's bf16
+convolutions and matmuls where the CPU has AVX512-BF16, every other op in bf16 as torch runs it): the
+reference for `pisa bench --precision bf16`. The default, fp32, is the reference for the float32 backend.
+
 The text encoder (transformers' CLIPTextModel is not installable here) is a plain pre-LN causal transformer of
 the config's shapes written below; it runs once (cached prompt) and its weights stay loaded, as the official
 pipeline keeps its text encoder.
@@ -76,6 +80,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--config-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "sd21-base"))
     ap.add_argument("--json", default=None)
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="module and input dtype (bf16: the whole pipeline in torch.bfloat16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -87,11 +92,13 @@ def main():
     vae = AutoencoderKL.from_config(load_config(os.path.join(a.config_dir, "vae", "config.json"))).eval()
     tcfg = load_config(os.path.join(a.config_dir, "text_encoder", "config.json"))
     text = ClipText(tcfg).eval()
+    dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
+    unet, vae, text = unet.to(dtype), vae.to(dtype), text.to(dtype)
     load_s = time.perf_counter() - t0
     sf = vae.config.scaling_factor
 
     g = torch.Generator().manual_seed(1234)
-    x = torch.rand(1, 3, a.size, a.size, generator=g) * 2 - 1  # the model input in [-1, 1]
+    x = (torch.rand(1, 3, a.size, a.size, generator=g) * 2 - 1).to(dtype)  # the model input in [-1, 1]
     ids = torch.zeros(1, tcfg["max_position_embeddings"], dtype=torch.long)
     ids[0, 0], ids[0, 1] = tcfg["vocab_size"] - 2, tcfg["vocab_size"] - 1  # empty prompt: BOS, EOS, padding
 
@@ -129,11 +136,11 @@ def main():
         v = sorted(v)
         return {"min_ms": v[0], "median_ms": v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2,
                 "spread_ms": v[-1] - v[0], "runs_ms": v}
-    res = {"tool": "bench/reference/pisa_torch_reference.py", "torch": torch.__version__, "threads": torch.get_num_threads(),
+    res = {"tool": "bench/reference/pisa_torch_reference.py", "torch": torch.__version__, "dtype": a.dtype, "threads": torch.get_num_threads(),
            "blas": os.environ.get("LD_LIBRARY_PATH", "default"), "size": a.size, "warmup": a.warmup, "runs": a.runs,
            "model_build_s": load_s, "load_average_after": open("/proc/loadavg").read().split()[:3],
            "peak_rss_bytes": peak_rss_bytes(), "stages": {s: stats(times[s]) for s in stages}, "end_to_end": stats(total)}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, output {a.size}x{a.size}")
+    print(f"torch {torch.__version__}, {a.dtype}, {torch.get_num_threads()} threads, output {a.size}x{a.size}")
     for s in stages + ["end to end"]:
         st = res["end_to_end"] if s == "end to end" else res["stages"][s]
         print(f"  {s:<13} min {st['min_ms']:10.1f} ms  median {st['median_ms']:10.1f} ms  spread {st['spread_ms']:8.1f} ms")

@@ -109,7 +109,7 @@ public sealed class BatchList(Option<bool> skipExisting)
         catch (PisaException) { return false; }
     }
 
-    public int Run(ParseResult r, string output, string modelDir, string loraPath, UpscaleOptions options, string device)
+    public int Run(ParseResult r, string output, string modelDir, string loraPath, UpscaleOptions options, string device, Engine.Backends.Cpu.CpuPrecision precision = Engine.Backends.Cpu.CpuPrecision.Fp32)
     {
         options.Validate();
         var (index, count) = ParseShard(r.GetValue(Shard), r.GetValue(ShardCount), Environment.GetEnvironmentVariable(IndexVariable));
@@ -121,7 +121,7 @@ public sealed class BatchList(Option<bool> skipExisting)
 
         using var upscaler = PisaUpscaler.Load(new PisaUpscalerOptions
         {
-            ModelDir = modelDir, LoraPath = loraPath, Device = device,
+            ModelDir = modelDir, LoraPath = loraPath, Device = device, Precision = precision,
             Notice = n => Console.Error.WriteLine($"pisa: {n}"),
         });
         Console.Error.WriteLine($"pisa: shard {index}/{count}: {mine.Count} input(s) on {upscaler.Backend}");

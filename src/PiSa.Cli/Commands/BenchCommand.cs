@@ -34,6 +34,7 @@ public static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "untimed runs first", DefaultValueFactory = _ => 3 };
         var runs = new Option<int>("--runs") { Description = "timed runs per size", DefaultValueFactory = _ => 10 };
         var device = DeviceOption.Create();
+        var precision = PrecisionOption.Create();
         var model = new Option<string?>("--model") { Description = "SD 2.1-base folder in diffusers layout (with --lora)" };
         var lora = new Option<string?>("--lora") { Description = "PiSA-SR checkpoint (with --model)" };
         var random = new Option<bool>("--random-weights") { Description = "random weights instead of --model/--lora (same arithmetic, no download)" };
@@ -44,18 +45,20 @@ public static class BenchCommand
 
         var cmd = new Command("bench", "Time the PiSA-SR pipeline (VAE encode, UNet, VAE decode; prompt cached) per stage.")
         {
-            sizes, mode, warmup, runs, device, model, lora, random, configDir, json, grid, maxMemory,
+            sizes, mode, warmup, runs, device, precision, model, lora, random, configDir, json, grid, maxMemory,
         };
         cmd.SetAction(r => Run(new BenchArgs(
             ParseSizes(r.GetValue(sizes) ?? "512"),
             ParseModes(r.GetValue(mode) ?? "default"),
             r.GetValue(warmup), r.GetValue(runs), r.GetValue(device)!, r.GetValue(model), r.GetValue(lora),
-            r.GetValue(random), r.GetValue(configDir), r.GetValue(json), r.GetValue(grid), r.GetValue(maxMemory))));
+            r.GetValue(random), r.GetValue(configDir), r.GetValue(json), r.GetValue(grid), r.GetValue(maxMemory),
+            PrecisionOption.Resolve(r.GetValue(precision)!, r.GetValue(device)!))));
         return cmd;
     }
 
     public sealed record BenchArgs(int[] Sizes, LoraMode[] Modes, int Warmup, int Runs, string Device, string? ModelDir,
-        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath, int Grid = 0, string? MaxMemory = null);
+        string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath, int Grid = 0, string? MaxMemory = null,
+        Engine.Backends.Cpu.CpuPrecision Precision = Engine.Backends.Cpu.CpuPrecision.Fp32);
 
     /// <summary>The grid's lambdas: N values evenly spaced over [0.5, 1.5] for each scale.</summary>
     public static List<(float Pix, float Sem)> GridPairs(int n)
@@ -84,7 +87,7 @@ public static class BenchCommand
         MemoryBudget budget; // before the model takes any of it
         try { budget = MemoryBudget.Resolve(a.MaxMemory); }
         catch (PisaException e) when (e is not UsageException && a.MaxMemory != null) { throw new UsageException(e.Message); }
-        using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"));
+        using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"), precision: a.Precision);
         long loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var (model, weights) = LoadModel(ops, a.RandomWeights, a.ConfigDir, a.ModelDir, a.LoraPath);
         using var _ = model;
@@ -159,7 +162,7 @@ public static class BenchCommand
             if (mode != a.Modes[0]) w.WriteLine();
             w.WriteLine($"pisa bench: PiSA-SR steps 6-10 (prompt embedding cached after the first run, VAE encode, UNet at t=1, VAE decode), mode {Mode(mode)}");
             w.WriteLine($"weights: {weights}");
-            w.WriteLine($"backend: {ops.Name}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
+            w.WriteLine($"backend: {ops.Name}, precision {a.Precision.ToString().ToLowerInvariant()}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
             w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms{(a.Modes.Length > 1 ? " (shared by the modes)" : "")}");
             if (a.Warmup == 0)
                 w.WriteLine("note: --warmup 0: run 1 is cold (weight packing, kernel compilation and the uncached text encoder fall in its time)");
@@ -253,6 +256,7 @@ public static class BenchCommand
 
         j.WriteString("backend", backend);
         j.WriteString("device_option", a.Device);
+        j.WriteString("precision", a.Precision.ToString().ToLowerInvariant());
         j.WriteString("weights", weights);
         j.WriteBoolean("random_weights", a.RandomWeights);
         j.WriteString("mode", Mode(mode));

@@ -17,6 +17,7 @@ public sealed record UpscaleRequest
     public required string LoraPath { get; init; }
     public required UpscaleOptions Options { get; init; }
     public string Device { get; init; } = "auto";
+    public Engine.Backends.Cpu.CpuPrecision Precision { get; init; }
     /// <summary>--gpu N, or null for device 0 (see <see cref="GpuOption"/>).</summary>
     public int? Gpu { get; init; }
     public string? DumpPath { get; init; }
@@ -63,6 +64,7 @@ public static class UpscaleCommand
         // --mode, --lambda-pix/-sem, --prompt, --color-fix, --upscale, --process-size, tiles: shared with `pisa serve`.
         var processing = new ProcessingOptions();
         var device = DeviceOption.Create();
+        var precision = PrecisionOption.Create();
         var gpu = GpuOption.Create();
         var dump = new Option<string?>("--dump-tensors") { Description = "write the intermediates (as the golden fixtures name them) to this .safetensors file" };
         var format = Choices.Create("--format", ["-f"], "output format, overriding the extension (png, jpg, webp, tiff, bmp, tga)", null, "png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "tga");
@@ -81,7 +83,7 @@ public static class UpscaleCommand
             inputs, output, model, lora,
         };
         processing.AddTo(cmd);
-        foreach (var o in new Option[] { device, dump, format, quality, bitDepth, keepRgb, skipExisting, recursive, progress, quiet, verbose, gpu, maxMemory })
+        foreach (var o in new Option[] { device, precision, dump, format, quality, bitDepth, keepRgb, skipExisting, recursive, progress, quiet, verbose, gpu, maxMemory })
             cmd.Add(o);
         // --list/--shard/--results; --skip-existing is the one defined above.
         var batch = new BatchList(skipExisting);
@@ -100,6 +102,7 @@ public static class UpscaleCommand
             if (r.GetValue(quiet) && r.GetValue(verbose)) throw new UsageException("--quiet and --verbose contradict each other");
             int? gpuIndex = r.GetValue(gpu);
             if (batch.UsageError(r, r.GetValue(inputs)?.Length ?? 0) is { } usage) throw new UsageException(usage);
+            var cpuPrecision = PrecisionOption.Resolve(r.GetValue(precision)!, r.GetValue(device)!);
             if (batch.Requested(r))
             {
                 // The batch path writes each listed input's result as its extension says, on the library door.
@@ -107,7 +110,7 @@ public static class UpscaleCommand
                     (r.GetValue(format) != null, "--format"), (q != null, "--quality"), (bits != null, "--bit-depth"), (r.GetValue(keepRgb), "--keep-rgb"),
                     (r.GetValue(recursive), "--recursive"), (gpuIndex != null, "--gpu"), (r.GetValue(maxMemory) != null, "--max-memory") })
                     if (given) throw new UsageException($"{name} does not work with --list (yet)");
-                return batch.Run(r, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options, r.GetValue(device)!);
+                return batch.Run(r, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options, r.GetValue(device)!, cpuPrecision);
             }
             var request = new UpscaleRequest
             {
@@ -117,6 +120,7 @@ public static class UpscaleCommand
                 LoraPath = r.GetValue(lora)!,
                 Options = options,
                 Device = r.GetValue(device)!,
+                Precision = cpuPrecision,
                 Gpu = gpuIndex,
                 DumpPath = r.GetValue(dump),
                 Grid = isGrid ? [.. pixes.SelectMany(p => sems.Select(s => (p, s)))] : null,
@@ -163,7 +167,7 @@ public static class UpscaleCommand
         }
 
         var encode = (UpscaleJob j) => new EncodeOptions { Format = j.Format, Quality = q.Quality, BitDepth = q.BitDepth };
-        using var ops = BackendFactory.Create(deviceName, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, gpuOrdinal);
+        using var ops = BackendFactory.Create(deviceName, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, gpuOrdinal, q.Precision);
         var loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
         using var model = PisaModel.Load(q.ModelDir, q.LoraPath, ops);
         double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;

@@ -41,7 +41,7 @@ public sealed class PisaUpscaler : IDisposable, IAsyncDisposable
     /// <summary>Loads the model (and picks the backend) once; a missing or inconsistent file is a <see cref="PisaException"/>.</summary>
     public static PisaUpscaler Load(PisaUpscalerOptions options)
     {
-        var ops = BackendFactory.Create(options.Device, options.Notice);
+        var ops = BackendFactory.Create(options.Device, options.Notice, precision: options.Precision);
         try
         {
             var model = PisaModel.Load(options.ModelDir, options.LoraPath, ops, options.WeightSetBudgetBytes);

@@ -11,6 +11,9 @@ public sealed record PisaUpscalerOptions
     public required string LoraPath { get; init; }
     /// <summary>"auto" (CUDA when a usable GPU is found, else the CPU), "cpu" or "cuda".</summary>
     public string Device { get; init; } = "auto";
+    /// <summary>Bf16: the CPU backend's conv and linear GEMMs in bfloat16 (Device "cpu" on a CPU with AVX512-BF16 only;
+    /// <see cref="PisaUpscaler.Load"/> refuses otherwise). Fp32, the default, is the reference.</summary>
+    public Backends.Cpu.CpuPrecision Precision { get; init; } = Backends.Cpu.CpuPrecision.Fp32;
     /// <summary>Bytes the cached LoRA weight sets (one per mode and lambdas) may take before the least recently
     /// used is dropped.</summary>
     public long WeightSetBudgetBytes { get; init; } = PisaModel.DefaultWeightSetBudgetBytes;

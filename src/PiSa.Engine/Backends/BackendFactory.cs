@@ -10,12 +10,15 @@ namespace PiSa.Engine.Backends;
 public static class BackendFactory
 {
     /// <param name="gpu">The CUDA device ordinal for "cuda" and "auto" (`--gpu N`).</param>
-    public static IOps Create(string device, Action<string>? notice = null, int gpu = 0)
+    /// <param name="precision">Bf16 only with "cpu" (and a CPU with AVX512-BF16); otherwise a <see cref="PisaException"/>.</param>
+    public static IOps Create(string device, Action<string>? notice = null, int gpu = 0, CpuPrecision precision = CpuPrecision.Fp32)
     {
+        if (precision != CpuPrecision.Fp32 && device != "cpu")
+            throw new PisaException($"bf16 precision runs on the CPU backend only (device cpu), not on device '{device}'");
         switch (device)
         {
             case "cpu":
-                return new CpuOps();
+                return new CpuOps(precision);
             case "cuda":
             {
                 var (ops, reason) = TryCuda(gpu);

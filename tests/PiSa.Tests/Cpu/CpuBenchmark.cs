@@ -14,11 +14,14 @@ public class CpuBenchmark(ITestOutputHelper output)
 {
     private static bool Enabled => Environment.GetEnvironmentVariable("PISA_BENCH") == "1";
 
-    [Fact]
-    public void Conv3x3_64x64x320()
+    [Theory]
+    [InlineData(CpuPrecision.Fp32)]
+    [InlineData(CpuPrecision.Bf16)]
+    public void Conv3x3_64x64x320(CpuPrecision precision)
     {
         if (!Enabled) return;
-        using var ops = new CpuOps();
+        if (precision == CpuPrecision.Bf16 && !PiSa.Engine.Backends.Cpu.Bf16.Bf16Support.IsSupported) return;
+        using var ops = new CpuOps(precision);
         var x = RandomCpu(1, [1, 64, 64, 320]);
         var w = RandomHost(2, [320, 320, 3, 3], 0.02f);
         var b = RandomHost(3, [320]);
@@ -31,7 +34,7 @@ public class CpuBenchmark(ITestOutputHelper output)
         double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / reps;
         double gflop = 2.0 * 64 * 64 * 320 * 320 * 9 / 1e9;
         // Per CPU-second is the number that survives a shared, overloaded machine.
-        output.WriteLine($"conv3x3 64x64x320->320: {s * 1000:F1} ms wall, {gflop / s:F1} GFLOP/s on {Environment.ProcessorCount} cores, {gflop / cpu:F1} GFLOP per CPU-second");
+        output.WriteLine($"conv3x3 64x64x320->320 {precision}: {s * 1000:F1} ms wall, {gflop / s:F1} GFLOP/s on {Environment.ProcessorCount} cores, {gflop / cpu:F1} GFLOP per CPU-second");
     }
 
     [Fact]

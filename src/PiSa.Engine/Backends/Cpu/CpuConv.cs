@@ -8,7 +8,7 @@ namespace PiSa.Engine.Backends.Cpu;
 /// </summary>
 internal static class CpuConv
 {
-    public static CpuTensor Forward(CpuTensor x, PackedMatrix w, int kh, int kw, float[]? bias, int stride, Pad2d pad, CpuTensor? residual)
+    public static CpuTensor Forward(CpuTensor x, IPackedWeight w, int kh, int kw, float[]? bias, int stride, Pad2d pad, CpuTensor? residual)
     {
         int n = x.Shape[0], h = x.Shape[1], wd = x.Shape[2], c = x.Shape[3];
         int o = w.N;
@@ -25,7 +25,7 @@ internal static class CpuConv
         GemmA a = kh == 1 && kw == 1 && stride == 1 && pad == default
             ? new DirectA(x.Data, 0, c)
             : new Gather(x.Data, h, wd, c, kw, stride, pad, oh, ow);
-        CpuGemm.Run(rows, a, w, y.Data, 0, o);
+        w.MultiplyAdd(rows, a, y.Data, 0, o);
         return y;
     }
 

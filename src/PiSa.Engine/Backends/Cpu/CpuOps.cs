@@ -13,10 +13,23 @@ namespace PiSa.Engine.Backends.Cpu;
 /// </summary>
 public sealed class CpuOps : IOps
 {
-    private readonly ConditionalWeakTable<HostTensor, PackedMatrix> _linearWeights = new();
-    private readonly ConditionalWeakTable<HostTensor, PackedMatrix> _convWeights = new();
+    private readonly ConditionalWeakTable<HostTensor, IPackedWeight> _linearWeights = new();
+    private readonly ConditionalWeakTable<HostTensor, IPackedWeight> _convWeights = new();
+
+    /// <summary>A float32 backend, or with <see cref="CpuPrecision.Bf16"/> one whose conv and linear GEMMs run in bf16
+    /// (throws, with the reason, on a CPU without AVX512-BF16).</summary>
+    public CpuOps(CpuPrecision precision = CpuPrecision.Fp32)
+    {
+        if (precision == CpuPrecision.Bf16 && Bf16.Bf16Support.UnavailableReason() is string why)
+            throw new PisaException($"bf16 on the CPU: {why}");
+        Precision = precision;
+    }
 
     public string Name => "cpu";
+    public CpuPrecision Precision { get; }
+
+    /// <summary>The packed copy this backend's GEMM wants: the float32 panels, or their bf16 rounding.</summary>
+    private IPackedWeight ForGemm(PackedMatrix f) => Precision == CpuPrecision.Bf16 ? Bf16.Bf16PackedMatrix.From(f) : f;
 
     public bool ReleasesHostWeightsWhenPacked => true;
 
@@ -83,7 +96,7 @@ public sealed class CpuOps : IOps
         var y = CpuTensor.Rent(shape);
         int rows = inF == 0 ? (int)(y.Count / Math.Max(1, outF)) : (int)(cx.Count / inF);
         CpuRows.InitBiasResidual(y.Data, rows, outF, bias?.Data, cr?.Data);
-        CpuGemm.Run(rows, new DirectA(cx.Data, 0, inF), packed, y.Data, 0, outF);
+        packed.MultiplyAdd(rows, new DirectA(cx.Data, 0, inF), y.Data, 0, outF);
         return y;
     }
 
@@ -144,11 +157,11 @@ public sealed class CpuOps : IOps
 
     // ---- helpers ----------------------------------------------------------------------------------
 
-    /// <summary>Packs a weight and, where its source can make it again, drops its float copy: the packed panels
+    /// <summary>Packs a weight (in the backend's precision) and, where its source can make it again, drops its float copy: the packed panels
     /// are all this backend reads, so the weight is held once (ReleasedWeightBytes counts what was let go).</summary>
-    private PackedMatrix PackOnce(HostTensor w, Func<float[], PackedMatrix> pack)
+    private IPackedWeight PackOnce(HostTensor w, Func<float[], PackedMatrix> pack)
     {
-        var packed = pack(w.Data);
+        var packed = ForGemm(pack(w.Data));
         Interlocked.Add(ref _releasedWeightBytes, w.ReleaseData());   // 0 for a tensor that cannot be made again
         return packed;
     }

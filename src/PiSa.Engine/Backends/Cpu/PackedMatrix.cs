@@ -5,7 +5,7 @@ namespace PiSa.Engine.Backends.Cpu;
 /// panel p holds B[k, p*Width + j] at Data[p*K*Width + k*Width + j], zero-padded past N. The GEMM
 /// micro-kernel then streams one panel contiguously for any K range.
 /// </summary>
-internal sealed class PackedMatrix
+internal sealed class PackedMatrix : IPackedWeight
 {
     public const int Width = CpuGemm.NR;
 
@@ -13,6 +13,9 @@ internal sealed class PackedMatrix
     public int N { get; }
     public int Panels { get; }
     public float[] Data { get; }
+    public long Bytes => (long)Data.Length * sizeof(float);
+
+    public void MultiplyAdd(int m, GemmA a, float[] c, int cOffset, int ldc) => CpuGemm.Run(m, a, this, c, cOffset, ldc);
 
     private PackedMatrix(int k, int n)
     {
