@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using PiSa.Engine;
+using PiSa.Engine.Api;
 using PiSa.Engine.Backends;
 using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
@@ -19,10 +20,8 @@ public sealed record UpscaleRequest
     public string Device { get; init; } = "auto";
     public int Gpu { get; init; }
     public string? DumpPath { get; init; }
-    /// <summary>The (lambda_pix, lambda_sem) pairs of a grid (lists given), or null for one image per input.</summary>
-    public IReadOnlyList<(float Pix, float Sem)>? Grid { get; init; }
-    public int GridRows { get; init; }
-    public int GridColumns { get; init; }
+    /// <summary>The lambda grid (lists given), or null for one image per input.</summary>
+    public LambdaGrid? Grid { get; init; }
     public ImageFormat? Format { get; init; }
     public int? Quality { get; init; }
     public int? BitDepth { get; init; }
@@ -120,9 +119,7 @@ public static class UpscaleCommand
                 Device = r.GetValue(device)!,
                 Gpu = gpuIndex ?? 0,
                 DumpPath = r.GetValue(dump),
-                Grid = isGrid ? [.. pixes.SelectMany(p => sems.Select(s => (p, s)))] : null,
-                GridRows = pixes.Length,
-                GridColumns = sems.Length,
+                Grid = isGrid ? new LambdaGrid(pixes, sems) : null,
                 Format = r.GetValue(format) is string f ? ImageFormats.FromName(f) : null,
                 Quality = q,
                 BitDepth = bits,
@@ -151,7 +148,7 @@ public static class UpscaleCommand
         catch (PisaException e) when (e is not UsageException && q.MaxMemory != null) { throw new UsageException(e.Message); }
 
         // Everything that can be wrong with the paths is found now, before minutes of model loading and compute.
-        var jobs = UpscaleTargets.Plan(q.Inputs, q.Output, q.Recursive, q.Format, q.Grid);
+        var jobs = UpscaleTargets.Plan(q.Inputs, q.Output, q.Recursive, q.Format, q.Grid?.Pairs);
         bool many = jobs.Count > 1 || q.Inputs.Any(Directory.Exists);
         if (q.DumpPath != null) CheckDumpPath(q.DumpPath);
         int skipped = 0;
@@ -162,16 +159,12 @@ public static class UpscaleCommand
             if (jobs.Count == 0) return Program.ExitOk;
         }
 
-        var encode = (UpscaleJob j) => new EncodeOptions { Format = j.Format, Quality = q.Quality, BitDepth = q.BitDepth };
-        using var ops = BackendFactory.Create(q.Device, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, q.Gpu);
-        var loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
-        using var model = PisaModel.Load(q.ModelDir, q.LoraPath, ops);
-        double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
-        var pipeline = new UpscalePipeline(model);
+        using var upscaler = PisaUpscaler.Load(new PisaUpscalerOptions
+        {
+            ModelDir = q.ModelDir, LoraPath = q.LoraPath, Device = q.Device, Gpu = q.Gpu,
+            Notice = notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); },
+        });
         var progress = new UpscaleProgress(q.Quiet ? ProgressMode.None : q.Progress, jobs.Count);
-        pipeline.Timer.Started += progress.Stage;
-        // Latent tiles reach the progress through the pipeline's run hooks (the library's progress events).
-        var hooks = new RunHooks(progress: progress);
         var said = new HashSet<string>(StringComparer.Ordinal);
         void SayOnce(string line)
         {
@@ -180,6 +173,9 @@ public static class UpscaleCommand
             Console.Error.WriteLine($"pisa: {line}");
         }
 
+        // Stage times and notices summed over the images, for the table printed at the end.
+        var timer = new StageTimer();
+        var notices = new List<string>();
         int failed = 0;
         for (int i = 0; i < jobs.Count; i++)
         {
@@ -187,19 +183,15 @@ public static class UpscaleCommand
             progress.ImageStart(i, Path.GetFileName(job.Input));
             try
             {
-                var image = pipeline.Timer.Time("decode", () => ImageDecoder.Load(job.Input));
-                var plan = MemoryPlanner.Plan(ModelFootprint.Of(model), ops.Name, image.Width, image.Height, options, budget, q.AutoTiling,
-                    n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"), HostImages.Of(image, q.Grid?.Count ?? 1));
-                var results = pipeline.RunSource(image, plan.Options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb, hooks: hooks);
-                for (int k = 0; k < results.Count; k++)
+                var outcome = RunOne(upscaler, job, q, budget, progress, n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"));
+                foreach (var saved in outcome.Saved)
                 {
-                    var outcome = pipeline.Timer.Time("save", () => ImageIO.Save(results[k].Output, job.PairOutput(k), encode(job)));
-                    if (outcome.AlphaComposited) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white");
-                    if (outcome.DepthReduced) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits");
+                    if (saved.AlphaComposited) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white");
+                    if (saved.DepthReduced) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits");
                 }
-                if (q.Grid != null)
-                    pipeline.Timer.Time("save", () => ImageIO.Save(ContactSheet.Build([.. results.Select(x => x.Output.Rgb)], q.GridRows, q.GridColumns), job.SheetOutput(true)!));
-                if (q.DumpPath != null && results[0].Tensors is { } tensors)
+                foreach (var stage in outcome.Stages) timer.Add(stage.Stage, stage.Milliseconds);
+                notices.AddRange(outcome.Notices);
+                if (q.DumpPath != null && outcome.Tensors is { } tensors)
                     SafetensorsWriter.Write(DumpPathFor(q.DumpPath, job.Input, many), tensors);
                 progress.ImageDone(true);
             }
@@ -214,8 +206,8 @@ public static class UpscaleCommand
         progress.Finish(failed);
         if (!q.Quiet && (failed == 0 || q.Verbose))
         {
-            foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
-            StageTable.Print(Console.Error, pipeline.Timer, loadMs, jobs.Count - failed, ops.Name);
+            foreach (var n in notices) Console.Error.WriteLine($"pisa: {n}");
+            StageTable.Print(Console.Error, timer, upscaler.LoadMilliseconds, jobs.Count - failed, upscaler.Backend);
         }
         if (failed > 0)
         {
@@ -224,6 +216,25 @@ public static class UpscaleCommand
         }
         return Program.ExitOk;
     }
+
+    /// <summary>One input through the library's file door: decode, memory check, the pipeline (a grid's pairs), save.
+    /// Shared by the argument batch and `--list`.</summary>
+    internal static UpscaleOutcome RunOne(PisaUpscaler upscaler, UpscaleJob job, UpscaleRequest q, MemoryBudget budget,
+        IProgress<Engine.Pipeline.UpscaleProgress>? progress, Action<string> notice) =>
+        upscaler.UpscaleFileAsync(job.Input, new UpscaleFileTargets
+            {
+                Outputs = q.Grid == null ? [job.Output] : [.. job.Outputs.Take(q.Grid.Pairs.Count)],
+                ContactSheet = job.SheetOutput(q.Grid != null),
+                Encode = new EncodeOptions { Format = job.Format, Quality = q.Quality, BitDepth = q.BitDepth },
+            }, q.Options, new UpscaleCall
+            {
+                Grid = q.Grid,
+                KeepTensors = q.DumpPath != null,
+                KeepRgb = q.KeepRgb,
+                Memory = budget,
+                AutoTiling = q.AutoTiling,
+                Notice = notice,
+            }, progress).GetAwaiter().GetResult();
 
     private static void CheckDumpPath(string dumpPath)
     {

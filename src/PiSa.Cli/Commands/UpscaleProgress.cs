@@ -62,11 +62,13 @@ public sealed class UpscaleProgress : IProgress<Engine.Pipeline.UpscaleProgress>
         Draw();
     }
 
-    /// <summary>The pipeline's run hooks report here (called on the run's thread): the UNet's latent tiles as
-    /// they finish. Stages come from the stage timer (<see cref="Stage"/>), VAE tiles are not shown.</summary>
+    /// <summary>The library's progress events arrive here (on the backend worker, or the caller's thread for
+    /// decode and save; one image at a time, so never two at once): each stage's start and the UNet's latent tiles
+    /// as they finish. VAE tiles are not shown.</summary>
     void IProgress<Engine.Pipeline.UpscaleProgress>.Report(Engine.Pipeline.UpscaleProgress p)
     {
-        if (p.Stage == "unet" && p.Tile > 0) Tile(p.Tile, p.Tiles);
+        if (p.Tile == 0) Stage(p.Stage);
+        else if (p.Stage == "unet") Tile(p.Tile, p.Tiles);
     }
 
     public void ImageDone(bool ok)

@@ -11,6 +11,8 @@ public sealed record PisaUpscalerOptions
     public required string LoraPath { get; init; }
     /// <summary>"auto" (CUDA when a usable GPU is found, else the CPU), "cpu" or "cuda".</summary>
     public string Device { get; init; } = "auto";
+    /// <summary>The CUDA device to use, numbered from 0 (as `pisa doctor` lists them).</summary>
+    public int Gpu { get; init; }
     /// <summary>Bytes the cached LoRA weight sets (one per mode and lambdas) may take before the least recently
     /// used is dropped.</summary>
     public long WeightSetBudgetBytes { get; init; } = PisaModel.DefaultWeightSetBudgetBytes;
