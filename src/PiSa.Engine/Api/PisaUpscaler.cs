@@ -134,8 +134,9 @@ public sealed class PisaUpscaler : IDisposable, IAsyncDisposable
     private Func<IReadOnlyList<string>> ColdBefore(SourceImage input, UpscaleOptions o)
     {
         int prompts = _model.PromptEncodes, builds = _model.WeightSets.Builds;
-        // What the backend's per-shape state depends on: the size and the tiling, not the lambdas or the prompt.
-        var shape = (input.Width, input.Height, o with { LambdaPix = 0, LambdaSem = 0, Prompt = "", ColorFix = ColorFixMethod.None });
+        // What the backend's per-shape state depends on: the size and the tiling, not the mode, lambdas or prompt
+        // (a new weight set is its own reason).
+        var shape = (input.Width, input.Height, o with { Mode = LoraMode.Default, LambdaPix = 0, LambdaSem = 0, Prompt = "", ColorFix = ColorFixMethod.None });
         bool newShape = _lastShape != shape;
         _lastShape = shape;
         return () =>

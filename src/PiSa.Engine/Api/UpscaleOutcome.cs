@@ -25,8 +25,8 @@ public sealed record UpscaleOutcome
     /// <summary>Wall time of SPEC steps 6-10 alone (text encoder to VAE decode, every grid pair): `pisa bench`'s end to end.</summary>
     public required double ModelMilliseconds { get; init; }
     /// <summary>Why this call was slower than a repeat would be, empty for a warm call: "prompt encoded" (not yet
-    /// cached), "weight set built" (a LoRA merge; the backend packs it on its first pass), "new input size" (the
-    /// backend's per-shape caches, kernels and graphs started afresh).</summary>
+    /// cached), "weight set built" (a LoRA merge; the backend packs it on its first pass), "new input size" (size or
+    /// tiling differs from the previous call's: the backend's per-shape caches, kernels and graphs start afresh).</summary>
     public required IReadOnlyList<string> Cold { get; init; }
     /// <summary>Lines for the user that this call raised (e.g. the fused mode's distance to the exact mode).</summary>
     public required IReadOnlyList<string> Notices { get; init; }
