@@ -100,18 +100,11 @@ public static class UpscaleCommand
             if (gpuIndex != null && r.GetValue(device) == "cpu") throw new UsageException("--gpu chooses a CUDA device: not with --device cpu");
             if (gpuIndex is < 0) throw new UsageException($"--gpu must be 0 or more, not {gpuIndex}");
             if (batch.UsageError(r, r.GetValue(inputs)?.Length ?? 0) is { } usage) throw new UsageException(usage);
-            if (batch.Requested(r))
-            {
-                // The batch path writes each listed input's result as its extension says, on the library door.
-                foreach (var (given, name) in new (bool, string)[] { (isGrid, "a lambda grid"), (r.GetValue(dump) != null, "--dump-tensors"),
-                    (r.GetValue(format) != null, "--format"), (q != null, "--quality"), (bits != null, "--bit-depth"), (r.GetValue(keepRgb), "--keep-rgb"),
-                    (r.GetValue(recursive), "--recursive"), (gpuIndex != null, "--gpu"), (r.GetValue(maxMemory) != null, "--max-memory") })
-                    if (given) throw new UsageException($"{name} does not work with --list (yet)");
-                return batch.Run(r, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options, r.GetValue(device)!);
-            }
+            // A list names files: walking folders does not apply to it.
+            if (batch.Requested(r) && r.GetValue(recursive)) throw new UsageException("--recursive walks input folders: not with --list (a list names files)");
             var request = new UpscaleRequest
             {
-                Inputs = r.GetValue(inputs)!,
+                Inputs = r.GetValue(inputs) ?? [],
                 Output = r.GetValue(output)!,
                 ModelDir = r.GetValue(model)!,
                 LoraPath = r.GetValue(lora)!,
@@ -133,24 +126,37 @@ public static class UpscaleCommand
                 // Tiling is automatic (the planner may choose smaller tiles to fit the budget) unless a tile option was given.
                 AutoTiling = new Option[] { processing.LatentTile, processing.LatentOverlap, processing.VaeEncoderTile, processing.VaeDecoderTile }.All(t => r.GetResult(t) is null or { Implicit: true }),
             };
-            return Run(request);
+            // --list runs the same per-input path over a list's shard.
+            return batch.Requested(r) ? batch.Run(r, request) : Run(request);
         });
         return cmd;
     }
 
+    /// <summary>What is checked before any path or model, for the argument batch and --list alike: the options,
+    /// --dump-tensors with a grid, and the memory budget (resolved before the model takes any of it).</summary>
+    internal static MemoryBudget Prepare(UpscaleRequest q)
+    {
+        q.Options.Validate();
+        if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
+        try { return MemoryBudget.Resolve(q.MaxMemory); }
+        catch (PisaException e) when (e is not UsageException && q.MaxMemory != null) { throw new UsageException(e.Message); }
+    }
+
+    /// <summary>The library door for the request's model, backend and GPU; notices unless -q.</summary>
+    internal static PisaUpscaler Load(UpscaleRequest q) => PisaUpscaler.Load(new PisaUpscalerOptions
+    {
+        ModelDir = q.ModelDir, LoraPath = q.LoraPath, Device = q.Device, Gpu = q.Gpu,
+        Notice = notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); },
+    });
+
     public static int Run(UpscaleRequest q)
     {
-        var options = q.Options;
-        options.Validate();
-        if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
-        MemoryBudget budget; // before the model takes any of it
-        try { budget = MemoryBudget.Resolve(q.MaxMemory); }
-        catch (PisaException e) when (e is not UsageException && q.MaxMemory != null) { throw new UsageException(e.Message); }
+        var budget = Prepare(q);
 
         // Everything that can be wrong with the paths is found now, before minutes of model loading and compute.
         var jobs = UpscaleTargets.Plan(q.Inputs, q.Output, q.Recursive, q.Format, q.Grid?.Pairs);
         bool many = jobs.Count > 1 || q.Inputs.Any(Directory.Exists);
-        if (q.DumpPath != null) CheckDumpPath(q.DumpPath);
+        CheckDump(q, jobs, many);
         int skipped = 0;
         if (q.SkipExisting)
         {
@@ -159,11 +165,7 @@ public static class UpscaleCommand
             if (jobs.Count == 0) return Program.ExitOk;
         }
 
-        using var upscaler = PisaUpscaler.Load(new PisaUpscalerOptions
-        {
-            ModelDir = q.ModelDir, LoraPath = q.LoraPath, Device = q.Device, Gpu = q.Gpu,
-            Notice = notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); },
-        });
+        using var upscaler = Load(q);
         var progress = new UpscaleProgress(q.Quiet ? ProgressMode.None : q.Progress, jobs.Count);
         var said = new HashSet<string>(StringComparer.Ordinal);
         void SayOnce(string line)
@@ -183,16 +185,11 @@ public static class UpscaleCommand
             progress.ImageStart(i, Path.GetFileName(job.Input));
             try
             {
-                var outcome = RunOne(upscaler, job, q, budget, progress, n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"));
-                foreach (var saved in outcome.Saved)
-                {
-                    if (saved.AlphaComposited) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white");
-                    if (saved.DepthReduced) SayOnce($"{job.Format.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits");
-                }
+                var outcome = Start(upscaler, job, q, budget, progress, n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"))
+                    .GetAwaiter().GetResult();
+                Finish(q, job, outcome, many, SayOnce);
                 foreach (var stage in outcome.Stages) timer.Add(stage.Stage, stage.Milliseconds);
                 notices.AddRange(outcome.Notices);
-                if (q.DumpPath != null && outcome.Tensors is { } tensors)
-                    SafetensorsWriter.Write(DumpPathFor(q.DumpPath, job.Input, many), tensors);
                 progress.ImageDone(true);
             }
             catch (PisaException e)
@@ -219,7 +216,7 @@ public static class UpscaleCommand
 
     /// <summary>One input through the library's file door: decode, memory check, the pipeline (a grid's pairs), save.
     /// Shared by the argument batch and `--list`.</summary>
-    internal static UpscaleOutcome RunOne(PisaUpscaler upscaler, UpscaleJob job, UpscaleRequest q, MemoryBudget budget,
+    internal static Task<UpscaleOutcome> Start(PisaUpscaler upscaler, UpscaleJob job, UpscaleRequest q, MemoryBudget budget,
         IProgress<Engine.Pipeline.UpscaleProgress>? progress, Action<string> notice) =>
         upscaler.UpscaleFileAsync(job.Input, new UpscaleFileTargets
             {
@@ -234,7 +231,36 @@ public static class UpscaleCommand
                 Memory = budget,
                 AutoTiling = q.AutoTiling,
                 Notice = notice,
-            }, progress).GetAwaiter().GetResult();
+            }, progress);
+
+    /// <summary>After an input succeeded: the format notices (once each) and the tensor dump.</summary>
+    internal static void Finish(UpscaleRequest q, UpscaleJob job, UpscaleOutcome outcome, bool many, Action<string> sayOnce)
+    {
+        foreach (var saved in outcome.Saved)
+        {
+            if (saved.AlphaComposited) sayOnce($"{job.Format.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white");
+            if (saved.DepthReduced) sayOnce($"{job.Format.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits");
+        }
+        if (q.DumpPath != null && outcome.Tensors is { } tensors)
+            SafetensorsWriter.Write(DumpPathFor(q.DumpPath, job.Input, many), tensors);
+    }
+
+    /// <summary>--dump-tensors: a .safetensors file in a writable folder; with several inputs one file per input
+    /// (NAME.INPUT.safetensors), so two inputs of one name are refused before any work.</summary>
+    internal static void CheckDump(UpscaleRequest q, List<UpscaleJob> jobs, bool many)
+    {
+        if (q.DumpPath == null) return;
+        CheckDumpPath(q.DumpPath);
+        if (!many) return;
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var job in jobs)
+        {
+            string dump = DumpPathFor(q.DumpPath, job.Input, true);
+            if (seen.TryGetValue(dump, out var other))
+                throw new UsageException($"--dump-tensors: {other} and {job.Input} would both be dumped to {dump}");
+            seen[dump] = job.Input;
+        }
+    }
 
     private static void CheckDumpPath(string dumpPath)
     {

@@ -76,6 +76,54 @@ public sealed class UpscaleProgress : IProgress<Engine.Pipeline.UpscaleProgress>
         if (_mode == ProgressMode.Json) Event("image", w => w.WriteBoolean("ok", ok));
     }
 
+    // `--list` keeps two images in flight (the next decodes while the backend runs the current one): their events
+    // come from two threads, so they take this lock and name their image.
+    private readonly object _lock = new();
+
+    /// <summary>The progress of image <paramref name="index"/> of a batch with several in flight: each event is
+    /// reported as that image's.</summary>
+    public IProgress<Engine.Pipeline.UpscaleProgress> For(int index, string file) => new Tagged(this, index, file);
+
+    private sealed class Tagged(UpscaleProgress owner, int index, string file) : IProgress<Engine.Pipeline.UpscaleProgress>
+    {
+        public void Report(Engine.Pipeline.UpscaleProgress p)
+        {
+            lock (owner._lock)
+            {
+                owner.Select(index, file);
+                ((IProgress<Engine.Pipeline.UpscaleProgress>)owner).Report(p);
+            }
+        }
+    }
+
+    private void Select(int index, string file)
+    {
+        if (_image == index + 1 && _file == file) return;
+        _image = index + 1;
+        _file = file;
+        _stage = _tile = "";
+    }
+
+    /// <summary><see cref="ImageDone(bool)"/> for image <paramref name="index"/> of a batch with several in flight.</summary>
+    public void ImageDone(int index, string file, bool ok)
+    {
+        lock (_lock)
+        {
+            Select(index, file);
+            ImageDone(ok);
+        }
+    }
+
+    /// <summary>A line of its own on stderr, the bar's line ended first; safe beside events of images in flight.</summary>
+    public void Say(string line)
+    {
+        lock (_lock)
+        {
+            Interrupt();
+            Console.Error.WriteLine(line);
+        }
+    }
+
     /// <summary>Before printing a line of its own: ends the bar's line so the message starts clean.</summary>
     public void Interrupt()
     {
