@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using PiSa.Engine;
 using PiSa.Engine.Api;
-using PiSa.Engine.Backends;
 using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
 using PiSa.Engine.Pipeline;
