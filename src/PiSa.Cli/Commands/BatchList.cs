@@ -121,7 +121,7 @@ public sealed class BatchList(Option<bool> skipExisting)
     /// </summary>
     public int Run(ParseResult r, UpscaleRequest q)
     {
-        var budget = UpscaleCommand.Prepare(q);
+        var prepared = UpscaleCommand.Prepare(q);
         var (index, count) = ParseShard(r.GetValue(Shard), r.GetValue(ShardCount), Environment.GetEnvironmentVariable(IndexVariable));
         if (File.Exists(q.Output)) throw new PisaException($"output {q.Output} is a file, but --list needs an output folder");
         var all = Plan(r.GetValue(List)!, r.GetValue(ListRoot), q.Output, q.Format);
@@ -141,7 +141,7 @@ public sealed class BatchList(Option<bool> skipExisting)
             else todo.Add(job);
         }
         int skipped = jobs.Count - todo.Count;
-        using var upscaler = UpscaleCommand.Load(q);
+        using var upscaler = UpscaleCommand.Load(q, prepared);
         var progress = new UpscaleProgress(q.Quiet ? ProgressMode.None : q.Progress, todo.Count);
         void Say(string line) { if (!q.Quiet) progress.Say($"pisa: {line}"); }
         var said = new HashSet<string>(StringComparer.Ordinal);
@@ -179,7 +179,9 @@ public sealed class BatchList(Option<bool> skipExisting)
         {
             var job = todo[i];
             string name = Program.OneLine(Path.GetFileName(job.Input));
-            var task = UpscaleCommand.Start(upscaler, job, q, budget, progress.For(i, name), n => SayOnce($"{name}: {n}"));
+            int image = i;   // the loop variable is shared by the iterations: the plan event needs its own copy
+            var task = UpscaleCommand.Start(upscaler, job, q, prepared.Budget, progress.For(i, name), n => SayOnce($"{name}: {n}"),
+                plan => progress.Planned(image, name, plan, prepared.Budget.Bytes));
             inFlight.Enqueue((i, job, task, Stopwatch.GetTimestamp()));
             if (inFlight.Count >= 2) Drain();
         }

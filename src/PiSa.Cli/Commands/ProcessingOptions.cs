@@ -19,7 +19,7 @@ public sealed class ProcessingOptions
     public Option<string> ColorFix { get; } = Choices.Create("--color-fix", "colour correction against the input", "adain", "adain", "wavelet", "none");
     public Option<int> Upscale { get; } = new("--upscale", "-s") { Description = "scale factor", DefaultValueFactory = _ => 4 };
     public Option<int> ProcessSize { get; } = new("--process-size") { Description = "inputs smaller than process-size/upscale are first enlarged (official resize_flag path)", DefaultValueFactory = _ => 512 };
-    public Option<int> LatentTile { get; } = new("--latent-tile", "-t", "--tile") { Description = "UNet tile size in latent pixels", DefaultValueFactory = _ => 96 };
+    public Option<int> LatentTile { get; } = new("--latent-tile", "-t", "--tile") { Description = "UNet tile size in latent pixels; 0 = the largest that fits the memory budget (pisa upscale, CPU)", DefaultValueFactory = _ => 96 };
     public Option<int> LatentOverlap { get; } = new("--latent-overlap") { Description = "UNet tile overlap in latent pixels", DefaultValueFactory = _ => 32 };
     public Option<int> VaeEncoderTile { get; } = new("--vae-encoder-tile") { Description = "VAE encoder tile size in pixels", DefaultValueFactory = _ => 1024 };
     public Option<int> VaeDecoderTile { get; } = new("--vae-decoder-tile") { Description = "VAE decoder tile size in latent pixels", DefaultValueFactory = _ => 224 };

@@ -17,7 +17,8 @@ public sealed record UpscaleRequest
     public required string LoraPath { get; init; }
     public required UpscaleOptions Options { get; init; }
     public string Device { get; init; } = "auto";
-    public int Gpu { get; init; }
+    /// <summary>--gpu N, or null for device 0 (see <see cref="GpuOption"/>).</summary>
+    public int? Gpu { get; init; }
     public string? DumpPath { get; init; }
     /// <summary>The lambda grid (lists given), or null for one image per input.</summary>
     public LambdaGrid? Grid { get; init; }
@@ -60,7 +61,7 @@ public static class UpscaleCommand
         // --mode, --lambda-pix/-sem, --prompt, --color-fix, --upscale, --process-size, tiles: shared with `pisa serve`.
         var processing = new ProcessingOptions();
         var device = DeviceOption.Create();
-        var gpu = new Option<int?>("--gpu") { Description = "the CUDA device to run on, numbered from 0 as `pisa doctor` lists them (default 0)" };
+        var gpu = GpuOption.Create();
         var dump = new Option<string?>("--dump-tensors") { Description = "write the intermediates (as the golden fixtures name them) to this .safetensors file" };
         var format = Choices.Create("--format", ["-f"], "output format, overriding the extension (png, jpg, webp, tiff, bmp, tga)", null, "png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "tga");
         var quality = new Option<int?>("--quality") { Description = "JPEG quality (default 95); for WebP, lossy at this quality (WebP is lossless without it)" };
@@ -96,8 +97,6 @@ public static class UpscaleCommand
             if (q is < 1 or > 100) throw new UsageException($"--quality must be between 1 and 100, not {q}");
             if (r.GetValue(quiet) && r.GetValue(verbose)) throw new UsageException("--quiet and --verbose contradict each other");
             int? gpuIndex = r.GetValue(gpu);
-            if (gpuIndex != null && r.GetValue(device) == "cpu") throw new UsageException("--gpu chooses a CUDA device: not with --device cpu");
-            if (gpuIndex is < 0) throw new UsageException($"--gpu must be 0 or more, not {gpuIndex}");
             if (batch.UsageError(r, r.GetValue(inputs)?.Length ?? 0) is { } usage) throw new UsageException(usage);
             // A list names files: walking folders does not apply to it.
             if (batch.Requested(r) && r.GetValue(recursive)) throw new UsageException("--recursive walks input folders: not with --list (a list names files)");
@@ -109,7 +108,7 @@ public static class UpscaleCommand
                 LoraPath = r.GetValue(lora)!,
                 Options = options,
                 Device = r.GetValue(device)!,
-                Gpu = gpuIndex ?? 0,
+                Gpu = gpuIndex,
                 DumpPath = r.GetValue(dump),
                 Grid = isGrid ? new LambdaGrid(pixes, sems) : null,
                 Format = r.GetValue(format) is string f ? ImageFormats.FromName(f) : null,
@@ -131,26 +130,31 @@ public static class UpscaleCommand
         return cmd;
     }
 
+    /// <summary>What was settled before any path or model: the backend to ask for and the memory budget.</summary>
+    internal sealed record Prepared(string Device, int Gpu, MemoryBudget Budget);
+
     /// <summary>What is checked before any path or model, for the argument batch and --list alike: the options,
-    /// --dump-tensors with a grid, and the memory budget (resolved before the model takes any of it).</summary>
-    internal static MemoryBudget Prepare(UpscaleRequest q)
+    /// --dump-tensors with a grid, --gpu against the device, and the memory budget (resolved before the model takes
+    /// any of it).</summary>
+    internal static Prepared Prepare(UpscaleRequest q)
     {
-        q.Options.Validate();
+        q.Options.Validate(latentTileMayBeAutomatic: true); // -t 0 is resolved per image by MemoryPlanner.Plan
         if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
-        try { return MemoryBudget.Resolve(q.MaxMemory); }
+        var (deviceName, gpuOrdinal) = GpuOption.Resolve(q.Device, q.Gpu);
+        try { return new Prepared(deviceName, gpuOrdinal, MemoryBudget.Resolve(q.MaxMemory)); }
         catch (PisaException e) when (e is not UsageException && q.MaxMemory != null) { throw new UsageException(e.Message); }
     }
 
-    /// <summary>The library door for the request's model, backend and GPU; notices unless -q.</summary>
-    internal static PisaUpscaler Load(UpscaleRequest q) => PisaUpscaler.Load(new PisaUpscalerOptions
+    /// <summary>The library door for the request's model on the prepared backend and GPU; notices unless -q.</summary>
+    internal static PisaUpscaler Load(UpscaleRequest q, Prepared p) => PisaUpscaler.Load(new PisaUpscalerOptions
     {
-        ModelDir = q.ModelDir, LoraPath = q.LoraPath, Device = q.Device, Gpu = q.Gpu,
+        ModelDir = q.ModelDir, LoraPath = q.LoraPath, Device = p.Device, Gpu = p.Gpu,
         Notice = notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); },
     });
 
     public static int Run(UpscaleRequest q)
     {
-        var budget = Prepare(q);
+        var prepared = Prepare(q);
 
         // Everything that can be wrong with the paths is found now, before minutes of model loading and compute.
         var jobs = UpscaleTargets.Plan(q.Inputs, q.Output, q.Recursive, q.Format, q.Grid?.Pairs);
@@ -164,7 +168,7 @@ public static class UpscaleCommand
             if (jobs.Count == 0) return Program.ExitOk;
         }
 
-        using var upscaler = Load(q);
+        using var upscaler = Load(q, prepared);
         var progress = new UpscaleProgress(q.Quiet ? ProgressMode.None : q.Progress, jobs.Count);
         var said = new HashSet<string>(StringComparer.Ordinal);
         void SayOnce(string line)
@@ -184,8 +188,8 @@ public static class UpscaleCommand
             progress.ImageStart(i, Path.GetFileName(job.Input));
             try
             {
-                var outcome = Start(upscaler, job, q, budget, progress, n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"))
-                    .GetAwaiter().GetResult();
+                var outcome = Start(upscaler, job, q, prepared.Budget, progress, n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"),
+                    plan => progress.Planned(plan, prepared.Budget.Bytes)).GetAwaiter().GetResult();
                 Finish(q, job, outcome, many, SayOnce);
                 foreach (var stage in outcome.Stages) timer.Add(stage.Stage, stage.Milliseconds);
                 notices.AddRange(outcome.Notices);
@@ -216,7 +220,7 @@ public static class UpscaleCommand
     /// <summary>One input through the library's file door: decode, memory check, the pipeline (a grid's pairs), save.
     /// Shared by the argument batch and `--list`.</summary>
     internal static Task<UpscaleOutcome> Start(PisaUpscaler upscaler, UpscaleJob job, UpscaleRequest q, MemoryBudget budget,
-        IProgress<Engine.Pipeline.UpscaleProgress>? progress, Action<string> notice) =>
+        IProgress<Engine.Pipeline.UpscaleProgress>? progress, Action<string> notice, Action<MemoryEstimate> planned) =>
         upscaler.UpscaleFileAsync(job.Input, new UpscaleFileTargets
             {
                 Outputs = q.Grid == null ? [job.Output] : [.. job.Outputs.Take(q.Grid.Pairs.Count)],
@@ -230,6 +234,7 @@ public static class UpscaleCommand
                 Memory = budget,
                 AutoTiling = q.AutoTiling,
                 Notice = notice,
+                Planned = planned,
             }, progress);
 
     /// <summary>After an input succeeded: the format notices (once each) and the tensor dump.</summary>
@@ -237,8 +242,8 @@ public static class UpscaleCommand
     {
         foreach (var saved in outcome.Saved)
         {
-            if (saved.AlphaComposited) sayOnce($"{job.Format.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white");
-            if (saved.DepthReduced) sayOnce($"{job.Format.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits");
+            if (saved.AlphaComposited) sayOnce(ImageFormats.AlphaNotice(job.Format));
+            if (saved.DepthReduced) sayOnce(ImageFormats.DepthNotice(job.Format));
         }
         if (q.DumpPath != null && outcome.Tensors is { } tensors)
             SafetensorsWriter.Write(DumpPathFor(q.DumpPath, job.Input, many), tensors);

@@ -18,7 +18,7 @@ public enum ProgressMode
 /// <summary>
 /// Progress of an upscale run on stderr: per image, per pipeline stage and per latent tile. The bar is drawn only
 /// on a terminal (carriage-return frames never reach a redirected stderr); JSON events are
-/// <c>{"event":"stage"|"tile"|"image"|"done", "image":i, "images":n, "file":..., "stage":..., "tile":i, "tiles":n,
+/// <c>{"event":"plan"|"stage"|"tile"|"image"|"done", "image":i, "images":n, "file":..., "stage":..., "tile":i, "tiles":n,
 /// "ok":bool, "elapsed_s":t}</c>, image and tile counted from 1 (a tile event is sent when that tile is done).
 /// </summary>
 public sealed class UpscaleProgress : IProgress<Engine.Pipeline.UpscaleProgress>
@@ -71,6 +71,25 @@ public sealed class UpscaleProgress : IProgress<Engine.Pipeline.UpscaleProgress>
         else if (p.Stage == "unet") Tile(p.Tile, p.Tiles);
     }
 
+    /// <summary>The memory plan of the current image (JSON only): the tiling it runs with (a latent tile of 0 means
+    /// untiled) and the estimated peak against the budget, so a script sees what `-t 0` chose.</summary>
+    public void Planned(Engine.Pipeline.MemoryEstimate plan, long budgetBytes)
+    {
+        if (_mode != ProgressMode.Json) return;
+        var o = plan.Options;
+        int lh = plan.ModelHeight / 8, lw = plan.ModelWidth / 8;
+        bool tiled = Engine.Pipeline.LatentTiling.IsActive(lh, lw, o.LatentTile);
+        Event("plan", w =>
+        {
+            w.WriteNumber("latent_tile", tiled ? Math.Min(o.LatentTile, Math.Min(lh, lw)) : 0);
+            w.WriteNumber("latent_overlap", tiled ? o.LatentOverlap : 0);
+            w.WriteNumber("vae_encoder_tile", o.VaeEncoderTile);
+            w.WriteNumber("vae_decoder_tile", o.VaeDecoderTile);
+            w.WriteNumber("estimated_bytes", plan.Total);
+            w.WriteNumber("budget_bytes", budgetBytes);
+        });
+    }
+
     public void ImageDone(bool ok)
     {
         if (_mode == ProgressMode.Json) Event("image", w => w.WriteBoolean("ok", ok));
@@ -111,6 +130,16 @@ public sealed class UpscaleProgress : IProgress<Engine.Pipeline.UpscaleProgress>
         {
             Select(index, file);
             ImageDone(ok);
+        }
+    }
+
+    /// <summary><see cref="Planned(Engine.Pipeline.MemoryEstimate, long)"/> for image <paramref name="index"/> of a batch with several in flight.</summary>
+    public void Planned(int index, string file, Engine.Pipeline.MemoryEstimate plan, long budgetBytes)
+    {
+        lock (_lock)
+        {
+            Select(index, file);
+            Planned(plan, budgetBytes);
         }
     }
 

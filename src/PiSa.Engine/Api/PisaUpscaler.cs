@@ -92,7 +92,9 @@ public sealed class PisaUpscaler : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(input);
         options ??= new UpscaleOptions();
         call ??= UpscaleCall.Plain;
-        options.Validate(); // a bad option fails at once, not after waiting in the queue
+        // A bad option fails at once, not after waiting in the queue. An automatic latent tile (-t 0) needs the
+        // memory check, which resolves it from the budget.
+        options.Validate(latentTileMayBeAutomatic: call.Memory != null);
         call.Validate(options);
         long queued = Stopwatch.GetTimestamp();
         return RunAsync((pipeline, ct) =>
@@ -101,8 +103,12 @@ public sealed class PisaUpscaler : IDisposable, IAsyncDisposable
             var o = options;
             var grid = call.Grid?.Pairs;
             if (call.Memory is { } budget)
-                o = MemoryPlanner.Plan(ModelFootprint.Of(_model), _ops.Name, input.Width, input.Height, o, budget, call.AutoTiling,
-                    call.Notice, HostImages.Of(input, grid?.Count ?? 1)).Options;
+            {
+                var plan = MemoryPlanner.Plan(ModelFootprint.Of(_model), _ops.Name, input.Width, input.Height, o, budget, call.AutoTiling,
+                    call.Notice, HostImages.Of(input, grid?.Count ?? 1));
+                call.Planned?.Invoke(plan);
+                o = plan.Options;
+            }
             var before = pipeline.Timer.Stages.ToDictionary(s => s.Stage, s => (s.TotalMs, s.Count));
             int notices = pipeline.Notices.Count;
             var cold = ColdBefore(input, o);

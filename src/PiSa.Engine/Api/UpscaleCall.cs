@@ -33,6 +33,9 @@ public sealed record UpscaleCall
     public bool AutoTiling { get; init; }
     /// <summary>Receives the memory check's one-line notices (tiling chosen), on the backend worker.</summary>
     public Action<string>? Notice { get; init; }
+    /// <summary>Receives the memory check's plan (the tiling the call runs with, its estimated peak) before the
+    /// run starts, on the backend worker.</summary>
+    public Action<MemoryEstimate>? Planned { get; init; }
 
     internal void Validate(UpscaleOptions o)
     {

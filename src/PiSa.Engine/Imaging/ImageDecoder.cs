@@ -154,6 +154,7 @@ public static class ImageDecoder
 
     private static SourceImage Convert(Image image, string formatName)
     {
+        if (formatName == "TIFF") TiffMetadata.LiftFromFrame(image);   // before AutoOrient, which reads the image's EXIF
         image.Mutate(x => x.AutoOrient());
         var metadata = image.Metadata.DeepClone();
         // The pixels are upright now: an orientation tag left as it was would rotate them a second time.

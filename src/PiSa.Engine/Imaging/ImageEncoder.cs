@@ -15,9 +15,9 @@ namespace PiSa.Engine.Imaging;
 /// Encodes an <see cref="OutputImage"/> with SixLabors.ImageSharp. Alpha is written where the format holds it
 /// (PNG, WebP) and composited on white elsewhere (the caller is told, to say so once); grey is written as one
 /// channel with Pillow's luma weights where the format holds it; 16 bits where the format holds it (PNG). ICC,
-/// EXIF and XMP go with the image where the format stores them (PNG, with the ICC profile in an iCCP chunk we add;
-/// JPEG; WebP without ICC and XMP; see
-/// <see cref="ImageFormats"/> for what ImageSharp 2.1 cannot write).
+/// EXIF and XMP go with the image to PNG (the ICC profile in an iCCP chunk we add), JPEG, WebP (the ICC profile
+/// in an ICCP chunk we add, <see cref="WebpContainer"/>) and TIFF (<see cref="TiffMetadata"/>); BMP and TGA hold
+/// none. See <see cref="ImageFormats"/> for what ImageSharp 2.1 cannot write.
 /// </summary>
 public static class ImageEncoder
 {
@@ -57,18 +57,27 @@ public static class ImageEncoder
         {
             image.Metadata.IccProfile = img.Metadata.IccProfile?.DeepClone();
             image.Metadata.ExifProfile = img.Metadata.ExifProfile?.DeepClone();
-            // ImageSharp 2.1's WebP encoder miscounts the RIFF size when it adds XMP (the file reads as truncated).
-            if (o.Format != ImageFormat.Webp) image.Metadata.XmpProfile = img.Metadata.XmpProfile?.DeepClone();
+            image.Metadata.XmpProfile = img.Metadata.XmpProfile?.DeepClone();
+            if (o.Format == ImageFormat.Tiff) TiffMetadata.PlaceForEncoder(image, img.Metadata);
         }
-        if (o.Format == ImageFormat.Png && img.Metadata?.IccProfile?.ToByteArray() is { Length: > 0 } icc)
+        byte[]? profile = img.Metadata?.IccProfile?.ToByteArray() is { Length: > 0 } p ? p : null;
+        if (o.Format == ImageFormat.Png && profile != null)
         {
             // ImageSharp 2.1 writes no iCCP chunk: encode, then insert it.
             var png = new MemoryStream();
             image.Save(png, Encoder(o, alpha, deep, grey));
-            destination.Write(PngIccChunk.Insert(png.ToArray(), icc));
+            destination.Write(PngIccChunk.Insert(png.ToArray(), profile));
+        }
+        else if (o.Format == ImageFormat.Webp)
+        {
+            // ImageSharp 2.1 writes no ICCP chunk, and overstates the RIFF size of lossless files with metadata.
+            var webp = new MemoryStream();
+            image.Save(webp, Encoder(o, alpha, deep, grey));
+            destination.Write(WebpContainer.Rewrite(webp.ToArray(), profile, w, h, alpha));
         }
         else image.Save(destination, Encoder(o, alpha, deep, grey));
-        return new Outcome(composite, wantDepth == 16 && !deep && img.Rgb16 != null);
+        // 16 bits asked for (a 16-bit input, or --bit-depth 16) and not written.
+        return new Outcome(composite, wantDepth == 16 && !deep);
     }
 
     private static IImageEncoder Encoder(EncodeOptions o, bool alpha, bool deep, bool grey) => o.Format switch

@@ -51,6 +51,13 @@ public static class MemoryPlanner
     public static MemoryEstimate Plan(ModelFootprint f, string backend, int width, int height, UpscaleOptions o,
         MemoryBudget budget, bool tilingIsAutomatic, Action<string>? notice = null, HostImages? host = null)
     {
+        if (o.LatentTile == UpscaleOptions.AutomaticLatentTile)
+        {
+            // -t 0: the latent tile is chosen from the budget; the VAE tiles stay as given.
+            (o, string chosen) = AutoLatentTile.Choose(f, backend, width, height, o, budget, host);
+            notice?.Invoke(chosen);
+            tilingIsAutomatic = false;
+        }
         var sizes = Imaging.Preprocess.Plan(width, height, o.Upscale, o.ProcessSize);
         int lh = sizes.Height8 / 8, lw = sizes.Width8 / 8;
         if (LatentTiling.IsActive(lh, lw, o.LatentTile) && Math.Min(o.LatentTile, Math.Min(lh, lw)) <= o.LatentOverlap && tilingIsAutomatic)

@@ -23,17 +23,33 @@ public sealed record UpscaleOptions
     public ColorFixMethod ColorFix { get; init; } = ColorFixMethod.AdaIn;
     public int Upscale { get; init; } = 4;
     public int ProcessSize { get; init; } = 512;
+    /// <summary>UNet tile side in latent pixels, or <see cref="AutomaticLatentTile"/> (chosen per image by
+    /// <see cref="MemoryPlanner"/> from the memory budget).</summary>
     public int LatentTile { get; init; } = 96;
     public int LatentOverlap { get; init; } = 32;
     public int VaeEncoderTile { get; init; } = 1024;
     public int VaeDecoderTile { get; init; } = 224;
 
-    public void Validate()
+    /// <summary>`--latent-tile 0` (`-t 0`): the largest latent tile whose estimated peak fits the memory budget.</summary>
+    public const int AutomaticLatentTile = 0;
+
+    /// <param name="latentTileMayBeAutomatic">The caller plans the run with <see cref="MemoryPlanner"/>, which
+    /// replaces <see cref="AutomaticLatentTile"/> by a size; everywhere else a tile size must be given.</param>
+    public void Validate(bool latentTileMayBeAutomatic = false)
     {
         if (Upscale < 1 || Upscale > 16) throw new PisaException($"--upscale must be between 1 and 16, got {Upscale}");
         if (ProcessSize < 8) throw new PisaException($"--process-size must be at least 8, got {ProcessSize}");
-        if (LatentTile < 2) throw new PisaException($"--latent-tile must be at least 2, got {LatentTile}");
-        if (LatentOverlap < 0 || LatentOverlap >= LatentTile) throw new PisaException($"--latent-overlap must be in [0, latent tile), got {LatentOverlap}");
+        if (LatentTile == AutomaticLatentTile && latentTileMayBeAutomatic)
+        {
+            if (LatentOverlap < 0) throw new PisaException($"--latent-overlap must be 0 or more, got {LatentOverlap}");
+        }
+        else
+        {
+            if (LatentTile == AutomaticLatentTile)
+                throw new PisaException("--latent-tile 0 (automatic from the memory budget) is chosen per image by `pisa upscale`; give a size of at least 2 here");
+            if (LatentTile < 2) throw new PisaException($"--latent-tile must be at least 2 (or 0: automatic), got {LatentTile}");
+            if (LatentOverlap < 0 || LatentOverlap >= LatentTile) throw new PisaException($"--latent-overlap must be in [0, latent tile), got {LatentOverlap}");
+        }
         if (VaeEncoderTile < 8) throw new PisaException($"--vae-encoder-tile must be at least 8, got {VaeEncoderTile}");
         if (VaeDecoderTile < 1) throw new PisaException($"--vae-decoder-tile must be at least 1, got {VaeDecoderTile}");
         if (!float.IsFinite(LambdaPix) || !float.IsFinite(LambdaSem)) throw new PisaException("--lambda-pix and --lambda-sem must be finite numbers");

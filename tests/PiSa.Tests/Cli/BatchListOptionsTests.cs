@@ -82,9 +82,17 @@ public sealed class BatchListOptionsTests
     {
         using var dir = new TempDir();
         MakeList(dir);
-        // Every input refused by the budget in one line each, before compute; --gpu is taken (auto falls back to the CPU here).
-        var tight = PisaProcess.Run(["upscale", "--list", dir.File("in/list.txt"), "-o", dir.File("out"), "--model", Sd, "--lora", CliImageTests.Lora,
-            "--process-size", "64", "--max-memory", "1M", "--gpu", "0", "--results", dir.File("r.jsonl")]);
+        // --gpu is taken as upscale takes it: the same outcome for a list as for an argument (on a machine without
+        // a GPU, the same one-line error before any work).
+        var listGpu = PisaProcess.Run(["upscale", "--list", dir.File("in/list.txt"), "-o", dir.File("gpu"), "--model", Sd, "--lora", CliImageTests.Lora,
+            "--process-size", "64", "--max-memory", "1M", "--gpu", "0"]);
+        var argGpu = PisaProcess.Run(["upscale", dir.File("in/a.png"), "-o", dir.File("gpu-arg/"), "--model", Sd, "--lora", CliImageTests.Lora,
+            "--process-size", "64", "--max-memory", "1M", "--gpu", "0"]);
+        Assert.Equal(argGpu.ExitCode, listGpu.ExitCode);
+        if (argGpu.ExitCode != 1) Assert.Equal(argGpu.Stderr, listGpu.Stderr);
+
+        // Every input refused by the budget in one line each, before compute.
+        var tight = PisaProcess.Run(List(dir, "out", "--max-memory", "1M", "--results", dir.File("r.jsonl")));
         Assert.Equal(1, tight.ExitCode);
         Assert.Equal(2, tight.StderrLines.Count(l => l.Contains("memory budget")));
         Assert.DoesNotContain("   at ", tight.Stderr);

@@ -103,8 +103,25 @@ public sealed class CliCommandsTests
         using var dir = new TempDir();
         string[] args = ["upscale", Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png"), "-o", dir.File("o.png"), "--model", Path.Combine(FixturePaths.Tiny, "sd"),
             "--lora", Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), "--process-size", "64"];
-        PisaProcess.AssertOneLineError(PisaProcess.Run([.. args, "--device", "cpu", "--gpu", "1"]), "--gpu", exitCode: 2);
+        PisaProcess.AssertOneLineError(PisaProcess.Run([.. args, "--device", "cpu", "--gpu", "1"]), "--gpu chooses a CUDA device: not with --device cpu", exitCode: 2);
+        PisaProcess.AssertOneLineError(PisaProcess.Run([.. args, "--device", "ptx", "--gpu", "0"]), "not with --device ptx", exitCode: 2);
+        PisaProcess.AssertOneLineError(PisaProcess.Run([.. args, "--device", "cpu", "--gpu", "-1"]), "--gpu must be 0 or more", exitCode: 2);
         if (PiSa.Cuda.CudaAvailability.Probe().Ok) return;   // below: machines without a GPU
-        PisaProcess.AssertOneLineError(PisaProcess.Run([.. args, "--device", "cuda", "--gpu", "3"]), "--device cuda");
+        // A named GPU that is not there fails at once (no CPU fallback under --device auto), saying there is none.
+        foreach (var device in new[] { "cuda", "auto" })
+        {
+            var r = PisaProcess.Run([.. args, "--device", device, "--gpu", "7"]);
+            PisaProcess.AssertOneLineError(r, "--gpu 7: no CUDA device is usable on this machine");
+            Assert.Contains("pisa doctor", r.Stderr);
+        }
+        Assert.False(File.Exists(dir.File("o.png")));
+    }
+
+    [Fact]
+    public void Doctor_says_which_cuda_devices_there_are()
+    {
+        var r = PisaProcess.Run("doctor");
+        if (PiSa.Cuda.CudaAvailability.Probe().Ok) Assert.Matches(@"GPU:\s+.*compute capability", r.Stdout);
+        else Assert.Matches(@"(?m)^GPU:\s+none: " + System.Text.RegularExpressions.Regex.Escape(PiSa.Cuda.CudaAvailability.Probe().Reason) + "$", r.Stdout);
     }
 }

@@ -173,15 +173,44 @@ public sealed class CliImageTests
         icc[100] = 0x5A;
         var meta = new SixLabors.ImageSharp.Metadata.ImageMetadata { ExifProfile = exif, XmpProfile = xmp, IccProfile = new SixLabors.ImageSharp.Metadata.Profiles.Icc.IccProfile(icc) };
         ImageIO.Save(new OutputImage { Rgb = ImageIO.Load(Input("lq_b.png")), Metadata = meta }, input, new EncodeOptions { Format = ImageFormat.Png });   // 16x28
-        foreach (var name in new[] { "out.png", "out.jpg" })
+        // Every format that stores them: PNG, JPEG, WebP (lossless, and lossy with --quality), TIFF; then a TIFF
+        // input (its profiles sit on ImageSharp's first frame) into PNG.
+        foreach (var (from, name, extra) in new[] { (input, "out.png", ""), (input, "out.jpg", ""), (input, "out.webp", ""), (input, "lossy.webp", "90"),
+            (input, "out.tiff", ""), (dir.File("out.tiff"), "from-tiff.png", "") })
         {
-            Ok(Upscale(input, dir.File(name)));
+            Ok([.. Upscale(from, dir.File(name)), .. extra == "" ? Array.Empty<string>() : ["--quality", extra]]);
             using var o = Image.Load(dir.File(name));
-            Assert.Equal((112, 64), (o.Width, o.Height));   // 28x16 upright, x4
-            Assert.Equal((ushort)1, o.Metadata.ExifProfile?.GetValue(ExifTag.Orientation)?.Value);
-            Assert.Equal("pisa test", o.Metadata.ExifProfile?.GetValue(ExifTag.Artist)?.Value);
-            Assert.Contains("pisa-xmp-marker", System.Text.Encoding.UTF8.GetString(o.Metadata.XmpProfile?.ToByteArray() ?? []));
+            var (oExif, oXmp) = name.EndsWith(".tiff") ? (o.Frames.RootFrame.Metadata.ExifProfile, o.Frames.RootFrame.Metadata.XmpProfile) : (o.Metadata.ExifProfile, o.Metadata.XmpProfile);
+            bool twice = from != input;   // x4 of the x4 result
+            Assert.Equal(twice ? (448, 256) : (112, 64), (o.Width, o.Height));   // 28x16 upright, x4
+            Assert.Equal((ushort)1, oExif?.GetValue(ExifTag.Orientation)?.Value);
+            Assert.Equal("pisa test", oExif?.GetValue(ExifTag.Artist)?.Value);
+            Assert.Contains("pisa-xmp-marker", System.Text.Encoding.UTF8.GetString(oXmp?.ToByteArray() ?? []));
             Assert.Equal(icc, ImageDecoder.Load(dir.File(name)).Metadata?.IccProfile?.ToByteArray());
+            if (name.EndsWith(".webp")) AssertWebpContainer(File.ReadAllBytes(dir.File(name)), icc);
+            // The TIFF input's layout tags (its strip offsets, its size) describe that file, not this one.
+            if (twice) Assert.Null(oExif?.GetValue(ExifTag.ImageWidth));
         }
+    }
+
+    /// <summary>The WebP container as its specification has it, read from the bytes (not through ImageSharp): the
+    /// RIFF size is the file's, VP8X comes first with the ICC, EXIF and XMP flags set, and ICCP right after it
+    /// holds the profile.</summary>
+    private static void AssertWebpContainer(byte[] f, byte[] icc)
+    {
+        Assert.Equal(f.Length - 8, (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(f.AsSpan(4)));
+        var chunks = new List<(string Id, int At, int Size)>();
+        for (int p = 12; p < f.Length;)
+        {
+            int size = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(f.AsSpan(p + 4));
+            chunks.Add((System.Text.Encoding.ASCII.GetString(f, p, 4), p + 8, size));
+            p += 8 + size + (size & 1);
+        }
+        Assert.Equal("VP8X", chunks[0].Id);
+        Assert.Equal(0x20 | 0x08 | 0x04, f[chunks[0].At] & (0x20 | 0x08 | 0x04));
+        Assert.Equal("ICCP", chunks[1].Id);
+        Assert.Equal(icc, f.AsSpan(chunks[1].At, chunks[1].Size).ToArray());
+        Assert.Contains(chunks, c => c.Id == "EXIF");
+        Assert.Contains(chunks, c => c.Id == "XMP ");
     }
 }
