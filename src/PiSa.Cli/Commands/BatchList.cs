@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using PiSa.Engine;
 using PiSa.Engine.Api;
+using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
 using PiSa.Engine.Pipeline;
 
@@ -75,8 +76,10 @@ public sealed class BatchList(Option<bool> skipExisting)
         return (index, shardCount.Value);
     }
 
-    /// <summary>The listed inputs (full paths) and their deterministic output paths under <paramref name="outputDir"/>.</summary>
-    public static List<(string Input, string Output)> Plan(string listFile, string? listRoot, string outputDir)
+    /// <summary>The listed inputs (full paths) and their deterministic output paths under <paramref name="outputDir"/>:
+    /// the input's relative path, with <paramref name="format"/>'s extension when one is given (-f), and as a PNG when
+    /// the input's format is one we do not write (GIF).</summary>
+    public static List<(string Input, string Output)> Plan(string listFile, string? listRoot, string outputDir, ImageFormat? format = null)
     {
         if (!File.Exists(listFile)) throw new PisaException($"list file not found: {listFile}");
         string root = Path.GetFullPath(listRoot ?? Path.GetDirectoryName(Path.GetFullPath(listFile))!);
@@ -92,7 +95,8 @@ public sealed class BatchList(Option<bool> skipExisting)
             string rel = Path.GetRelativePath(root, input);
             if (rel.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(rel))
                 throw new PisaException($"{listFile}:{lineNo}: {line} is outside the list root {root} (set --list-root)");
-            if (!IsWritable(rel)) rel = Path.ChangeExtension(rel, ".png");
+            if (format != null) rel = Path.ChangeExtension(rel, ImageFormats.Extension(format.Value));
+            else if (!IsWritable(rel)) rel = Path.ChangeExtension(rel, ".png");
             string output = Path.Combine(Path.GetFullPath(outputDir), rel);
             if (outputs.TryGetValue(output, out var other))
                 throw new PisaException($"{listFile}:{lineNo}: {line} and {other} would both be written to {output}");
@@ -109,59 +113,81 @@ public sealed class BatchList(Option<bool> skipExisting)
         catch (PisaException) { return false; }
     }
 
-    public int Run(ParseResult r, string output, string modelDir, string loraPath, UpscaleOptions options, string device, Engine.Backends.Cpu.CpuPrecision precision = Engine.Backends.Cpu.CpuPrecision.Fp32)
+    /// <summary>
+    /// This shard of the list through upscale's own per-input path (<see cref="UpscaleCommand.Start"/>): the same
+    /// options (format, quality, bit depth, grey, the lambda grid, tensor dumps, memory budget, GPU, progress), the
+    /// same checks of every output before the model loads. A bad input is one line and one "failed" result; the
+    /// rest complete.
+    /// </summary>
+    public int Run(ParseResult r, UpscaleRequest q)
     {
-        options.Validate();
+        var prepared = UpscaleCommand.Prepare(q);
         var (index, count) = ParseShard(r.GetValue(Shard), r.GetValue(ShardCount), Environment.GetEnvironmentVariable(IndexVariable));
-        if (File.Exists(output)) throw new PisaException($"output {output} is a file, but --list needs an output folder");
-        var mine = Select(Plan(r.GetValue(List)!, r.GetValue(ListRoot), output), index, count);
-        bool skip = r.GetValue(SkipExisting);
+        if (File.Exists(q.Output)) throw new PisaException($"output {q.Output} is a file, but --list needs an output folder");
+        var all = Plan(r.GetValue(List)!, r.GetValue(ListRoot), q.Output, q.Format);
+        var jobs = Select(all, index, count)
+            .Select(p => UpscaleTargets.Job(p.Input, p.Output, q.Format ?? ImageIO.FormatFromPath(p.Output), q.Grid?.Pairs)).ToList();
+        // Before the model loads: no two inputs on one tensor dump, no output on a listed input or on another
+        // output, every output folder writable (created here).
+        UpscaleCommand.CheckDump(q, jobs, many: true);
+        UpscaleTargets.Check(jobs, all.Select(p => p.Input));
         string? resultsPath = r.GetValue(Results);
         using var results = resultsPath == null ? null : OpenResults(resultsPath);
 
-        using var upscaler = PisaUpscaler.Load(new PisaUpscalerOptions
+        var todo = new List<UpscaleJob>();
+        foreach (var job in jobs)
         {
-            ModelDir = modelDir, LoraPath = loraPath, Device = device, Precision = precision,
-            Notice = n => Console.Error.WriteLine($"pisa: {n}"),
-        });
-        Console.Error.WriteLine($"pisa: shard {index}/{count}: {mine.Count} input(s) on {upscaler.Backend}");
-        int failed = 0, done = 0, skipped = 0;
+            if (q.SkipExisting && job.Outputs.All(File.Exists)) Write(results, job, "skipped", 0, null, null);
+            else todo.Add(job);
+        }
+        int skipped = jobs.Count - todo.Count;
+        using var upscaler = UpscaleCommand.Load(q, prepared);
+        var progress = new UpscaleProgress(q.Quiet ? ProgressMode.None : q.Progress, todo.Count);
+        void Say(string line) { if (!q.Quiet) progress.Say($"pisa: {line}"); }
+        var said = new HashSet<string>(StringComparer.Ordinal);
+        void SayOnce(string line) { lock (said) if (!said.Add(line)) return; Say(line); }
+        Say($"shard {index}/{count}: {todo.Count} input(s) on {upscaler.Backend}{(skipped > 0 ? $", {skipped} skipped (output exists)" : "")}");
+
+        int failed = 0, done = 0;
         // Two images in flight: the next one decodes while the backend works on the current one.
-        var inFlight = new Queue<(string Input, string Output, Task<UpscaleOutcome> Task, long Start)>();
+        var inFlight = new Queue<(int Index, UpscaleJob Job, Task<UpscaleOutcome> Task, long Start)>();
         void Drain()
         {
-            var (input, outPath, task, start) = inFlight.Dequeue();
+            var (i, job, task, start) = inFlight.Dequeue();
             // Measured once the task has finished (not when it is dequeued, before the wait).
             try { task.Wait(); } catch (AggregateException) { }
             double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            string name = Program.OneLine(Path.GetFileName(job.Input));
             try
             {
                 var outcome = task.GetAwaiter().GetResult();
+                UpscaleCommand.Finish(q, job, outcome, many: true, SayOnce);
                 done++;
-                Write(results, input, outPath, "ok", ms, outcome, null);
-                foreach (var n in outcome.Notices) Console.Error.WriteLine($"pisa: {n}");
+                Write(results, job, "ok", ms, outcome, null);
+                foreach (var n in outcome.Notices) SayOnce(n);
+                progress.ImageDone(i, name, true);
             }
             catch (PisaException e)
             {
                 failed++;
-                Console.Error.WriteLine($"pisa: error: {input}: {Program.OneLine(e.Message)}");
-                Write(results, input, outPath, "failed", ms, null, Program.OneLine(e.Message));
+                progress.ImageDone(i, name, false);
+                progress.Say($"pisa: error: {Program.OneLine(job.Input)}: {Program.OneLine(e.Message)}");
+                Write(results, job, "failed", ms, null, Program.OneLine(e.Message));
             }
         }
-        foreach (var (input, outPath) in mine)
+        for (int i = 0; i < todo.Count; i++)
         {
-            if (skip && File.Exists(outPath))
-            {
-                skipped++;
-                Write(results, input, outPath, "skipped", 0, null, null);
-                continue;
-            }
-            Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
-            inFlight.Enqueue((input, outPath, upscaler.UpscaleFileAsync(input, outPath, options), Stopwatch.GetTimestamp()));
+            var job = todo[i];
+            string name = Program.OneLine(Path.GetFileName(job.Input));
+            int image = i;   // the loop variable is shared by the iterations: the plan event needs its own copy
+            var task = UpscaleCommand.Start(upscaler, job, q, prepared.Budget, progress.For(i, name), n => SayOnce($"{name}: {n}"),
+                plan => progress.Planned(image, name, plan, prepared.Budget.Bytes));
+            inFlight.Enqueue((i, job, task, Stopwatch.GetTimestamp()));
             if (inFlight.Count >= 2) Drain();
         }
         while (inFlight.Count > 0) Drain();
-        Console.Error.WriteLine($"pisa: shard {index}/{count}: {done} done, {skipped} skipped, {failed} failed");
+        progress.Finish(failed);
+        Say($"shard {index}/{count}: {done} done, {skipped} skipped, {failed} failed");
         return failed > 0 ? Program.ExitFailed : Program.ExitOk;
     }
 
@@ -177,15 +203,22 @@ public sealed class BatchList(Option<bool> skipExisting)
     }
 
     /// <summary>One JSON line, written and flushed whole: a pod killed mid-shard leaves complete lines only.</summary>
-    private static void Write(StreamWriter? w, string input, string output, string status, double ms, UpscaleOutcome? o, string? error)
+    private static void Write(StreamWriter? w, UpscaleJob job, string status, double ms, UpscaleOutcome? o, string? error)
     {
         if (w == null) return;
         using var buffer = new MemoryStream();
         using (var j = new Utf8JsonWriter(buffer))
         {
             j.WriteStartObject();
-            j.WriteString("input", input);
-            j.WriteString("output", output);
+            j.WriteString("input", job.Input);
+            j.WriteString("output", job.Output);
+            if (job.Outputs.Count > 1)
+            {
+                // A grid: every pair's file, then the contact sheet.
+                j.WriteStartArray("outputs");
+                foreach (var path in job.Outputs) j.WriteStringValue(path);
+                j.WriteEndArray();
+            }
             j.WriteString("status", status);
             j.WriteNumber("ms", Math.Round(ms, 1));
             if (o != null)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using PiSa.Engine;
+using PiSa.Engine.Api;
 using PiSa.Engine.Backends;
 using PiSa.Engine.Bench;
 using PiSa.Engine.Formats;
@@ -61,10 +62,10 @@ public static class BenchCommand
         Engine.Backends.Cpu.CpuPrecision Precision = Engine.Backends.Cpu.CpuPrecision.Fp32);
 
     /// <summary>The grid's lambdas: N values evenly spaced over [0.5, 1.5] for each scale.</summary>
-    public static List<(float Pix, float Sem)> GridPairs(int n)
+    public static LambdaGrid GridPairs(int n)
     {
         var values = Enumerable.Range(0, n).Select(i => n == 1 ? 1f : 0.5f + i / (float)(n - 1)).ToArray();
-        return [.. values.SelectMany(p => values.Select(q => (p, q)))];
+        return new LambdaGrid(values, values);
     }
 
     public static int Run(BenchArgs a)
@@ -138,25 +139,27 @@ public static class BenchCommand
                     throw new PisaException($"bench size {a.Sizes[i]} needs about {MemorySize.Format(estimates[mode][i].Total)} in mode {Mode(mode)}, more than the memory budget of {budget}; use smaller --sizes, or raise --max-memory if more memory is free");
 
         // One model for all modes: building (and uploading) full-size weights costs more than a few timed runs.
+        // Every run goes through the library's door, as `pisa upscale` and `pisa serve` calls do.
+        using var upscaler = PisaUpscaler.FromModel(model, ownsModel: false);
         foreach (var mode in a.Modes)
         {
-            var pipeline = new UpscalePipeline(model);
             var options = new UpscaleOptions { Mode = mode };
+            var notices = new List<string>();
             string? loadBefore = BenchRunner.LoadAverage();
             var results = new List<BenchSizeResult>();
             var grids = new List<(int Size, BenchStats Grid, BenchStats Single)>();
             foreach (int size in a.Sizes)
             {
-                results.Add(BenchRunner.Run(pipeline, model, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {Mode(mode)}: {p}")));
+                results.Add(BenchRunner.Run(upscaler, size, options, a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {Mode(mode)}: {p}"), notices));
                 if (a.Grid > 0)
                 {
-                    var (g, single) = BenchRunner.RunGrid(pipeline, size, options, GridPairs(a.Grid), a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {Mode(mode)}: {p}"));
+                    var (g, single) = BenchRunner.RunGrid(upscaler, size, options, GridPairs(a.Grid), a.Warmup, a.Runs, p => Console.Error.WriteLine($"pisa bench: {Mode(mode)}: {p}"));
                     grids.Add((size, g, single));
                 }
             }
             string? loadAfter = BenchRunner.LoadAverage();
             long peakRss = BenchRunner.PeakWorkingSetBytes();
-            long? peakDevice = BenchRunner.PeakDeviceBytes(ops);
+            long? peakDevice = upscaler.PeakDeviceBytes;
 
             var w = Console.Out;
             if (mode != a.Modes[0]) w.WriteLine();
@@ -164,9 +167,7 @@ public static class BenchCommand
             w.WriteLine($"weights: {weights}");
             w.WriteLine($"backend: {ops.Name}, precision {a.Precision.ToString().ToLowerInvariant()}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
             w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms{(a.Modes.Length > 1 ? " (shared by the modes)" : "")}");
-            if (a.Warmup == 0)
-                w.WriteLine("note: --warmup 0: run 1 is cold (weight packing, kernel compilation and the uncached text encoder fall in its time)");
-            foreach (var r in results) PrintSize(w, r, a.Warmup == 0);
+            foreach (var r in results) PrintSize(w, r);
             w.WriteLine($"estimated peak (before the runs): {string.Join(", ", estimates[mode].Select((e, i) => $"{a.Sizes[i]}: {F(e.Total / 1048576.0, 0)} MiB"))}; budget {budget}");
             foreach (var (size, g, single) in grids)
             {
@@ -182,7 +183,7 @@ public static class BenchCommand
                 var ps = PiSa.Engine.Backends.Cpu.CpuBufferPool.Shared.Stats();
                 w.WriteLine($"cpu activation pool: peak live {F(ps.PeakLiveBytes / 1048576.0, 0)} MiB, peak free {F(ps.PeakPooledBytes / 1048576.0, 0)} MiB, {ps.Hits} of {ps.Rents} rents recycled{(a.Modes.Length > 1 ? " (since the process started)" : "")}");
             }
-            foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
+            foreach (var n in notices.Distinct()) Console.Error.WriteLine($"pisa: {n}");
 
             if (a.JsonPath != null)
                 AtomicFile.Write(JsonPathFor(a, mode), stream => WriteJson(stream, a, mode, ops.Name, weights, loadMs, loadBefore, loadAfter, results, grids, peakRss, peakDevice, estimates[mode]));
@@ -218,9 +219,13 @@ public static class BenchCommand
         return list.Count > 0 ? [.. list] : throw new PisaException("--mode: no mode given");
     }
 
-    private static void PrintSize(TextWriter w, BenchSizeResult r, bool firstRunCold)
+    private static void PrintSize(TextWriter w, BenchSizeResult r)
     {
         w.WriteLine($"output {r.OutputSize}x{r.OutputSize} (input {r.InputSize}x{r.InputSize}, x4):");
+        // The library labels each call; a cold timed run (more warm-ups needed) is said, with its reasons.
+        foreach (var (run, why) in r.ColdRuns)
+            w.WriteLine($"  note: timed run {run} is cold ({string.Join(", ", why)}): weight packing, kernel compilation, the text encoder or first allocations fall in its time");
+        bool firstRunCold = r.ColdRuns.Any(c => c.Run == 1 && c.Why.Contains("prompt encoded"));
         w.WriteLine($"  {"stage",-13} {"min ms",10} {"median",10} {"p90",10} {"spread",10} {"TFLOP",10} {"TFLOP/s",10}");
         foreach (var s in r.Stages)
         {
@@ -252,7 +257,8 @@ public static class BenchCommand
         if (plus < 0) j.WriteNull("commit"); else j.WriteString("commit", info[(plus + 1)..]);
         j.WriteString("date_utc", DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
         j.WriteString("device", backend);
-        j.WriteBoolean("first_run_cold", a.Warmup == 0);
+        // From the library's labels: some size's first timed run was cold.
+        j.WriteBoolean("first_run_cold", results.Any(r => r.ColdRuns.Any(c => c.Run == 1)));
 
         j.WriteString("backend", backend);
         j.WriteString("device_option", a.Device);
@@ -280,6 +286,17 @@ public static class BenchCommand
             j.WriteEndArray();
             j.WritePropertyName("end_to_end");
             WriteStats(j, r.EndToEnd, r.EndToEndFlops, false);
+            j.WriteStartArray("cold_runs");
+            foreach (var (run, why) in r.ColdRuns)
+            {
+                j.WriteStartObject();
+                j.WriteNumber("run", run);
+                j.WriteStartArray("why");
+                foreach (var x in why) j.WriteStringValue(x);
+                j.WriteEndArray();
+                j.WriteEndObject();
+            }
+            j.WriteEndArray();
             j.WriteEndObject();
         }
         j.WriteEndArray();

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using PiSa.Engine;
-using PiSa.Engine.Backends;
+using PiSa.Engine.Api;
 using PiSa.Engine.Formats;
 using PiSa.Engine.Imaging;
 using PiSa.Engine.Pipeline;
@@ -21,10 +21,8 @@ public sealed record UpscaleRequest
     /// <summary>--gpu N, or null for device 0 (see <see cref="GpuOption"/>).</summary>
     public int? Gpu { get; init; }
     public string? DumpPath { get; init; }
-    /// <summary>The (lambda_pix, lambda_sem) pairs of a grid (lists given), or null for one image per input.</summary>
-    public IReadOnlyList<(float Pix, float Sem)>? Grid { get; init; }
-    public int GridRows { get; init; }
-    public int GridColumns { get; init; }
+    /// <summary>The lambda grid (lists given), or null for one image per input.</summary>
+    public LambdaGrid? Grid { get; init; }
     public ImageFormat? Format { get; init; }
     public int? Quality { get; init; }
     public int? BitDepth { get; init; }
@@ -103,18 +101,11 @@ public static class UpscaleCommand
             int? gpuIndex = r.GetValue(gpu);
             if (batch.UsageError(r, r.GetValue(inputs)?.Length ?? 0) is { } usage) throw new UsageException(usage);
             var cpuPrecision = PrecisionOption.Resolve(r.GetValue(precision)!, r.GetValue(device)!);
-            if (batch.Requested(r))
-            {
-                // The batch path writes each listed input's result as its extension says, on the library door.
-                foreach (var (given, name) in new (bool, string)[] { (isGrid, "a lambda grid"), (r.GetValue(dump) != null, "--dump-tensors"),
-                    (r.GetValue(format) != null, "--format"), (q != null, "--quality"), (bits != null, "--bit-depth"), (r.GetValue(keepRgb), "--keep-rgb"),
-                    (r.GetValue(recursive), "--recursive"), (gpuIndex != null, "--gpu"), (r.GetValue(maxMemory) != null, "--max-memory") })
-                    if (given) throw new UsageException($"{name} does not work with --list (yet)");
-                return batch.Run(r, r.GetValue(output)!, r.GetValue(model)!, r.GetValue(lora)!, options, r.GetValue(device)!, cpuPrecision);
-            }
+            // A list names files: walking folders does not apply to it.
+            if (batch.Requested(r) && r.GetValue(recursive)) throw new UsageException("--recursive walks input folders: not with --list (a list names files)");
             var request = new UpscaleRequest
             {
-                Inputs = r.GetValue(inputs)!,
+                Inputs = r.GetValue(inputs) ?? [],
                 Output = r.GetValue(output)!,
                 ModelDir = r.GetValue(model)!,
                 LoraPath = r.GetValue(lora)!,
@@ -123,9 +114,7 @@ public static class UpscaleCommand
                 Precision = cpuPrecision,
                 Gpu = gpuIndex,
                 DumpPath = r.GetValue(dump),
-                Grid = isGrid ? [.. pixes.SelectMany(p => sems.Select(s => (p, s)))] : null,
-                GridRows = pixes.Length,
-                GridColumns = sems.Length,
+                Grid = isGrid ? new LambdaGrid(pixes, sems) : null,
                 Format = r.GetValue(format) is string f ? ImageFormats.FromName(f) : null,
                 Quality = q,
                 BitDepth = bits,
@@ -139,25 +128,42 @@ public static class UpscaleCommand
                 // Tiling is automatic (the planner may choose smaller tiles to fit the budget) unless a tile option was given.
                 AutoTiling = new Option[] { processing.LatentTile, processing.LatentOverlap, processing.VaeEncoderTile, processing.VaeDecoderTile }.All(t => r.GetResult(t) is null or { Implicit: true }),
             };
-            return Run(request);
+            // --list runs the same per-input path over a list's shard.
+            return batch.Requested(r) ? batch.Run(r, request) : Run(request);
         });
         return cmd;
     }
 
-    public static int Run(UpscaleRequest q)
+    /// <summary>What was settled before any path or model: the backend to ask for and the memory budget.</summary>
+    internal sealed record Prepared(string Device, int Gpu, MemoryBudget Budget);
+
+    /// <summary>What is checked before any path or model, for the argument batch and --list alike: the options,
+    /// --dump-tensors with a grid, --gpu against the device, and the memory budget (resolved before the model takes
+    /// any of it).</summary>
+    internal static Prepared Prepare(UpscaleRequest q)
     {
-        var options = q.Options;
-        options.Validate(latentTileMayBeAutomatic: true); // -t 0 is resolved per image by MemoryPlanner.Plan
+        q.Options.Validate(latentTileMayBeAutomatic: true); // -t 0 is resolved per image by MemoryPlanner.Plan
         if (q.Grid != null && q.DumpPath != null) throw new UsageException("--dump-tensors writes one run's intermediates: not with a lambda grid");
         var (deviceName, gpuOrdinal) = GpuOption.Resolve(q.Device, q.Gpu);
-        MemoryBudget budget; // before the model takes any of it
-        try { budget = MemoryBudget.Resolve(q.MaxMemory); }
+        try { return new Prepared(deviceName, gpuOrdinal, MemoryBudget.Resolve(q.MaxMemory)); }
         catch (PisaException e) when (e is not UsageException && q.MaxMemory != null) { throw new UsageException(e.Message); }
+    }
+
+    /// <summary>The library door for the request's model on the prepared backend and GPU; notices unless -q.</summary>
+    internal static PisaUpscaler Load(UpscaleRequest q, Prepared p) => PisaUpscaler.Load(new PisaUpscalerOptions
+    {
+        ModelDir = q.ModelDir, LoraPath = q.LoraPath, Device = p.Device, Gpu = p.Gpu, Precision = q.Precision,
+        Notice = notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); },
+    });
+
+    public static int Run(UpscaleRequest q)
+    {
+        var prepared = Prepare(q);
 
         // Everything that can be wrong with the paths is found now, before minutes of model loading and compute.
-        var jobs = UpscaleTargets.Plan(q.Inputs, q.Output, q.Recursive, q.Format, q.Grid);
+        var jobs = UpscaleTargets.Plan(q.Inputs, q.Output, q.Recursive, q.Format, q.Grid?.Pairs);
         bool many = jobs.Count > 1 || q.Inputs.Any(Directory.Exists);
-        if (q.DumpPath != null) CheckDumpPath(q.DumpPath);
+        CheckDump(q, jobs, many);
         int skipped = 0;
         if (q.SkipExisting)
         {
@@ -166,16 +172,8 @@ public static class UpscaleCommand
             if (jobs.Count == 0) return Program.ExitOk;
         }
 
-        var encode = (UpscaleJob j) => new EncodeOptions { Format = j.Format, Quality = q.Quality, BitDepth = q.BitDepth };
-        using var ops = BackendFactory.Create(deviceName, notice => { if (!q.Quiet) Console.Error.WriteLine($"pisa: {notice}"); }, gpuOrdinal, q.Precision);
-        var loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
-        using var model = PisaModel.Load(q.ModelDir, q.LoraPath, ops);
-        double loadMs = System.Diagnostics.Stopwatch.GetElapsedTime(loadStart).TotalMilliseconds;
-        var pipeline = new UpscalePipeline(model);
+        using var upscaler = Load(q, prepared);
         var progress = new UpscaleProgress(q.Quiet ? ProgressMode.None : q.Progress, jobs.Count);
-        pipeline.Timer.Started += progress.Stage;
-        // Latent tiles reach the progress through the pipeline's run hooks (the library's progress events).
-        var hooks = new RunHooks(progress: progress);
         var said = new HashSet<string>(StringComparer.Ordinal);
         void SayOnce(string line)
         {
@@ -184,6 +182,9 @@ public static class UpscaleCommand
             Console.Error.WriteLine($"pisa: {line}");
         }
 
+        // Stage times and notices summed over the images, for the table printed at the end.
+        var timer = new StageTimer();
+        var notices = new List<string>();
         int failed = 0;
         for (int i = 0; i < jobs.Count; i++)
         {
@@ -191,21 +192,11 @@ public static class UpscaleCommand
             progress.ImageStart(i, Path.GetFileName(job.Input));
             try
             {
-                var image = pipeline.Timer.Time("decode", () => ImageDecoder.Load(job.Input));
-                var plan = MemoryPlanner.Plan(ModelFootprint.Of(model), ops.Name, image.Width, image.Height, options, budget, q.AutoTiling,
-                    n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"), HostImages.Of(image, q.Grid?.Count ?? 1));
-                progress.Planned(plan, budget.Bytes);
-                var results = pipeline.RunSource(image, plan.Options, q.Grid, keepTensors: q.DumpPath != null, keepRgb: q.KeepRgb, hooks: hooks);
-                for (int k = 0; k < results.Count; k++)
-                {
-                    var outcome = pipeline.Timer.Time("save", () => ImageIO.Save(results[k].Output, job.PairOutput(k), encode(job)));
-                    if (outcome.AlphaComposited) SayOnce(ImageFormats.AlphaNotice(job.Format));
-                    if (outcome.DepthReduced) SayOnce(ImageFormats.DepthNotice(job.Format));
-                }
-                if (q.Grid != null)
-                    pipeline.Timer.Time("save", () => ImageIO.Save(ContactSheet.Build([.. results.Select(x => x.Output.Rgb)], q.GridRows, q.GridColumns), job.SheetOutput(true)!));
-                if (q.DumpPath != null && results[0].Tensors is { } tensors)
-                    SafetensorsWriter.Write(DumpPathFor(q.DumpPath, job.Input, many), tensors);
+                var outcome = Start(upscaler, job, q, prepared.Budget, progress, n => SayOnce($"{Program.OneLine(Path.GetFileName(job.Input))}: {n}"),
+                    plan => progress.Planned(plan, prepared.Budget.Bytes)).GetAwaiter().GetResult();
+                Finish(q, job, outcome, many, SayOnce);
+                foreach (var stage in outcome.Stages) timer.Add(stage.Stage, stage.Milliseconds);
+                notices.AddRange(outcome.Notices);
                 progress.ImageDone(true);
             }
             catch (PisaException e)
@@ -219,8 +210,8 @@ public static class UpscaleCommand
         progress.Finish(failed);
         if (!q.Quiet && (failed == 0 || q.Verbose))
         {
-            foreach (var n in pipeline.Notices) Console.Error.WriteLine($"pisa: {n}");
-            StageTable.Print(Console.Error, pipeline.Timer, loadMs, jobs.Count - failed, ops.Name);
+            foreach (var n in notices) Console.Error.WriteLine($"pisa: {n}");
+            StageTable.Print(Console.Error, timer, upscaler.LoadMilliseconds, jobs.Count - failed, upscaler.Backend);
         }
         if (failed > 0)
         {
@@ -228,6 +219,55 @@ public static class UpscaleCommand
             return Program.ExitFailed;
         }
         return Program.ExitOk;
+    }
+
+    /// <summary>One input through the library's file door: decode, memory check, the pipeline (a grid's pairs), save.
+    /// Shared by the argument batch and `--list`.</summary>
+    internal static Task<UpscaleOutcome> Start(PisaUpscaler upscaler, UpscaleJob job, UpscaleRequest q, MemoryBudget budget,
+        IProgress<Engine.Pipeline.UpscaleProgress>? progress, Action<string> notice, Action<MemoryEstimate> planned) =>
+        upscaler.UpscaleFileAsync(job.Input, new UpscaleFileTargets
+            {
+                Outputs = q.Grid == null ? [job.Output] : [.. job.Outputs.Take(q.Grid.Pairs.Count)],
+                ContactSheet = job.SheetOutput(q.Grid != null),
+                Encode = new EncodeOptions { Format = job.Format, Quality = q.Quality, BitDepth = q.BitDepth },
+            }, q.Options, new UpscaleCall
+            {
+                Grid = q.Grid,
+                KeepTensors = q.DumpPath != null,
+                KeepRgb = q.KeepRgb,
+                Memory = budget,
+                AutoTiling = q.AutoTiling,
+                Notice = notice,
+                Planned = planned,
+            }, progress);
+
+    /// <summary>After an input succeeded: the format notices (once each) and the tensor dump.</summary>
+    internal static void Finish(UpscaleRequest q, UpscaleJob job, UpscaleOutcome outcome, bool many, Action<string> sayOnce)
+    {
+        foreach (var saved in outcome.Saved)
+        {
+            if (saved.AlphaComposited) sayOnce(ImageFormats.AlphaNotice(job.Format));
+            if (saved.DepthReduced) sayOnce(ImageFormats.DepthNotice(job.Format));
+        }
+        if (q.DumpPath != null && outcome.Tensors is { } tensors)
+            SafetensorsWriter.Write(DumpPathFor(q.DumpPath, job.Input, many), tensors);
+    }
+
+    /// <summary>--dump-tensors: a .safetensors file in a writable folder; with several inputs one file per input
+    /// (NAME.INPUT.safetensors), so two inputs of one name are refused before any work.</summary>
+    internal static void CheckDump(UpscaleRequest q, List<UpscaleJob> jobs, bool many)
+    {
+        if (q.DumpPath == null) return;
+        CheckDumpPath(q.DumpPath);
+        if (!many) return;
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var job in jobs)
+        {
+            string dump = DumpPathFor(q.DumpPath, job.Input, true);
+            if (seen.TryGetValue(dump, out var other))
+                throw new UsageException($"--dump-tensors: {other} and {job.Input} would both be dumped to {dump}");
+            seen[dump] = job.Input;
+        }
     }
 
     private static void CheckDumpPath(string dumpPath)

@@ -62,11 +62,13 @@ public sealed class UpscaleProgress : IProgress<Engine.Pipeline.UpscaleProgress>
         Draw();
     }
 
-    /// <summary>The pipeline's run hooks report here (called on the run's thread): the UNet's latent tiles as
-    /// they finish. Stages come from the stage timer (<see cref="Stage"/>), VAE tiles are not shown.</summary>
+    /// <summary>The library's progress events arrive here (on the backend worker, or the caller's thread for
+    /// decode and save; one image at a time, so never two at once): each stage's start and the UNet's latent tiles
+    /// as they finish. VAE tiles are not shown.</summary>
     void IProgress<Engine.Pipeline.UpscaleProgress>.Report(Engine.Pipeline.UpscaleProgress p)
     {
-        if (p.Stage == "unet" && p.Tile > 0) Tile(p.Tile, p.Tiles);
+        if (p.Tile == 0) Stage(p.Stage);
+        else if (p.Stage == "unet") Tile(p.Tile, p.Tiles);
     }
 
     /// <summary>The memory plan of the current image (JSON only): the tiling it runs with (a latent tile of 0 means
@@ -91,6 +93,64 @@ public sealed class UpscaleProgress : IProgress<Engine.Pipeline.UpscaleProgress>
     public void ImageDone(bool ok)
     {
         if (_mode == ProgressMode.Json) Event("image", w => w.WriteBoolean("ok", ok));
+    }
+
+    // `--list` keeps two images in flight (the next decodes while the backend runs the current one): their events
+    // come from two threads, so they take this lock and name their image.
+    private readonly object _lock = new();
+
+    /// <summary>The progress of image <paramref name="index"/> of a batch with several in flight: each event is
+    /// reported as that image's.</summary>
+    public IProgress<Engine.Pipeline.UpscaleProgress> For(int index, string file) => new Tagged(this, index, file);
+
+    private sealed class Tagged(UpscaleProgress owner, int index, string file) : IProgress<Engine.Pipeline.UpscaleProgress>
+    {
+        public void Report(Engine.Pipeline.UpscaleProgress p)
+        {
+            lock (owner._lock)
+            {
+                owner.Select(index, file);
+                ((IProgress<Engine.Pipeline.UpscaleProgress>)owner).Report(p);
+            }
+        }
+    }
+
+    private void Select(int index, string file)
+    {
+        if (_image == index + 1 && _file == file) return;
+        _image = index + 1;
+        _file = file;
+        _stage = _tile = "";
+    }
+
+    /// <summary><see cref="ImageDone(bool)"/> for image <paramref name="index"/> of a batch with several in flight.</summary>
+    public void ImageDone(int index, string file, bool ok)
+    {
+        lock (_lock)
+        {
+            Select(index, file);
+            ImageDone(ok);
+        }
+    }
+
+    /// <summary><see cref="Planned(Engine.Pipeline.MemoryEstimate, long)"/> for image <paramref name="index"/> of a batch with several in flight.</summary>
+    public void Planned(int index, string file, Engine.Pipeline.MemoryEstimate plan, long budgetBytes)
+    {
+        lock (_lock)
+        {
+            Select(index, file);
+            Planned(plan, budgetBytes);
+        }
+    }
+
+    /// <summary>A line of its own on stderr, the bar's line ended first; safe beside events of images in flight.</summary>
+    public void Say(string line)
+    {
+        lock (_lock)
+        {
+            Interrupt();
+            Console.Error.WriteLine(line);
+        }
     }
 
     /// <summary>Before printing a line of its own: ends the bar's line so the message starts clean.</summary>

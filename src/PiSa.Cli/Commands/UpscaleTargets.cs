@@ -54,7 +54,9 @@ public static class UpscaleTargets
         return jobs;
     }
 
-    private static UpscaleJob Job(string input, string output, ImageFormat format, IReadOnlyList<(float Pix, float Sem)>? grid)
+    /// <summary>The job of one input written to <paramref name="output"/>: that file, or a grid's per-pair files
+    /// (NAME_pix{a}_sem{b}.EXT) and its contact sheet (NAME_grid.png). Shared with `--list`.</summary>
+    public static UpscaleJob Job(string input, string output, ImageFormat format, IReadOnlyList<(float Pix, float Sem)>? grid)
     {
         if (grid == null) return new UpscaleJob(input, output, format, [output]);
         string dir = Path.GetDirectoryName(output) ?? "", stem = Path.GetFileNameWithoutExtension(output), ext = Path.GetExtension(output);
@@ -66,7 +68,8 @@ public static class UpscaleTargets
     /// <summary>A lambda as it appears in file names: shortest invariant form (0.5, 1, 1.25).</summary>
     public static string Lambda(float v) => v.ToString("R", CultureInfo.InvariantCulture);
 
-    private static void Check(List<UpscaleJob> jobs, IEnumerable<string> inputs)
+    /// <summary>No output on an input, no two on one file, none a folder; every output folder created and probed.</summary>
+    public static void Check(List<UpscaleJob> jobs, IEnumerable<string> inputs)
     {
         var inputSet = new HashSet<string>(inputs.Select(Path.GetFullPath), StringComparer.Ordinal);
         var seen = new HashSet<string>(StringComparer.Ordinal);

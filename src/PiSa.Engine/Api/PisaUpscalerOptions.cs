@@ -14,6 +14,8 @@ public sealed record PisaUpscalerOptions
     /// <summary>Bf16: the CPU backend's conv and linear GEMMs in bfloat16 (Device "cpu" on a CPU with AVX512-BF16 only;
     /// <see cref="PisaUpscaler.Load"/> refuses otherwise). Fp32, the default, is the reference.</summary>
     public Backends.Cpu.CpuPrecision Precision { get; init; } = Backends.Cpu.CpuPrecision.Fp32;
+    /// <summary>The CUDA device to use, numbered from 0 (as `pisa doctor` lists them).</summary>
+    public int Gpu { get; init; }
     /// <summary>Bytes the cached LoRA weight sets (one per mode and lambdas) may take before the least recently
     /// used is dropped.</summary>
     public long WeightSetBudgetBytes { get; init; } = PisaModel.DefaultWeightSetBudgetBytes;

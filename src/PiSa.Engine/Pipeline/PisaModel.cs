@@ -43,6 +43,8 @@ public sealed class PisaModel : IDisposable
     public const int PromptCacheSize = 32;
 
     public WeightSetCache WeightSets => _unets;
+    /// <summary>Prompts run through the text encoder so far (cache misses); a call that raised it was a cold one.</summary>
+    public int PromptEncodes { get; private set; }
 
     public PisaModel(IOps ops, UNetConfig unetCfg, IWeightSource unetWeights, VaeConfig vaeCfg, IWeightSource vaeWeights,
         ClipTextConfig textCfg, IWeightSource textWeights, ClipTokenizer? tokenizer, PisaCheckpoint lora,
@@ -108,6 +110,7 @@ public sealed class PisaModel : IDisposable
             _promptOrder.Add(prompt);
             return cached;
         }
+        PromptEncodes++;
         var text = _text ?? new ClipTextModel(TextConfig, _textWeights, Ops);
         var emb = text.Encode(Tokenizer?.Encode(prompt) ?? EmptyPromptIds(prompt));
         if (_promptOrder.Count >= PromptCacheSize)

@@ -22,6 +22,10 @@ public sealed class ImageResult
 /// </summary>
 public sealed partial class UpscalePipeline
 {
+    /// <summary>Wall time of the last <see cref="RunSource"/>'s SPEC steps 6-10 (text encoder to VAE decode, every
+    /// pair of a grid, the small ops between the stages included): what `pisa bench` calls end to end.</summary>
+    public double LastLatentMilliseconds { get; private set; }
+
     /// <param name="grid">Adjustable mode only: the (lambda_pix, lambda_sem) pairs to produce. The VAE encoder and
     /// the two UNet passes run once; each pair costs only the combination, the VAE decode and the colour fix.</param>
     public List<ImageResult> RunSource(SourceImage input, UpscaleOptions o, IReadOnlyList<(float Pix, float Sem)>? grid = null,
@@ -41,6 +45,7 @@ public sealed partial class UpscalePipeline
         ReleaseCachesOnNewSize(pre.ModelInput);
 
         var decoded = new List<(float Pix, float Sem, HostTensor Image, Dictionary<string, HostTensor>? Tensors)>();
+        long latentStart = System.Diagnostics.Stopwatch.GetTimestamp();
         if (grid == null)
         {
             var tensors = keepTensors ? new Dictionary<string, HostTensor> { ["input_image"] = pre.ModelInput } : null;
@@ -50,6 +55,7 @@ public sealed partial class UpscalePipeline
         {
             foreach (var (pix, sem, image) in LatentGrid(pre.ModelInput, o, grid, hooks)) decoded.Add((pix, sem, image, null));
         }
+        LastLatentMilliseconds = System.Diagnostics.Stopwatch.GetElapsedTime(latentStart).TotalMilliseconds;
 
         PlaneImage? alpha = input.Alpha == null ? null
             : Timer.Time("alpha", () => PilResizeFloat.Resize(input.Alpha, pre.OutputWidth, pre.OutputHeight, ResampleFilter.Bicubic));

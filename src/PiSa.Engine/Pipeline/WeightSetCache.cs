@@ -35,6 +35,8 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
     public long Bytes => _lru.Sum(e => e.Bytes);
     public IReadOnlyList<string> Keys => _lru.Select(e => e.Key).ToList();
     public int Evictions { get; private set; }
+    /// <summary>Weight sets built (merged) so far; a call that raised it was a cold one (PisaUpscaler says so).</summary>
+    public int Builds { get; private set; }
 
     /// <summary>A new run starts: sets it touches from now on are pinned until the next call.</summary>
     public void BeginRun() => _run++;
@@ -64,6 +66,7 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
             _ => LoraMerger.FusedWeights(unetBase, lora, lambdaPix, lambdaSem),
         };
         long bytes = EstimateBytes(weights);
+        Builds++;
         MakeRoom(bytes);
         var entry = new Entry(key, new UNet2DConditionModel(config, weights, ops), weights, bytes) { LastRun = _run };
         _byKey[key] = _lru.AddFirst(entry);
