@@ -105,7 +105,7 @@ public sealed class PisaUpscaler : IDisposable, IAsyncDisposable
             if (call.Memory is { } budget)
             {
                 var plan = MemoryPlanner.Plan(ModelFootprint.Of(_model), _ops.Name, input.Width, input.Height, o, budget, call.AutoTiling,
-                    call.Notice, HostImages.Of(input, grid?.Count ?? 1));
+                    call.Notice, HostImages.Of(input, grid?.Count ?? 1), (_ops as Backends.Cuda.CudaOps)?.DeviceBudgetBytes);
                 call.Planned?.Invoke(plan);
                 o = plan.Options;
             }

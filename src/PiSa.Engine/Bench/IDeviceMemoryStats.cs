@@ -9,4 +9,8 @@ public interface IDeviceMemoryStats
 {
     /// <summary>Peak bytes allocated on the device since the backend was created.</summary>
     long PeakDeviceBytes { get; }
+
+    /// <summary>The device memory a run on this backend may plan with (`--latent-tile 0`): free device memory plus
+    /// what the backend already holds and its context, which the plan counts again; null when not known.</summary>
+    long? DeviceBudgetBytes => null;
 }

@@ -49,12 +49,12 @@ public static class MemoryPlanner
     private static readonly int[] LatentTiles = [96, 64];
 
     public static MemoryEstimate Plan(ModelFootprint f, string backend, int width, int height, UpscaleOptions o,
-        MemoryBudget budget, bool tilingIsAutomatic, Action<string>? notice = null, HostImages? host = null)
+        MemoryBudget budget, bool tilingIsAutomatic, Action<string>? notice = null, HostImages? host = null, long? deviceBudget = null)
     {
         if (o.LatentTile == UpscaleOptions.AutomaticLatentTile)
         {
             // -t 0: the latent tile is chosen from the budget; the VAE tiles stay as given.
-            (o, string chosen) = AutoLatentTile.Choose(f, backend, width, height, o, budget, host);
+            (o, string chosen) = AutoLatentTile.Choose(f, backend, width, height, o, budget, host, deviceBudget);
             notice?.Invoke(chosen);
             tilingIsAutomatic = false;
         }

@@ -69,6 +69,9 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
     /// -1 when the runtime keeps no count (test fakes).</summary>
     public long PeakDeviceBytes => _rt is Bench.IDeviceMemoryStats s ? s.PeakDeviceBytes : -1;
 
+    /// <summary>The device memory a run may plan with (see <see cref="Bench.IDeviceMemoryStats.DeviceBudgetBytes"/>).</summary>
+    public long? DeviceBudgetBytes => _rt is Bench.IDeviceMemoryStats s ? s.DeviceBudgetBytes : null;
+
     // ---- helpers --------------------------------------------------------------------------------
     private static CudaTensor C(DeviceTensor t, string op, string arg) =>
         t as CudaTensor ?? throw new PisaException($"{op}: {arg} {t} is not a CUDA tensor");

@@ -87,6 +87,17 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
     /// peak of what it handed out if that is higher; cuBLASLt's workspace and the modules are not included.</summary>
     public long PeakDeviceBytes => Math.Max(_pool.ReservedBytes, _pool.PeakBytes);
 
+    /// <summary>Free device memory (the driver's figure, other processes counted) plus the pool's blocks and the
+    /// context, both of which the device estimate (<see cref="Pipeline.DeviceMemoryEstimator"/>) counts in its total.</summary>
+    public long? DeviceBudgetBytes
+    {
+        get
+        {
+            OnCallingThread();
+            return _ctx.MemoryInfo().Free + _pool.ReservedBytes + Pipeline.DeviceMemoryEstimator.RuntimeBytes;
+        }
+    }
+
     public IntPtr Alloc(long bytes)
     {
         OnCallingThread();

@@ -65,6 +65,14 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
 
     public long PeakDeviceBytes => _memory.PeakBytes;
 
+    /// <summary>PISA_PTX_DEVICE_MEMORY: the device capacity the interpreter pretends to have for planning (e.g. 2G),
+    /// so the CUDA backend's automatic tiling runs and is tested without a GPU.</summary>
+    public const string EnvDeviceMemory = "PISA_PTX_DEVICE_MEMORY";
+
+    /// <summary>From <see cref="EnvDeviceMemory"/>; null (the host's memory is the device's) when unset.</summary>
+    public long? DeviceBudgetBytes =>
+        Environment.GetEnvironmentVariable(EnvDeviceMemory) is { Length: > 0 } v ? Pipeline.MemorySize.Parse(v, EnvDeviceMemory) : null;
+
     /// <summary>The counters of the last kernel launch (the profiler reads them after each launch).</summary>
     public PtxLaunchStats? LastLaunchStats { get; private set; }
 
