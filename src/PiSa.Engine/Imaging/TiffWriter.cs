@@ -12,6 +12,7 @@ namespace PiSa.Engine.Imaging;
 /// profile (tag 34675), XMP (tag 700) and EXIF (IFD0 tags, an EXIF sub-IFD at tag 34665 and a GPS sub-IFD at tag
 /// 34853, from <see cref="TiffExifFields"/>) go with it. The file is laid out in memory first (header, IFDs with
 /// their values, then the strips) so every offset is known when it is written and the stream need not seek.
+/// (<see cref="ImageEncoder"/> sends grey+alpha as RGBA: ImageSharp 2.1 reads no 2-sample TIFF.)
 /// </summary>
 internal static class TiffWriter
 {

@@ -72,6 +72,15 @@ public sealed class CliTiffTests
         Assert.Equal(24, Bits(dir.File("o8.tiff")));
         Assert.Equal(Pixels<Rgb24>(dir.File("o8.png")), Pixels<Rgb24>(dir.File("o8.tiff")));
 
+        // Grey at 16 bits: one 16-bit sample, the PNG's grey.
+        string grey = Input16(dir, "grey16.png", alpha: false, grey: true);
+        Ok(Upscale(grey, dir.File("grey.png")));
+        Ok(Upscale(grey, dir.File("grey.tiff")));
+        Assert.Equal(16, Bits(dir.File("grey.tiff")));
+        var greyTif = Pixels<L16>(dir.File("grey.tiff"));
+        Assert.Equal(Pixels<L16>(dir.File("grey.png")), greyTif);
+        IndependentTiffReader.AssertReads(dir.File("grey.tiff"), 1, 16, greyTif.Select(p => (int)p.PackedValue));
+
         // --bit-depth 16 on an 8-bit input writes 16 bits too.
         Ok([.. Upscale(Input("lq_a.png"), dir.File("asked.png")), "--bit-depth", "16"]);
         Ok([.. Upscale(Input("lq_a.png"), dir.File("asked.tiff")), "--bit-depth", "16"]);
