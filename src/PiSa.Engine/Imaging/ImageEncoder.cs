@@ -1,23 +1,22 @@
-using System.Runtime.InteropServices;
+using System.Buffers.Binary;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Bmp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.Formats.Tga;
-using SixLabors.ImageSharp.Formats.Tiff;
 using SixLabors.ImageSharp.Formats.Webp;
 using SixLabors.ImageSharp.PixelFormats;
 
 namespace PiSa.Engine.Imaging;
 
 /// <summary>
-/// Encodes an <see cref="OutputImage"/> with SixLabors.ImageSharp. Alpha is written where the format holds it
-/// (PNG, WebP) and composited on white elsewhere (the caller is told, to say so once); grey is written as one
-/// channel with Pillow's luma weights where the format holds it; 16 bits where the format holds it (PNG). ICC,
-/// EXIF and XMP go with the image to PNG (the ICC profile in an iCCP chunk we add), JPEG, WebP (the ICC profile
-/// in an ICCP chunk we add, <see cref="WebpContainer"/>) and TIFF (<see cref="TiffMetadata"/>); BMP and TGA hold
-/// none. See <see cref="ImageFormats"/> for what ImageSharp 2.1 cannot write.
+/// Encodes an <see cref="OutputImage"/> with SixLabors.ImageSharp, TIFF with our <see cref="TiffWriter"/> (ImageSharp
+/// 2.1's TIFF encoder writes neither 16-bit nor alpha samples). Alpha is written where the format holds it (PNG, WebP,
+/// TIFF) and composited on white elsewhere (the caller is told, to say so once); grey is written as one channel with
+/// Pillow's luma weights where the format holds it; 16 bits where the format holds it (PNG, TIFF). ICC, EXIF and
+/// XMP go with the image to PNG (the ICC profile in an iCCP chunk we add), JPEG, WebP (the ICC profile in an ICCP
+/// chunk we add, <see cref="WebpContainer"/>) and TIFF; BMP and TGA hold none.
 /// </summary>
 public static class ImageEncoder
 {
@@ -32,7 +31,7 @@ public static class ImageEncoder
         bool composite = img.Alpha != null && !alpha;
         int wantDepth = o.BitDepth ?? (img.Rgb16 != null ? 16 : 8);
         bool deep = wantDepth == 16 && ImageFormats.Holds16Bit(o.Format);
-        bool grey = img.Grey && ImageFormats.HoldsGrey(o.Format) && !(alpha && o.Format != ImageFormat.Png);
+        bool grey = img.Grey && ImageFormats.HoldsGrey(o.Format);
 
         // Samples in [0, 1] as floats whatever the source, so every combination goes through one path.
         int w = img.Width, h = img.Height, n = w * h;
@@ -41,26 +40,37 @@ public static class ImageEncoder
         if (a != null && a.Length != n) throw new ArgumentException($"alpha plane {img.Alpha!.Width}x{img.Alpha.Height} does not match the image {w}x{h}");
         byte[] bytes = img.Rgb.Data;
         // The plain 8-bit cases keep the exact bytes (grey by Pillow's integer formula); the rest goes
-        // through floats in [0, 1], whatever the source depth.
-        using Image image = deep
-            ? Build<Rgba64>(w, h, i => Pixel16(colour, a, i, alpha, composite, grey))
-            : img.Rgb16 == null && !composite
-                ? Build<Rgba32>(w, h, i =>
-                {
-                    byte r = bytes[i * 3], g = bytes[i * 3 + 1], b = bytes[i * 3 + 2], al = alpha ? Q8(a![i]) : (byte)255;
-                    if (!grey) return new Rgba32(r, g, b, al);
-                    byte l = PillowLuma(r, g, b);
-                    return new Rgba32(l, l, l, al);
-                })
-                : Build<Rgba32>(w, h, i => Pixel8(colour, a, i, alpha, composite, grey));
+        // through floats in [0, 1], whatever the source depth. One pixel function per depth serves every format.
+        Func<int, Rgba64> px16 = i => Pixel16(colour, a, i, alpha, composite, grey);
+        Func<int, Rgba32> px8 = img.Rgb16 == null && !composite
+            ? i =>
+            {
+                byte r = bytes[i * 3], g = bytes[i * 3 + 1], b = bytes[i * 3 + 2], al = alpha ? Q8(a![i]) : (byte)255;
+                if (!grey) return new Rgba32(r, g, b, al);
+                byte l = PillowLuma(r, g, b);
+                return new Rgba32(l, l, l, al);
+            }
+            : i => Pixel8(colour, a, i, alpha, composite, grey);
+        byte[]? profile = img.Metadata?.IccProfile?.ToByteArray() is { Length: > 0 } p ? p : null;
+        var outcome = new Outcome(composite, wantDepth == 16 && !deep);   // 16 bits asked for and not written
+        if (o.Format == ImageFormat.Tiff)
+        {
+            // ImageSharp 2.1's TIFF encoder writes neither 16-bit nor alpha samples: ours writes every case.
+            // Grey with alpha goes as RGBA with R = G = B (lossless): ImageSharp 2.1's TIFF decoder, ours too, reads
+            // no 2-sample grey+alpha TIFF, and a result this tool cannot read back would be a poor output.
+            bool oneChannel = grey && !alpha;
+            var profiles = new TiffWriter.Profiles(img.Metadata?.ExifProfile, img.Metadata?.XmpProfile?.ToByteArray(), profile);
+            TiffWriter.Write(destination, w, h, (oneChannel ? 1 : 3) + (alpha ? 1 : 0), deep ? 16 : 8,
+                (y, row) => TiffRow(y, w, row, oneChannel, alpha, deep ? px16 : null, px8), profiles);
+            return outcome;
+        }
+        using Image image = deep ? Build(w, h, px16) : Build(w, h, px8);
         if (img.Metadata != null)
         {
             image.Metadata.IccProfile = img.Metadata.IccProfile?.DeepClone();
             image.Metadata.ExifProfile = img.Metadata.ExifProfile?.DeepClone();
             image.Metadata.XmpProfile = img.Metadata.XmpProfile?.DeepClone();
-            if (o.Format == ImageFormat.Tiff) TiffMetadata.PlaceForEncoder(image, img.Metadata);
         }
-        byte[]? profile = img.Metadata?.IccProfile?.ToByteArray() is { Length: > 0 } p ? p : null;
         if (o.Format == ImageFormat.Png && profile != null)
         {
             // ImageSharp 2.1 writes no iCCP chunk: encode, then insert it.
@@ -76,8 +86,37 @@ public static class ImageEncoder
             destination.Write(WebpContainer.Rewrite(webp.ToArray(), profile, w, h, alpha));
         }
         else image.Save(destination, Encoder(o, alpha, deep, grey));
-        // 16 bits asked for (a 16-bit input, or --bit-depth 16) and not written.
-        return new Outcome(composite, wantDepth == 16 && !deep);
+        return outcome;
+    }
+
+    /// <summary>One TIFF row from the pixel function of the depth written: one grey sample (R, as grey pixels hold
+    /// it three times) or RGB, then alpha; 16-bit samples little-endian.</summary>
+    private static void TiffRow(int y, int w, Span<byte> row, bool grey, bool alpha, Func<int, Rgba64>? px16, Func<int, Rgba32> px8)
+    {
+        int k = 0;
+        for (int x = 0, i = y * w; x < w; x++, i++)
+        {
+            if (px16 != null)
+            {
+                var p = px16(i);
+                Put16(row, ref k, p.R);
+                if (!grey) { Put16(row, ref k, p.G); Put16(row, ref k, p.B); }
+                if (alpha) Put16(row, ref k, p.A);
+            }
+            else
+            {
+                var p = px8(i);
+                row[k++] = p.R;
+                if (!grey) { row[k++] = p.G; row[k++] = p.B; }
+                if (alpha) row[k++] = p.A;
+            }
+        }
+    }
+
+    private static void Put16(Span<byte> row, ref int k, ushort v)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(row[k..], v);
+        k += 2;
     }
 
     private static IImageEncoder Encoder(EncodeOptions o, bool alpha, bool deep, bool grey) => o.Format switch
@@ -91,13 +130,6 @@ public static class ImageEncoder
         ImageFormat.Webp => o.Quality is int q
             ? new WebpEncoder { FileFormat = WebpFileFormatType.Lossy, Quality = q }
             : new WebpEncoder { FileFormat = WebpFileFormatType.Lossless },
-        ImageFormat.Tiff => new TiffEncoder
-        {
-            Compression = SixLabors.ImageSharp.Formats.Tiff.Constants.TiffCompression.Deflate,
-            BitsPerPixel = grey ? TiffBitsPerPixel.Bit8 : TiffBitsPerPixel.Bit24,
-            PhotometricInterpretation = grey ? SixLabors.ImageSharp.Formats.Tiff.Constants.TiffPhotometricInterpretation.BlackIsZero
-                : SixLabors.ImageSharp.Formats.Tiff.Constants.TiffPhotometricInterpretation.Rgb,
-        },
         ImageFormat.Bmp => new BmpEncoder { BitsPerPixel = BmpBitsPerPixel.Pixel24 },
         ImageFormat.Tga => new TgaEncoder { BitsPerPixel = TgaBitsPerPixel.Pixel24, Compression = TgaCompression.None },
         _ => throw new ArgumentOutOfRangeException(nameof(o)),

@@ -17,23 +17,17 @@ public static class ImageFormats
     /// <summary>Extensions read as images when a folder is given as input (GIF is read, never written).</summary>
     public static readonly string[] InputExtensions = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".tga", ".gif"];
 
-    /// <summary>Whether the format can store an alpha channel as this project writes it. (TIFF can, but the TIFF
-    /// encoder of ImageSharp 2.1 writes no extra samples.)</summary>
-    public static bool HoldsAlpha(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Webp;
+    /// <summary>Whether the format can store an alpha channel as this project writes it.</summary>
+    public static bool HoldsAlpha(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Webp or ImageFormat.Tiff;
 
-    /// <summary>Whether the format can store 16 bits per sample as this project writes it. (TIFF can, and 16-bit TIFF
-    /// is read, but the TIFF encoder of ImageSharp 2.1 writes 8 bits whatever it is asked.)</summary>
-    public static bool Holds16Bit(ImageFormat f) => f is ImageFormat.Png;
+    /// <summary>Whether the format can store 16 bits per sample as this project writes it.</summary>
+    public static bool Holds16Bit(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Tiff;
 
     /// <summary>The one line that says an alpha channel was composited on white for this format.</summary>
-    public static string AlphaNotice(ImageFormat f) => f == ImageFormat.Tiff
-        ? "TIFF is written without alpha (ImageSharp 2.1's TIFF encoder writes no extra samples): transparent parts composited on white"
-        : $"{f.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white";
+    public static string AlphaNotice(ImageFormat f) => $"{f.ToString().ToUpperInvariant()} holds no alpha: transparent parts composited on white";
 
     /// <summary>The one line that says a 16-bit result was written at 8 bits for this format.</summary>
-    public static string DepthNotice(ImageFormat f) => f == ImageFormat.Tiff
-        ? "TIFF is written at 8 bits per sample (ImageSharp 2.1's TIFF encoder writes no 16-bit samples): use a .png output for 16 bits"
-        : $"{f.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits";
+    public static string DepthNotice(ImageFormat f) => $"{f.ToString().ToUpperInvariant()} holds 8 bits per sample: 16-bit result written at 8 bits";
 
     /// <summary>Whether the format can store a single grey channel as this project writes it.</summary>
     public static bool HoldsGrey(ImageFormat f) => f is ImageFormat.Png or ImageFormat.Jpeg or ImageFormat.Tiff;

@@ -8,13 +8,13 @@ namespace PiSa.Engine.Imaging;
 /// ImageSharp 2.1 keeps a TIFF's EXIF, XMP and ICC profile on its first frame, not on the image, and its frame EXIF
 /// profile is the whole IFD: the file's layout tags (sizes, strip offsets, ...) beside the descriptive ones. Read,
 /// the profiles are lifted to the image (so EXIF orientation applies and they reach any output format) with the
-/// layout tags dropped (they describe the input file, not the output); written, EXIF and XMP go on the frame
-/// (where the TIFF encoder takes them from) and the ICC profile on the image.
+/// layout tags dropped (they describe the input file, not the output). Written, <see cref="TiffExifFields"/> leaves
+/// the same layout tags out.
 /// </summary>
 internal static class TiffMetadata
 {
     /// <summary>Tags that describe the TIFF file's own layout, or that carry a profile held elsewhere.</summary>
-    private static readonly ExifTag[] LayoutTags =
+    public static readonly ExifTag[] LayoutTags =
     [
         ExifTag.ImageWidth, ExifTag.ImageLength, ExifTag.BitsPerSample, ExifTag.Compression, ExifTag.PhotometricInterpretation,
         ExifTag.FillOrder, ExifTag.StripOffsets, ExifTag.SamplesPerPixel, ExifTag.RowsPerStrip, ExifTag.StripByteCounts,
@@ -35,19 +35,5 @@ internal static class TiffMetadata
         }
         meta.XmpProfile ??= frame.XmpProfile?.DeepClone();
         meta.IccProfile ??= frame.IccProfile?.DeepClone();
-    }
-
-    /// <summary>Before encoding a TIFF: EXIF and XMP where its encoder writes them from.</summary>
-    public static void PlaceForEncoder(Image image, ImageMetadata source)
-    {
-        var frame = image.Frames.RootFrame.Metadata;
-        if (source.ExifProfile?.DeepClone() is { } exif)
-        {
-            foreach (var tag in LayoutTags) exif.RemoveValue(tag);
-            frame.ExifProfile = exif;
-        }
-        frame.XmpProfile = source.XmpProfile?.DeepClone();
-        image.Metadata.ExifProfile = null;
-        image.Metadata.XmpProfile = null;
     }
 }
