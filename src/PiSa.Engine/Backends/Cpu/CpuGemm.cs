@@ -48,17 +48,12 @@ internal static unsafe class CpuGemm
     {
         int k = b.K;
         if (m == 0 || b.N == 0 || k == 0) return;
-        int mBlocks = (m + MC - 1) / MC;
-        int nChunks = 1;
-        int want = 4 * Environment.ProcessorCount;
-        while (mBlocks * nChunks < want && nChunks * 2 <= b.Panels) nChunks *= 2;
-        int tasks = mBlocks * nChunks;
+        var split = GemmTasks.For(m, MC, b.Panels);
+        int tasks = split.Count;
 
         void Task(int t)
         {
-            int mb = t / nChunks, nc = t % nChunks;
-            int m0 = mb * MC, mc = Math.Min(MC, m - m0);
-            int p0 = (int)((long)nc * b.Panels / nChunks), p1 = (int)((long)(nc + 1) * b.Panels / nChunks);
+            var (m0, mc, p0, p1) = split.Range(t);
             fixed (float* bp = b.Data)
             fixed (float* cp = c)
             {

@@ -27,17 +27,12 @@ internal static unsafe class Bf16Gemm
         if ((long)cOffset + (long)(m - 1) * ldc + b.N > c.Length || ldc < b.N)
             throw new ArgumentException($"bf16 GEMM: C of {c.Length} floats cannot hold {m} x {b.N} at offset {cOffset}, stride {ldc}");
         var kernel = Bf16MicroKernel.Entry;
-        int mBlocks = (m + MC - 1) / MC;
-        int nChunks = 1;
-        int want = 4 * Environment.ProcessorCount;
-        while (mBlocks * nChunks < want && nChunks * 2 <= b.Panels) nChunks *= 2;
-        int tasks = mBlocks * nChunks;
+        var split = GemmTasks.For(m, MC, b.Panels);
+        int tasks = split.Count;
 
         void Task(int t)
         {
-            int mb = t / nChunks, nc = t % nChunks;
-            int m0 = mb * MC, mc = Math.Min(MC, m - m0);
-            int p0 = (int)((long)nc * b.Panels / nChunks), p1 = (int)((long)(nc + 1) * b.Panels / nChunks);
+            var (m0, mc, p0, p1) = split.Range(t);
             var packed = t_packed ??= GC.AllocateArray<uint>(MC * KC / 2, pinned: true);
             fixed (uint* bp = b.Data)
             fixed (uint* ap = packed)
