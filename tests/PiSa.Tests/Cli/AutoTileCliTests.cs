@@ -31,13 +31,7 @@ public sealed class AutoTileCliTests
         r.StderrLines.Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement)
             .Single(e => e.GetProperty("event").GetString() == "plan");
 
-    private static Rgba32[] Pixels(string path)
-    {
-        using var img = Image.Load<Rgba32>(path);
-        var px = new Rgba32[img.Width * img.Height];
-        img.CopyPixelDataTo(px);
-        return px;
-    }
+    private static Rgba32[] Pixels(string path) => CliImageTests.Pixels(path);
 
     [Fact]
     public void Tile_zero_picks_the_largest_tile_that_fits_the_budget_and_equals_an_explicit_run_at_it()

@@ -13,14 +13,6 @@ namespace PiSa.Tests.Cli;
 /// --dump-tensors into a missing folder; each through the `pisa` process on the tiny fixture model.</summary>
 public sealed class CliImageMoreTests
 {
-    private static T[] Pixels<T>(string path) where T : unmanaged, IPixel<T>
-    {
-        using var img = Image.Load<T>(path);
-        var px = new T[img.Width * img.Height];
-        img.CopyPixelDataTo(px);
-        return px;
-    }
-
     /// <summary>A baseline uncompressed little-endian RGB TIFF with 16 bits per sample (ImageSharp 2.1 cannot write one).</summary>
     private static byte[] Tiff16(Rgb48[] px, int w, int h)
     {

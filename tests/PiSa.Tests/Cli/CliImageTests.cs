@@ -25,13 +25,16 @@ public sealed class CliImageTests
         return r;
     }
 
-    private static Rgba32[] Pixels(string path)
+    /// <summary>An image file's pixels, row-major, in pixel format T (the CLI image tests' one reader).</summary>
+    internal static T[] Pixels<T>(string path) where T : unmanaged, IPixel<T>
     {
-        using var img = Image.Load<Rgba32>(path);
-        var px = new Rgba32[img.Width * img.Height];
+        using var img = Image.Load<T>(path);
+        var px = new T[img.Width * img.Height];
         img.CopyPixelDataTo(px);
         return px;
     }
+
+    internal static Rgba32[] Pixels(string path) => Pixels<Rgba32>(path);
 
     [Fact]
     public void Every_format_is_read_and_written_and_gif_becomes_png()

@@ -17,14 +17,6 @@ namespace PiSa.Tests.Cli;
 /// </summary>
 public sealed class CliTiffTests
 {
-    private static T[] Pixels<T>(string path) where T : unmanaged, IPixel<T>
-    {
-        using var img = Image.Load<T>(path);
-        var px = new T[img.Width * img.Height];
-        img.CopyPixelDataTo(px);
-        return px;
-    }
-
     /// <summary>Bits per pixel as ImageSharp's decoder identifies the file (whether it holds alpha it does not say
     /// for TIFF: the alpha values are compared instead).</summary>
     private static int Bits(string path) => Image.Identify(path).PixelType.BitsPerPixel;
