@@ -40,6 +40,35 @@ public class CpuBenchmark(ITestOutputHelper output)
             $"{s * 1000:F1} ms wall, {gflop / s:F1} GFLOP/s on {Environment.ProcessorCount} cores, {gflop / cpu:F1} GFLOP per CPU-second");
     }
 
+    /// <summary>The memory-bound ops of a VAE decoder block at 256x256x128 (the last up block at 256x256 output)
+    /// beside its 3x3 conv, to see what the convs leave on the table.</summary>
+    [Fact]
+    public void VaeBlockOps_256x256x128()
+    {
+        if (!Enabled) return;
+        using var ops = new CpuOps();
+        var x = RandomCpu(1, [1, 256, 256, 128]);
+        var small = RandomCpu(4, [1, 128, 128, 128]);
+        var g = RandomHost(2, [128]);
+        var be = RandomHost(3, [128]);
+        var w = RandomHost(5, [128, 128, 3, 3], 0.02f);
+        double Time(string what, Func<DeviceTensor> f)
+        {
+            f().Dispose();
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < 4; i++) f().Dispose();
+            double ms = sw.Elapsed.TotalMilliseconds / 4, cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / 4;
+            output.WriteLine($"{what}: {ms:F1} ms wall, {cpuMs:F1} CPU-ms");
+            return ms;
+        }
+        Time("groupnorm(32)+silu", () => ops.GroupNorm(x, g, be, 32, 1e-6f, true));
+        Time("silu", () => ops.Silu(x));
+        Time("axpby (residual add)", () => ops.Axpby(x, x, 1f, 1f));
+        Time("upsample nearest 2x from 128x128", () => ops.UpsampleNearest2x(small));
+        Time("conv3x3 128->128", () => ops.Conv2d(x, w, g, 1, Pad2d.Same(1)));
+    }
+
     [Fact]
     public void Attention_4096x4096_5heads()
     {
