@@ -105,6 +105,14 @@ public sealed class LinearLayer
             throw new PisaException($"{Name}: input has {x.Dim(-1)} features, weight expects {In} (input [{ShapeUtil.Format(x.Shape)}])");
         return ops.Linear(x, Weight, Bias, residual);
     }
+
+    /// <summary>diffusers' GEGLU on this projection ([2F, in]): value * gelu(gate) of its two halves, one op.</summary>
+    public DeviceTensor ApplyGeglu(IOps ops, DeviceTensor x)
+    {
+        if (x.Dim(-1) != In)
+            throw new PisaException($"{Name}: input has {x.Dim(-1)} features, weight expects {In} (input [{ShapeUtil.Format(x.Shape)}])");
+        return ops.LinearGeglu(x, Weight, Bias);
+    }
 }
 
 /// <summary>nn.Conv2d with "same"-style symmetric padding (k-1)/2 unless given, stride 1 unless given.</summary>
@@ -134,6 +142,14 @@ public sealed class ConvLayer
         if (x.Rank != 4 || x.Dim(3) != In)
             throw new PisaException($"{Name}: input [{ShapeUtil.Format(x.Shape)}] is not NHWC with {In} channels");
         return ops.Conv2d(x, Weight, bias ?? Bias, Stride, Pad, residual);
+    }
+
+    /// <summary>This conv on x's nearest upsampling to upH x upW (2x, or 2x - 1: <see cref="IOps.Conv2dUpsampled"/>).</summary>
+    public DeviceTensor ApplyUpsampled(IOps ops, DeviceTensor x, int upH, int upW)
+    {
+        if (x.Rank != 4 || x.Dim(3) != In)
+            throw new PisaException($"{Name}: input [{ShapeUtil.Format(x.Shape)}] is not NHWC with {In} channels");
+        return ops.Conv2dUpsampled(x, upH, upW, Weight, Bias, Stride, Pad);
     }
 }
 
