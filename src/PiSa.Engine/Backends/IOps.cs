@@ -91,6 +91,17 @@ public interface IOps : IDisposable
         return ops.Conv2d(cat, weight, bias, stride, pad, residual);
     }
 
+    /// <summary>GroupNorm of ConcatChannels(a, b) (the first read of the UNet's skip connection in a resnet).</summary>
+    DeviceTensor GroupNormConcat(DeviceTensor a, DeviceTensor b, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu) =>
+        ComposeGroupNormConcat(this, a, b, gamma, beta, groups, eps, silu);
+
+    /// <summary>The composition <see cref="GroupNormConcat"/> stands for.</summary>
+    internal static DeviceTensor ComposeGroupNormConcat(IOps ops, DeviceTensor a, DeviceTensor b, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+    {
+        using var cat = ops.ConcatChannels(a, b);
+        return ops.GroupNorm(cat, gamma, beta, groups, eps, silu);
+    }
+
     /// <summary>The sizes <see cref="Conv2dUpsampled"/> accepts, one check for every backend.</summary>
     internal static void CheckUpsampledSize(DeviceTensor x, int upH, int upW)
     {

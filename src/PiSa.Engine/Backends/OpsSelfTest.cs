@@ -364,7 +364,7 @@ public static class OpsSelfTest
         /// with F a multiple of 8 or not (the packed groups' zero tail), inF % 8 != 0 (the scalar gather), more packed
         /// columns than one 128-wide tile; the upsampled conv at 2x and at the UNet's cropped 2x - 1, C = 3 and C % 8 != 0;
         /// the concat conv with C1 % 8 == 0 (16-byte chunks from both tensors) and C1 % 8 != 0 (scalar), 1x1 and 3x3,
-        /// bias and residual; M past 128 in each.
+        /// bias and residual; M past 128 in each; the concat GroupNorm with groups across the two tensors.
         /// </summary>
         private void FusedCompositions(bool large)
         {
@@ -406,6 +406,22 @@ public static class OpsSelfTest
             ConvCat("[1,5,6,12]++4 3x3 ->20 pad1 (C1%8=4: scalar)", [1, 5, 6, 12], 4, 20, 3, Pad2d.Same(1), false, false);
             ConvCat("[1,9,15,32]++32 3x3 ->136 pad1 bias+res (M, O past 128)", [1, 9, 15, 32], 32, 136, 3, Pad2d.Same(1), true, true);
             if (large) ConvCat("[1,64,64,640]++320 1x1 ->320 bias", [1, 64, 64, 640], 320, 320, 1, Pad2d.Same(0), true, false);
+
+            // GroupNorm of a concat: groups straddling the two tensors, one launch and two (a big group), NHWC and [B, L, C].
+            void GnCat(string name, int[] a, int cb, int groups, bool silu)
+            {
+                int c = a[^1] + cb;
+                var g = Pos(c); var be = R(c);
+                var bs = (int[])a.Clone(); bs[^1] = cb;
+                var xa = R(a); var xb = R(bs);
+                foreach (var t in new[] { xa, xb })
+                    for (int i = 0; i < t.Data.Length; i++) t.Data[i] = t.Data[i] * 2f + 0.5f;   // non-zero mean
+                Check("GroupNormConcat", name + (silu ? " silu" : ""), C, [xa, xb], (o, d) => o.GroupNormConcat(d[0], d[1], g, be, groups, 1e-5f, silu));
+            }
+            GnCat("[2,6,5,10]++22 g8 (group 2 straddles)", [2, 6, 5, 10], 22, 8, true);
+            GnCat("[2,9,7]++17 g8 ([B,L,C])", [2, 9, 7], 17, 8, false);
+            GnCat("[1,50,47,12]++20 g1 (two launches)", [1, 50, 47, 12], 20, 1, true);
+            if (large) GnCat("[2,64,64,640]++320 g32", [2, 64, 64, 640], 320, 32, true);
         }
 
         /// <summary>Attention on channel windows, as the models call it: a fused QKV output read in place (self) and a

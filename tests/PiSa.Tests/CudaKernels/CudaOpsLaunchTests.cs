@@ -55,6 +55,8 @@ public class CudaOpsLaunchTests
                 K(ops.LinearGeglu(U(2, 9, 80), Rand(23, 26, 80), Rand(24, 26)));
             }
             ops.ConvPlanner = null;
+            K(ops.GroupNormConcat(x8, U(1, 4, 4, 8), Rand(25, 16), Rand(26, 16), 4, 1e-5f, true));
+            K(ops.GroupNormConcat(U(1, 50, 47, 12), U(1, 50, 47, 20), Rand(27, 32), Rand(28, 32), 1, 1e-6f, false));   // two launches
             var seq = U(2, 9, 24);
             K(ops.Linear(seq, Rand(7, 40, 24), Rand(8, 40)));
             K(ops.Linear(seq, Rand(9, 24, 24), null, seq));
