@@ -91,6 +91,11 @@ public interface IOps : IDisposable
         return ops.Conv2d(cat, weight, bias, stride, pad, residual);
     }
 
+    /// <summary>Whether <see cref="GroupNormConcat"/> and <see cref="Conv2dConcat"/> read the two tensors in place. A
+    /// model whose concat has several readers makes the concat once itself where they do not (the defaults would
+    /// make it once per reader).</summary>
+    bool FoldsConcat => false;
+
     /// <summary>GroupNorm of ConcatChannels(a, b) (the first read of the UNet's skip connection in a resnet).</summary>
     DeviceTensor GroupNormConcat(DeviceTensor a, DeviceTensor b, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu) =>
         ComposeGroupNormConcat(this, a, b, gamma, beta, groups, eps, silu);

@@ -58,7 +58,7 @@ public sealed class FusedKernelBugProofTests(ITestOutputHelper output)
     [InterpreterFact]
     public void The_wrong_pixel_stride_for_the_second_tensor_in_the_concat_group_norm_fails()
     {
-        var r = Run("norm.cu", "b[P * C2 + (ch - C1)]", "b[P * C1 + (ch - C1)]", "GroupNormConcat", new ConvPlan(ConvTile.T64x64));
+        var r = Run("norm.cu", "pb[(long long)p * C2 + c]", "pb[(long long)p * C1 + c]", "GroupNormConcat", new ConvPlan(ConvTile.T64x64));
         Assert.All(r, c => Assert.False(c.Passed, c.ToString()));
     }
 }

@@ -40,6 +40,8 @@ public sealed partial class CudaOps
     /// <summary>The fusions in use (from <see cref="CudaFusions.EnvUnfused"/> at creation; tests set it).</summary>
     public CudaFusions Fusions { get; set; } = CudaFusions.FromEnvironment();
 
+    public bool FoldsConcat => Fusions.Concat;
+
     public DeviceTensor LinearGeglu(DeviceTensor x, HostTensor weight, HostTensor? bias)
     {
         var xc = C(x, "linear geglu", "x");

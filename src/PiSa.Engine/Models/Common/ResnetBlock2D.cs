@@ -79,12 +79,12 @@ public sealed class ResnetBlock2D
     /// <summary>
     /// <see cref="Forward"/> on the channel concat of a and b (the UNet's up blocks: h and the skip), neither disposed.
     /// The concat's two readers, norm1 and conv_shortcut, read a and b in place (IOps.GroupNormConcat, Conv2dConcat),
-    /// so a fusing backend never writes the concatenated tensor; without a conv_shortcut the concat itself is the
-    /// residual and is made.
+    /// so a fusing backend never writes the concatenated tensor. Otherwise (a backend that does not fold it, or no
+    /// conv_shortcut: the concat itself is then the residual) the concat is made once, as before.
     /// </summary>
     public DeviceTensor ForwardConcat(DeviceTensor a, DeviceTensor b, DeviceTensor? tembAct = null)
     {
-        if (_shortcut == null)
+        if (_shortcut == null || !_ops.FoldsConcat)
         {
             using var cat = _ops.ConcatChannels(a, b);
             return Forward(cat, tembAct);
