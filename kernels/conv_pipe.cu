@@ -27,6 +27,19 @@
 // adds the splits in order 0..S-1 (deterministic, no atomics) and applies the same epilogue.
 // Epilogue: the accumulators are staged through shared memory (fp32, reusing the pipeline buffers) so each thread
 // then writes 8 consecutive channels with one 16-byte store (O % 8 == 0; a scalar tail otherwise).
+//
+// Fusions (issue 9 item 4), each folded into addressing or the epilogue so the intermediate tensor never exists:
+// - GEGLU (geglu = F > 0): the weight's 2F rows are packed in groups of 16 (WeightPacking.PackGegluWeight): rows
+//   16g..16g+7 are value channels 8g..8g+7, rows 16g+8..16g+15 the matching gate channels F+8g.. (zero rows past F),
+//   O = 16*ceil(F/8). A 16-column chunk of the staged tile then holds 8 values and their 8 gates, and the epilogue
+//   writes y[m][8g + e] = (v_e + bias) * gelu(g_e + bias), y being [M][F]; no residual or SiLU with it.
+// - The _gather kernels (template GATHER) read the im2col A through a general address instead of the incremental
+//   offset: the input may be the nearest 2x upsampling of x (up = 1: H and W are the upsampled sizes, pixel
+//   (iy, ix) reads x at (iy >> 1, ix >> 1), x being (H+1)/2 x (W+1)/2: H = 2*Hx, or 2*Hx - 1 for the UNet's odd skip
+//   sizes, where the last row of the 2x tensor is cropped) and/or the channel concat of x (channels [0, C1)) and x2
+//   (channels [C1, C)). A pixel's element offset is then ((n*Hx + (iy >> up))*Wx + (ix >> up)) * Cx + ci: a
+//   multiply-add more per 16-byte chunk than the plain walk, which the plain kernels keep. With concat, the 16-byte
+//   path needs C1 % 8 == 0 too, so that no chunk straddles the two tensors.
 typedef unsigned short half_t;
 __device__ __forceinline__ half_t f2h(float f) { half_t h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ float h2f(half_t h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
@@ -69,6 +82,14 @@ __device__ __forceinline__ half_t epilogue1(float v, const float* bias, const ha
     return f2h(v);
 }
 
+// One GEGLU output from a packed value column pc and its gate column pc + 8 (fp32 sums without bias): the exact
+// (erf) GELU of diffusers' GEGLU, as elementwise.cu's geglu_f16, here before any fp16 rounding.
+__device__ __forceinline__ float geglu1(float v, float gt, const float* bias, int pc)
+{
+    if (bias) { v += bias[pc]; gt += bias[pc + 8]; }
+    return v * (0.5f * gt * (1.0f + erff(gt * 0.70710678118654752f)));
+}
+
 // Position of one k column in the (ky, kx, ci) walk, advanced by BK per tile without dividing; off is the element
 // offset of (ky, kx, ci) from the window's top-left pixel, (ky*W + kx)*C + ci, kept in step.
 struct KWalk {
@@ -103,12 +124,22 @@ struct PipeCfg {   // enum constants, not static constexpr members: those can be
     static_assert(NT % 2 == 0 && TABLE_BYTES % 16 == 0, "B fragments load in pairs; tiles 16-byte aligned");
 };
 
-template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+// The gather's address of channel ci of input pixel (iy, ix) of image n (in bounds): see the header.
+struct Gather {
+    const half_t* x; const half_t* x2; int C1, C2, up, Hx, Wx;
+    __device__ __forceinline__ const half_t* at(int nHW, int iy, int ix, int ci) const
+    {
+        long long p = (long long)nHW + (long long)(iy >> up) * Wx + (ix >> up);
+        return ci < C1 ? x + p * C1 + ci : x2 + p * C2 + (ci - C1);
+    }
+};
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, bool GATHER>
 __device__ __forceinline__ void conv_pipe(
     const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
     const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
-    int kTilesPerSplit, int silu)
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
 {
     typedef PipeCfg<BM, BN, WARPS_M, WARPS_N, STAGES> P;
     extern __shared__ __align__(16) unsigned char smem[];
@@ -124,16 +155,19 @@ __device__ __forceinline__ void conv_pipe(
     const int kt0 = blockIdx.z * kTilesPerSplit;
     const int nT = min(kTilesPerSplit, kTiles - kt0);
 
+    Gather g;   // only the GATHER kernels use it
+    g.x = x; g.x2 = x2; g.C1 = GATHER ? C1 : C; g.C2 = C - g.C1; g.up = GATHER ? up : 0;
+    g.Hx = (H + g.up) >> g.up; g.Wx = (W + g.up) >> g.up;
     for (int r = tid; r < BM; r += P::THREADS) {
         int m = m0 + r;
         if (m < M) {
             int ox = m % OW, t = m / OW, oy = t % OH, n = t / OH;
-            sPix[r] = n * H * W; sIy[r] = oy * stride - padTop; sIx[r] = ox * stride - padLeft;
+            sPix[r] = n * g.Hx * g.Wx; sIy[r] = oy * stride - padTop; sIx[r] = ox * stride - padLeft;
         } else { sPix[r] = 0; sIy[r] = -(1 << 29); sIx[r] = -(1 << 29); }   // never inside the image
     }
     __syncthreads();
 
-    const bool vec = (C & 7) == 0;
+    const bool vec = (C & 7) == 0 && (g.C1 & 7) == 0;
     // 16-byte path: thread owns chunk column kc = (tid & 3) * 8 of rows tid/4 + i*THREADS/4 (A and B alike).
     // Scalar path: thread owns k column tid % 32 of rows tid/32 + i*THREADS/32.
     const int kcol = vec ? (tid & 3) * 8 : (tid & 31);
@@ -147,6 +181,7 @@ __device__ __forceinline__ void conv_pipe(
     const unsigned pipeS = smem_addr(pipe);
     int rIy[A_CH], rIx[A_CH];
     long long rBase[A_CH];
+    int rN[A_CH];
     unsigned aDst[A_CH], bDst[B_CH];
     const half_t* bSrc[B_CH];
     bool bOk[B_CH];
@@ -155,6 +190,7 @@ __device__ __forceinline__ void conv_pipe(
         int row = (tid >> 2) + i * (P::THREADS / 4);
         rIy[i] = sIy[row]; rIx[i] = sIx[row];
         rBase[i] = ((long long)sPix[row] + (long long)rIy[i] * W + rIx[i]) * C;
+        rN[i] = sPix[row];
         aDst[i] = pipeS + (row * PIPE_SK + (tid & 3) * 8) * 2;
     }
 #pragma unroll
@@ -172,7 +208,9 @@ __device__ __forceinline__ void conv_pipe(
             for (int i = 0; i < A_CH; i++) {
                 int iy = rIy[i] + wa.ky, ix = rIx[i] + wa.kx;
                 bool ok = wa.k < K && (unsigned)iy < (unsigned)H && (unsigned)ix < (unsigned)W;
-                cp_async16(aDst[i] + so, ok ? x + (rBase[i] + wa.off) : x, ok);
+                const half_t* src = x;
+                if (ok) src = GATHER ? g.at(rN[i], iy, ix, wa.ci) : x + (rBase[i] + wa.off);
+                cp_async16(aDst[i] + so, src, ok);
             }
         } else {
             half_t* As = pipe + stage * P::STAGE_HALFS;
@@ -182,7 +220,7 @@ __device__ __forceinline__ void conv_pipe(
                 int iy = sIy[row] + wa.ky, ix = sIx[row] + wa.kx;
                 half_t v = 0;
                 if (wa.k < K && (unsigned)iy < (unsigned)H && (unsigned)ix < (unsigned)W)
-                    v = x[((long long)sPix[row] + (long long)iy * W + ix) * C + wa.ci];
+                    v = GATHER ? *g.at(sPix[row], iy, ix, wa.ci) : x[((long long)sPix[row] + (long long)iy * W + ix) * C + wa.ci];
                 As[row * PIPE_SK + kcol] = v;
             }
         }
@@ -260,8 +298,26 @@ __device__ __forceinline__ void conv_pipe(
             }
     __syncthreads();
 
-    // ---- 8 consecutive channels per thread: one 16-byte store (two for fp32 partials) where O allows ----
     const bool split = gridDim.z > 1;
+    if (geglu && !split) {
+        // ---- GEGLU: a 16-column chunk is 8 values and their 8 gates (packed so); 8 outputs of y [M][F] ----
+        const int F = geglu;
+        const bool vecF = (F & 7) == 0;
+        for (int c = tid; c < BM * (BN / 16); c += P::THREADS) {
+            int r = c / (BN / 16), c16 = (c % (BN / 16)) * 16;
+            int m = m0 + r, pc = n0 + c16, f0 = pc >> 1;
+            if (m >= M || f0 >= F) continue;
+            const float* v = Cs + r * P::CS + c16;
+            half_t out[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++) out[e] = f2h(geglu1(v[e], v[e + 8], bias, pc + e));
+            long long idx = (long long)m * F + f0;
+            if (vecF) *reinterpret_cast<uint4*>(y + idx) = *reinterpret_cast<const uint4*>(out);
+            else for (int e = 0; e < 8 && f0 + e < F; e++) y[idx + e] = out[e];
+        }
+        return;
+    }
+    // ---- 8 consecutive channels per thread: one 16-byte store (two for fp32 partials) where O allows ----
     const bool vecOut = (O & 7) == 0;
     for (int c = tid; c < BM * (BN / 8); c += P::THREADS) {
         int r = c / (BN / 8), c8 = (c % (BN / 8)) * 8;   // BN/8 is a power of two: shifts, not divisions
@@ -294,38 +350,52 @@ __device__ __forceinline__ void conv_pipe(
     }
 }
 
-#define CONV_PIPE_PARAMS \
-    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias, \
-    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial, \
-    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp, \
-    int kTilesPerSplit, int silu
-#define CONV_PIPE_ARGS x, w, bias, residual, y, partial, N, H, W, C, O, OH, OW, KH, KW, stride, padTop, padLeft, Kp, kTilesPerSplit, silu
+#define CONV_PIPE_ARGS x, w, bias, residual, y, partial, N, H, W, C, O, OH, OW, KH, KW, stride, padTop, padLeft, Kp, kTilesPerSplit, silu, x2, C1, up, geglu
 
 // Launch bounds: 2 blocks of 256 (4 of 128) threads per SM, i.e. up to 128 registers a thread; without the minimum
-// ptxas for sm_90 capped the 64x64 tile at 64 registers and spilled.
+// ptxas for sm_90 capped the 64x64 tile at 64 registers and spilled. The parameters are written out in each kernel
+// (not through a macro) so the signature tests read them. Kernels named _gather read through Gather.
 // grid (ceil(M/128), ceil(O/128), splits), 256 threads, dynamic smem LaunchMath.ConvPipeSharedBytes
 extern "C" __global__ void __launch_bounds__(256, 2) conv2d_pipe_128x128_f16(
     const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
     const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
-    int kTilesPerSplit, int silu)
-{ conv_pipe<128, 128, 2, 4, 3>(CONV_PIPE_ARGS); }
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<128, 128, 2, 4, 3, false>(CONV_PIPE_ARGS); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv2d_pipe_128x128_gather_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<128, 128, 2, 4, 3, true>(CONV_PIPE_ARGS); }
 
 // grid (ceil(M/128), ceil(O/64), splits), 128 threads
 extern "C" __global__ void __launch_bounds__(128, 4) conv2d_pipe_128x64_f16(
     const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
     const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
-    int kTilesPerSplit, int silu)
-{ conv_pipe<128, 64, 2, 2, 4>(CONV_PIPE_ARGS); }
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<128, 64, 2, 2, 4, false>(CONV_PIPE_ARGS); }
+extern "C" __global__ void __launch_bounds__(128, 4) conv2d_pipe_128x64_gather_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<128, 64, 2, 2, 4, true>(CONV_PIPE_ARGS); }
 
 // grid (ceil(M/64), ceil(O/64), splits), 128 threads
 extern "C" __global__ void __launch_bounds__(128, 4) conv2d_pipe_64x64_f16(
     const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
     const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
-    int kTilesPerSplit, int silu)
-{ conv_pipe<64, 64, 2, 2, 4>(CONV_PIPE_ARGS); }
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<64, 64, 2, 2, 4, false>(CONV_PIPE_ARGS); }
+extern "C" __global__ void __launch_bounds__(128, 4) conv2d_pipe_64x64_gather_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<64, 64, 2, 2, 4, true>(CONV_PIPE_ARGS); }
 
 // Split-K reduction: y[i] = epilogue(sum over z = 0..splits-1 of partial[z][i]) in that fixed order; i < n = M*O.
 // Grid-stride, 256 threads (LaunchMath.FlatGrid).
@@ -336,5 +406,22 @@ extern "C" __global__ void conv_splitk_reduce_f16(const float* __restrict__ part
         float s = 0.0f;
         for (int z = 0; z < splits; z++) s += partial[(long long)z * n + i];
         y[i] = epilogue1(s, bias, residual, i, i % O, silu);
+    }
+}
+
+// Split-K reduction of a GEGLU GEMM: partial [splits][M][O] in the packed column order (see the header), y [M][F];
+// i < n = M*F. Each output sums its value column and its gate column over the splits in order 0..S-1.
+extern "C" __global__ void conv_splitk_reduce_geglu_f16(const float* __restrict__ partial, const float* __restrict__ bias,
+    half_t* __restrict__ y, int n, int O, int F, int splits)
+{
+    const long long plane = (long long)(n / F) * O;   // M*O
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        int m = i / F, f = i - m * F, pc = (f >> 3) * 16 + (f & 7);
+        float v = 0.0f, gt = 0.0f;
+        for (int z = 0; z < splits; z++) {
+            const float* row = partial + z * plane + (long long)m * O;
+            v += row[pc]; gt += row[pc + 8];
+        }
+        y[i] = f2h(geglu1(v, gt, bias, pc));
     }
 }

@@ -13,7 +13,8 @@
 // The tiled VAE's stats-only and apply-with-given-stats ops keep their own kernels:
 //   gn_finalize_stats grid ceil(N*G / 256), 256 threads: Chan's parallel combination of the chunks -> (mean, var);
 //   gn_apply          flat grid-stride: (x - mean) * rsqrt(var + eps) * gamma + beta, optional SiLU.
-// Layout: x [N, HW, C] (NHWC flattened, or [B, L, C]); group g owns channels [g*Cg, (g+1)*Cg).
+// Layout: x [N, HW, C] (NHWC flattened, or [B, L, C]); group g owns channels [g*Cg, (g+1)*Cg). The _cat versions of
+// the first three read the channel concat of two tensors in place (GnCat below).
 typedef unsigned short half_t;
 __device__ __forceinline__ float h2f(half_t h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 __device__ __forceinline__ half_t f2h(float f) { half_t h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
@@ -72,33 +73,56 @@ __device__ void block_welford(float& n, float& mean, float& m2, float* red)
     n = red[32]; mean = red[65]; m2 = red[98];
 }
 
-// y over `cnt` elements of one (n, group) starting at base (pixel stride C, Cg channels from channel c0).
-__device__ __forceinline__ void gn_normalise(const half_t* base, half_t* out, int cnt, int Cg, int C, int c0,
+// What a GroupNorm reads: one tensor x [N*HW][C] (GnOne), or the channel concat of a [N*HW][C1] and b [N*HW][C2]
+// (GnCat: the UNet's skip connection, read in place so the concatenated tensor is never written; a group may
+// straddle the two). start(P0, c0) points it at pixel P0 (= n*HW + p0), channel c0; at(p, c) then reads pixel
+// P0 + p, channel c0 + c (offsets from a base pointer, as before the concat version existed). y is always [N*HW][C].
+struct GnOne {
+    const half_t* x; int C; const half_t* base;
+    __device__ __forceinline__ void start(long long P0, int c0) { base = x + P0 * C + c0; }
+    __device__ __forceinline__ float at(int p, int c) const { return h2f(base[(long long)p * C + c]); }
+};
+struct GnCat {
+    const half_t* a; const half_t* b; int C1, C2; const half_t* pa; const half_t* pb; int split;
+    __device__ __forceinline__ void start(long long P0, int c0)
+    {
+        split = C1 - c0;                       // the group's channels c < split come from a
+        pa = a + P0 * C1 + c0;
+        pb = b + P0 * C2 - split;              // b's channel c0 + c - C1 = c - split (read only where c >= split)
+    }
+    __device__ __forceinline__ float at(int p, int c) const
+    { return h2f(c < split ? pa[(long long)p * C1 + c] : pb[(long long)p * C2 + c]); }
+};
+
+// y over `cnt` elements of one (n, group) from pixel P0 (Cg channels from channel c0, y's pixel stride C).
+// (src already start()ed at P0, c0.)
+template <class S>
+__device__ __forceinline__ void gn_normalise(const S& src, half_t* y, long long P0, int cnt, int Cg, int C, int c0,
                                              float mean, float rstd, const float* gamma, const float* beta, int silu)
 {
+    half_t* out = y + P0 * C + c0;
     for (int i = threadIdx.x; i < cnt; i += blockDim.x) {
         int p = i / Cg, c = i - p * Cg;
-        long long at = (long long)p * C + c;
-        float v = (h2f(base[at]) - mean) * rstd * gamma[c0 + c] + beta[c0 + c];
+        float v = (src.at(p, c) - mean) * rstd * gamma[c0 + c] + beta[c0 + c];
         if (silu) v = v / (1.0f + __expf(-v));
-        out[at] = f2h(v);
+        out[(long long)p * C + c] = f2h(v);
     }
 }
 
 // One (n, group) per block: statistics and normalisation in one launch. Per-thread Welford in fp32 (no
 // sum-of-squares cancellation on data with a large mean), combined across the block with Chan's formula.
-extern "C" __global__ void gn_fused_f16(const half_t* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
-                                        half_t* __restrict__ y, int HW, int C, int G, float eps, int silu)
+template <class S>
+__device__ __forceinline__ void gn_fused(S src, const float* gamma, const float* beta, half_t* y, int HW, int C, int G, float eps, int silu)
 {
     __shared__ float red[3 * 33];
     int ng = blockIdx.x, n = ng / G, g = ng - n * G, Cg = C / G;
-    int cnt = HW * Cg;
-    long long off = (long long)n * HW * C + g * Cg;
-    const half_t* base = x + off;
+    int cnt = HW * Cg, c0 = g * Cg;
+    long long P0 = (long long)n * HW;
+    src.start(P0, c0);
     float k = 0.0f, mean = 0.0f, m2 = 0.0f;
     for (int i = threadIdx.x; i < cnt; i += blockDim.x) {
         int p = i / Cg, c = i - p * Cg;
-        float v = h2f(base[(long long)p * C + c]);
+        float v = src.at(p, c);
         k += 1.0f;
         float d = v - mean;
         mean += d / k;
@@ -106,27 +130,36 @@ extern "C" __global__ void gn_fused_f16(const half_t* __restrict__ x, const floa
     }
     block_welford(k, mean, m2, red);
     float rstd = rsqrtf((k > 0.0f ? m2 / k : 0.0f) + eps);
-    gn_normalise(base, y + off, cnt, Cg, C, g * Cg, mean, rstd, gamma, beta, silu);
+    gn_normalise(src, y, P0, cnt, Cg, C, c0, mean, rstd, gamma, beta, silu);
 }
+
+extern "C" __global__ void gn_fused_f16(const half_t* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
+                                        half_t* __restrict__ y, int HW, int C, int G, float eps, int silu)
+{ gn_fused(GnOne{x, C, x}, gamma, beta, y, HW, C, G, eps, silu); }
+
+// gn_fused_f16 on the concat of a (channels [0, C1)) and b (channels [C1, C)).
+extern "C" __global__ void gn_fused_cat_f16(const half_t* __restrict__ a, const half_t* __restrict__ b, const float* __restrict__ gamma,
+                                            const float* __restrict__ beta, half_t* __restrict__ y, int HW, int C, int G, int C1, float eps, int silu)
+{ gn_fused(GnCat{a, b, C1, C - C1, a, b, 0}, gamma, beta, y, HW, C, G, eps, silu); }
 
 // partial[((n*G + g) * chunks + chunk) * 3 + {0,1,2}] = (count, mean, M2) over pixels
 // [chunk*pixPerChunk, min(HW, (chunk+1)*pixPerChunk)) and channels of group g.
-extern "C" __global__ void gn_partial_stats(const half_t* __restrict__ x, float* __restrict__ partial,
-                                            int HW, int C, int G, int pixPerChunk)
+template <class S>
+__device__ __forceinline__ void gn_partial(S src, float* partial, int HW, int C, int G, int pixPerChunk)
 {
     __shared__ float red[33];
     int chunk = blockIdx.x, chunks = gridDim.x, ng = blockIdx.y;
-    int n = ng / G, g = ng - n * G, Cg = C / G;
+    int n = ng / G, g = ng - n * G, Cg = C / G, c0 = g * Cg;
     int p0 = chunk * pixPerChunk, p1 = min(HW, p0 + pixPerChunk);
     int cnt = p1 > p0 ? (p1 - p0) * Cg : 0;
-    const half_t* base = x + ((long long)n * HW + p0) * C + g * Cg;
+    src.start((long long)n * HW + p0, c0);
     float s = 0.0f;
-    for (int i = threadIdx.x; i < cnt; i += blockDim.x) { int p = i / Cg, c = i - p * Cg; s += h2f(base[(long long)p * C + c]); }
+    for (int i = threadIdx.x; i < cnt; i += blockDim.x) { int p = i / Cg, c = i - p * Cg; s += src.at(p, c); }
     float mean = cnt > 0 ? block_sum(s, red) / (float)cnt : block_sum(0.0f, red);
     float m2 = 0.0f;
     for (int i = threadIdx.x; i < cnt; i += blockDim.x) {
         int p = i / Cg, c = i - p * Cg;
-        float d = h2f(base[(long long)p * C + c]) - mean; m2 += d * d;
+        float d = src.at(p, c) - mean; m2 += d * d;
     }
     m2 = block_sum(m2, red);
     if (threadIdx.x == 0) {
@@ -134,6 +167,14 @@ extern "C" __global__ void gn_partial_stats(const half_t* __restrict__ x, float*
         o[0] = (float)cnt; o[1] = cnt > 0 ? mean : 0.0f; o[2] = m2;
     }
 }
+
+extern "C" __global__ void gn_partial_stats(const half_t* __restrict__ x, float* __restrict__ partial,
+                                            int HW, int C, int G, int pixPerChunk)
+{ gn_partial(GnOne{x, C, x}, partial, HW, C, G, pixPerChunk); }
+
+extern "C" __global__ void gn_partial_stats_cat(const half_t* __restrict__ a, const half_t* __restrict__ b, float* __restrict__ partial,
+                                                int HW, int C, int G, int C1, int pixPerChunk)
+{ gn_partial(GnCat{a, b, C1, C - C1, a, b, 0}, partial, HW, C, G, pixPerChunk); }
 
 // meanVar[ng*2] = (mean, biased variance) combining `chunks` partials of each (n, group).
 extern "C" __global__ void gn_finalize_stats(const float* __restrict__ partial, float* __restrict__ meanVar, int NG, int chunks)
@@ -156,9 +197,9 @@ extern "C" __global__ void gn_finalize_stats(const float* __restrict__ partial, 
 
 // Second launch of a big group's GroupNorm: grid as gn_partial_stats. Every block combines all `chunks` partials
 // of its (n, group) (threads split them, then block_welford), then normalises its own chunk.
-extern "C" __global__ void gn_apply_partials(const half_t* __restrict__ x, const float* __restrict__ partial,
-                                             const float* __restrict__ gamma, const float* __restrict__ beta, half_t* __restrict__ y,
-                                             int HW, int C, int G, int pixPerChunk, float eps, int silu)
+template <class S>
+__device__ __forceinline__ void gn_apply_part(S src, const float* partial, const float* gamma, const float* beta, half_t* y,
+                                              int HW, int C, int G, int pixPerChunk, float eps, int silu)
 {
     __shared__ float red[3 * 33];
     int chunk = blockIdx.x, chunks = gridDim.x, ng = blockIdx.y;
@@ -170,9 +211,19 @@ extern "C" __global__ void gn_apply_partials(const half_t* __restrict__ x, const
     float rstd = rsqrtf((k > 0.0f ? m2 / k : 0.0f) + eps);
     int p0 = chunk * pixPerChunk, p1 = min(HW, p0 + pixPerChunk);
     int cnt = p1 > p0 ? (p1 - p0) * Cg : 0;
-    long long off = ((long long)n * HW + p0) * C + g * Cg;
-    gn_normalise(x + off, y + off, cnt, Cg, C, g * Cg, mean, rstd, gamma, beta, silu);
+    src.start((long long)n * HW + p0, g * Cg);
+    gn_normalise(src, y, (long long)n * HW + p0, cnt, Cg, C, g * Cg, mean, rstd, gamma, beta, silu);
 }
+
+extern "C" __global__ void gn_apply_partials(const half_t* __restrict__ x, const float* __restrict__ partial,
+                                             const float* __restrict__ gamma, const float* __restrict__ beta, half_t* __restrict__ y,
+                                             int HW, int C, int G, int pixPerChunk, float eps, int silu)
+{ gn_apply_part(GnOne{x, C, x}, partial, gamma, beta, y, HW, C, G, pixPerChunk, eps, silu); }
+
+extern "C" __global__ void gn_apply_partials_cat(const half_t* __restrict__ a, const half_t* __restrict__ b, const float* __restrict__ partial,
+                                                 const float* __restrict__ gamma, const float* __restrict__ beta, half_t* __restrict__ y,
+                                                 int HW, int C, int G, int C1, int pixPerChunk, float eps, int silu)
+{ gn_apply_part(GnCat{a, b, C1, C - C1, a, b, 0}, partial, gamma, beta, y, HW, C, G, pixPerChunk, eps, silu); }
 
 // y = (x - mean) * rsqrt(var + eps) * gamma[c] + beta[c] (then SiLU if silu != 0); total = N*HW*C.
 extern "C" __global__ void gn_apply(const half_t* __restrict__ x, const float* __restrict__ meanVar,

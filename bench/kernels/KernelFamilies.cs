@@ -12,6 +12,7 @@ public static class KernelFamilies
         AttentionFamily.Narrow,
         AttentionFamily.Wide,
         ConvFamily.Instance,
+        FusionFamily.Instance,
     ];
 
     public static IKernelFamily? Find(string name) =>

@@ -47,6 +47,73 @@ public interface IOps : IDisposable
     /// <summary>y = x @ W^T + b (+ residual) over the last dimension; W is [out, in].</summary>
     DeviceTensor Linear(DeviceTensor x, HostTensor weight, HostTensor? bias, DeviceTensor? residual = null);
 
+    // ---- fused compositions: each is exactly the composition its default computes; a backend may fold the
+    // intermediate away (the CUDA backend does: GEGLU in the GEMM's epilogue, upsampling and concat in the conv's
+    // gather). The CPU reference keeps these defaults.
+
+    /// <summary>GEGLU of a linear layer: Geglu(Linear(x, weight, bias)), weight [2F, in]; returns [..., F].</summary>
+    DeviceTensor LinearGeglu(DeviceTensor x, HostTensor weight, HostTensor? bias) => ComposeLinearGeglu(this, x, weight, bias);
+
+    /// <summary>The composition <see cref="LinearGeglu"/> stands for (a fusing backend's unfused path too).</summary>
+    internal static DeviceTensor ComposeLinearGeglu(IOps ops, DeviceTensor x, HostTensor weight, HostTensor? bias)
+    {
+        using var f = ops.Linear(x, weight, bias);
+        return ops.Geglu(f);
+    }
+
+    /// <summary>Conv2d of the nearest-upsampled NHWC x: the 2x upsampling cropped to upH x upW rows and columns, where
+    /// upH is 2H or 2H - 1 and upW 2W or 2W - 1 (the sizes diffusers' Upsample2D asks for; see NearestResize).</summary>
+    DeviceTensor Conv2dUpsampled(DeviceTensor x, int upH, int upW, HostTensor weight, HostTensor? bias, int stride, Pad2d pad) =>
+        ComposeConv2dUpsampled(this, x, upH, upW, weight, bias, stride, pad);
+
+    /// <summary>The composition <see cref="Conv2dUpsampled"/> stands for.</summary>
+    internal static DeviceTensor ComposeConv2dUpsampled(IOps ops, DeviceTensor x, int upH, int upW, HostTensor weight, HostTensor? bias, int stride, Pad2d pad)
+    {
+        CheckUpsampledSize(x, upH, upW);
+        var up = ops.UpsampleNearest2x(x);
+        if (upH != up.Dim(1) || upW != up.Dim(2))
+        {
+            var cropped = ops.CropSpatial(up, 0, upH, 0, upW);
+            up.Dispose();
+            up = cropped;
+        }
+        using (up) return ops.Conv2d(up, weight, bias, stride, pad);
+    }
+
+    /// <summary>Conv2d of ConcatChannels(a, b) (the UNet's skip connection), with the optional residual.</summary>
+    DeviceTensor Conv2dConcat(DeviceTensor a, DeviceTensor b, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual = null) =>
+        ComposeConv2dConcat(this, a, b, weight, bias, stride, pad, residual);
+
+    /// <summary>The composition <see cref="Conv2dConcat"/> stands for.</summary>
+    internal static DeviceTensor ComposeConv2dConcat(IOps ops, DeviceTensor a, DeviceTensor b, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual)
+    {
+        using var cat = ops.ConcatChannels(a, b);
+        return ops.Conv2d(cat, weight, bias, stride, pad, residual);
+    }
+
+    /// <summary>Whether <see cref="GroupNormConcat"/> and <see cref="Conv2dConcat"/> read the two tensors in place. A
+    /// model whose concat has several readers makes the concat once itself where they do not (the defaults would
+    /// make it once per reader).</summary>
+    bool FoldsConcat => false;
+
+    /// <summary>GroupNorm of ConcatChannels(a, b) (the first read of the UNet's skip connection in a resnet).</summary>
+    DeviceTensor GroupNormConcat(DeviceTensor a, DeviceTensor b, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu) =>
+        ComposeGroupNormConcat(this, a, b, gamma, beta, groups, eps, silu);
+
+    /// <summary>The composition <see cref="GroupNormConcat"/> stands for.</summary>
+    internal static DeviceTensor ComposeGroupNormConcat(IOps ops, DeviceTensor a, DeviceTensor b, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+    {
+        using var cat = ops.ConcatChannels(a, b);
+        return ops.GroupNorm(cat, gamma, beta, groups, eps, silu);
+    }
+
+    /// <summary>The sizes <see cref="Conv2dUpsampled"/> accepts, one check for every backend.</summary>
+    internal static void CheckUpsampledSize(DeviceTensor x, int upH, int upW)
+    {
+        if (x.Rank != 4 || (upH != 2 * x.Dim(1) && upH != 2 * x.Dim(1) - 1) || (upW != 2 * x.Dim(2) && upW != 2 * x.Dim(2) - 1) || upH <= 0 || upW <= 0)
+            throw new PisaException($"upsampled conv: x [{ShapeUtil.Format(x.Shape)}] cannot be upsampled to {upH}x{upW} (2x, or 2x - 1)");
+    }
+
     /// <summary>GroupNorm over NHWC (or [B, L, C]: groups over the last dim, statistics over all other
     /// non-batch positions), biased variance, then optional SiLU.</summary>
     DeviceTensor GroupNorm(DeviceTensor x, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu);

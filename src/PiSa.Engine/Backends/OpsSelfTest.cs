@@ -214,6 +214,8 @@ public static class OpsSelfTest
                 Lin("[2,4096,1280]->320 bias+res", [2, 4096, 1280], 320, true, true);
             }
 
+            FusedCompositions(large);
+
             // ---- norms ----
             void Gn(string name, int[] x, int groups, bool silu)
             {
@@ -355,6 +357,71 @@ public static class OpsSelfTest
                 for (int i = 0; i < 2; i++) o.Replayable(key, t[0], F).Dispose();
                 return o.Replayable(key, t[0], F);
             });
+        }
+
+        /// <summary>
+        /// The fused compositions (the reference runs IOps' defaults, a fusing backend folds the intermediate away): GEGLU
+        /// with F a multiple of 8 or not (the packed groups' zero tail), inF % 8 != 0 (the scalar gather), more packed
+        /// columns than one 128-wide tile; the upsampled conv at 2x and at the UNet's cropped 2x - 1, C = 3 and C % 8 != 0;
+        /// the concat conv with C1 % 8 == 0 (16-byte chunks from both tensors) and C1 % 8 != 0 (scalar), 1x1 and 3x3,
+        /// bias and residual; M past 128 in each; the concat GroupNorm with groups across the two tensors.
+        /// </summary>
+        private void FusedCompositions(bool large)
+        {
+            const double C = ComputeTolerance;
+            void LinGeglu(string name, int[] x, int f, bool bias)
+            {
+                var w = R(1f / MathF.Sqrt(x[^1]), 2 * f, x[^1]);
+                var b = bias ? R(2 * f) : null;
+                Check("LinearGeglu", name, C, [R(x)], (o, d) => o.LinearGeglu(d[0], w, b));
+            }
+            LinGeglu("[2,9,24]->2x40 bias", [2, 9, 24], 40, true);
+            LinGeglu("[1,70,100]->2x13 bias (F%8=5, inF%8=4)", [1, 70, 100], 13, true);
+            LinGeglu("[1,130,96]->2x72 (M past 128, 144 packed columns)", [1, 130, 96], 72, false);
+            if (large) LinGeglu("[2,4096,320]->2x1280 bias", [2, 4096, 320], 1280, true);
+
+            void ConvUp(string name, int[] x, int upH, int upW, int o, int k, Pad2d pad, bool bias)
+            {
+                var w = R(1f / MathF.Sqrt(x[3] * k * k), o, x[3], k, k);
+                var b = bias ? R(o) : null;
+                Check("Conv2dUpsampled", name, C, [R(x)], (ops, d) => ops.Conv2dUpsampled(d[0], upH, upW, w, b, 1, pad));
+            }
+            ConvUp("[1,4,5,16] ->8x10 3x3 ->24 pad1 bias", [1, 4, 5, 16], 8, 10, 24, 3, Pad2d.Same(1), true);
+            ConvUp("[2,3,4,12] ->5x7 (cropped) 3x3 ->20 pad1 (C%8=4)", [2, 3, 4, 12], 5, 7, 20, 3, Pad2d.Same(1), false);
+            ConvUp("[1,5,5,3] ->9x10 3x3 ->8 pad1 bias (C=3)", [1, 5, 5, 3], 9, 10, 8, 3, Pad2d.Same(1), true);
+            ConvUp("[1,6,7,32] ->12x13 3x3 ->72 pad1 bias (M past 128)", [1, 6, 7, 32], 12, 13, 72, 3, Pad2d.Same(1), true);
+            if (large) ConvUp("[1,32,32,1280] ->64x64 3x3 ->1280 pad1 bias", [1, 32, 32, 1280], 64, 64, 1280, 3, Pad2d.Same(1), true);
+
+            void ConvCat(string name, int[] a, int cb, int o, int k, Pad2d pad, bool bias, bool residual)
+            {
+                int c = a[3] + cb;
+                var w = R(1f / MathF.Sqrt(c * k * k), o, c, k, k);
+                var b = bias ? R(o) : null;
+                int oh = a[1] + pad.Top + pad.Bottom - k + 1, ow = a[2] + pad.Left + pad.Right - k + 1;
+                HostTensor[] ins = residual ? [R(a), R(a[0], a[1], a[2], cb), R(a[0], oh, ow, o)] : [R(a), R(a[0], a[1], a[2], cb)];
+                Check("Conv2dConcat", name, C, ins, (ops, d) => ops.Conv2dConcat(d[0], d[1], w, b, 1, pad, residual ? d[2] : null));
+            }
+            ConvCat("[1,6,7,16]++8 3x3 ->24 pad1 bias", [1, 6, 7, 16], 8, 24, 3, Pad2d.Same(1), true, false);
+            ConvCat("[2,5,4,16]++24 1x1 ->40 bias+res", [2, 5, 4, 16], 24, 40, 1, Pad2d.Same(0), true, true);
+            ConvCat("[1,5,6,12]++4 3x3 ->20 pad1 (C1%8=4: scalar)", [1, 5, 6, 12], 4, 20, 3, Pad2d.Same(1), false, false);
+            ConvCat("[1,9,15,32]++32 3x3 ->136 pad1 bias+res (M, O past 128)", [1, 9, 15, 32], 32, 136, 3, Pad2d.Same(1), true, true);
+            if (large) ConvCat("[1,64,64,640]++320 1x1 ->320 bias", [1, 64, 64, 640], 320, 320, 1, Pad2d.Same(0), true, false);
+
+            // GroupNorm of a concat: groups straddling the two tensors, one launch and two (a big group), NHWC and [B, L, C].
+            void GnCat(string name, int[] a, int cb, int groups, bool silu)
+            {
+                int c = a[^1] + cb;
+                var g = Pos(c); var be = R(c);
+                var bs = (int[])a.Clone(); bs[^1] = cb;
+                var xa = R(a); var xb = R(bs);
+                foreach (var t in new[] { xa, xb })
+                    for (int i = 0; i < t.Data.Length; i++) t.Data[i] = t.Data[i] * 2f + 0.5f;   // non-zero mean
+                Check("GroupNormConcat", name + (silu ? " silu" : ""), C, [xa, xb], (o, d) => o.GroupNormConcat(d[0], d[1], g, be, groups, 1e-5f, silu));
+            }
+            GnCat("[2,6,5,10]++22 g8 (group 2 straddles)", [2, 6, 5, 10], 22, 8, true);
+            GnCat("[2,9,7]++17 g8 ([B,L,C])", [2, 9, 7], 17, 8, false);
+            GnCat("[1,50,47,12]++20 g1 (two launches)", [1, 50, 47, 12], 20, 1, true);
+            if (large) GnCat("[2,64,64,640]++320 g32", [2, 64, 64, 640], 320, 32, true);
         }
 
         /// <summary>Attention on channel windows, as the models call it: a fused QKV output read in place (self) and a

@@ -89,7 +89,9 @@ public sealed class KernelProfiler : ILaunchObserver, IDisposable
         // N, H, W, C, O, OH, OW, KH, KW at 5..13
         "conv2d_igemm_f16" => 2.0 * a.IntAt(5) * a.IntAt(10) * a.IntAt(11) * a.IntAt(9) * a.IntAt(8) * a.IntAt(12) * a.IntAt(13),
         // conv_pipe.cu: N, H, W, C, O, OH, OW, KH, KW at 6..14 (its split-K reduce adds no multiply-adds)
-        "conv2d_pipe_128x128_f16" or "conv2d_pipe_128x64_f16" or "conv2d_pipe_64x64_f16" =>
+        // (the _gather versions likewise: H, W are the upsampled or concatenated image's; a GEGLU GEMM's O is its packed 2F)
+        "conv2d_pipe_128x128_f16" or "conv2d_pipe_128x64_f16" or "conv2d_pipe_64x64_f16"
+            or "conv2d_pipe_128x128_gather_f16" or "conv2d_pipe_128x64_gather_f16" or "conv2d_pipe_64x64_gather_f16" =>
             2.0 * a.IntAt(6) * a.IntAt(11) * a.IntAt(12) * a.IntAt(10) * a.IntAt(9) * a.IntAt(13) * a.IntAt(14),
         // Lq, Lk, H, D at 4..7; B is the grid's z; QK^T and PV
         "attention_f16" => 4.0 * grid.Z * a.IntAt(6) * a.IntAt(4) * a.IntAt(5) * a.IntAt(7),

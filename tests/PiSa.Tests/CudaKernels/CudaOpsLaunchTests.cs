@@ -44,7 +44,19 @@ public class CudaOpsLaunchTests
                 ops.ConvPlanner = (_, _, _) => plan;
                 K(ops.Conv2d(x16, w2, Rand(4, 16), 1, Pad2d.Same(1), K(ops.Conv2d(x16, w2, null, 1, Pad2d.Same(1)))));
             }
+            // The fused ops (the gather kernels, the GEGLU epilogue and its split-K reduce) on every tile.
+            var x8 = U(1, 4, 4, 8);
+            foreach (var plan in new[] { new ConvPlan(ConvTile.T64x64), new ConvPlan(ConvTile.T128x64), new ConvPlan(ConvTile.T128x128),
+                                         new ConvPlan(ConvTile.T64x64, 2) })
+            {
+                ops.ConvPlanner = (_, _, _) => plan;
+                K(ops.Conv2dUpsampled(x8, 7, 8, Rand(20, 16, 8, 3, 3), Rand(21, 16), 1, Pad2d.Same(1)));
+                K(ops.Conv2dConcat(x8, U(1, 4, 4, 16), Rand(22, 16, 24, 3, 3), null, 1, Pad2d.Same(1), U(1, 4, 4, 16)));
+                K(ops.LinearGeglu(U(2, 9, 80), Rand(23, 26, 80), Rand(24, 26)));
+            }
             ops.ConvPlanner = null;
+            K(ops.GroupNormConcat(x8, U(1, 4, 4, 8), Rand(25, 16), Rand(26, 16), 4, 1e-5f, true));
+            K(ops.GroupNormConcat(U(1, 50, 47, 12), U(1, 50, 47, 20), Rand(27, 32), Rand(28, 32), 1, 1e-6f, false));   // two launches
             var seq = U(2, 9, 24);
             K(ops.Linear(seq, Rand(7, 40, 24), Rand(8, 40)));
             K(ops.Linear(seq, Rand(9, 24, 24), null, seq));
@@ -116,8 +128,9 @@ public class CudaOpsLaunchTests
                 if (l.Args.Kinds[i] != 'P') continue;
                 IntPtr p = l.Args.PointerAt(i);
                 bool optional = (l.Kernel == "conv2d_igemm_f16" && i is 2 or 3)       // bias, residual
-                                || (l.Kernel.StartsWith("conv2d_pipe_", StringComparison.Ordinal) && i is 2 or 3 or 5)   // and the split-K partials
-                                || (l.Kernel == "conv_splitk_reduce_f16" && i is 1 or 2);
+                                || (l.Kernel.StartsWith("conv2d_pipe_", StringComparison.Ordinal) && i is 2 or 3 or 5 or 21)   // and the split-K partials, x2
+                                || (l.Kernel == "conv_splitk_reduce_f16" && i is 1 or 2)
+                                || (l.Kernel == "conv_splitk_reduce_geglu_f16" && i is 1);
                 if (p == IntPtr.Zero) { Assert.True(optional, $"{where}: null pointer argument {i}"); continue; }
                 Assert.True(l.BytesLeft[i] > 0, $"{where}: argument {i} is not live device memory");
             }
@@ -153,7 +166,8 @@ public class CudaOpsLaunchTests
             }
             if (l.Kernel.StartsWith("conv2d_pipe_", StringComparison.Ordinal))
             {
-                var tile = Enum.GetValues<ConvTile>().Single(t => LaunchMath.ConvKernelName(t) == l.Kernel);
+                var tile = Enum.GetValues<ConvTile>().Where(t => t != ConvTile.Reference)
+                               .Single(t => LaunchMath.ConvKernelName(t) == l.Kernel || LaunchMath.ConvKernelName(t, gather: true) == l.Kernel);
                 var (bm, bn, threads, _) = LaunchMath.ConvTileShape(tile);
                 long m = (long)l.Args.IntAt(6) * l.Args.IntAt(11) * l.Args.IntAt(12);
                 int o = l.Args.IntAt(10), kp = l.Args.IntAt(18), per = l.Args.IntAt(19);
@@ -168,7 +182,17 @@ public class CudaOpsLaunchTests
                 Assert.Equal(l.Grid.Z > 1, l.Args.PointerAt(5) != IntPtr.Zero);
                 if (l.Grid.Z > 1) Assert.True(l.BytesLeft[5] >= (long)l.Grid.Z * m * o * 4, "split-K workspace too small");
                 Assert.True(l.BytesLeft[1] >= (long)o * kp * 2, "packed weight too small");
-                Assert.True(l.BytesLeft[4] >= m * o * 2, "conv output too small");
+                int geglu = l.Args.IntAt(24);   // F of a GEGLU epilogue: y is [M][F]
+                Assert.True(l.BytesLeft[4] >= m * (geglu > 0 ? geglu : o) * 2, "conv output too small");
+                if (l.Args.PointerAt(21) != IntPtr.Zero)   // a concat: x holds C1 channels, x2 the rest (the gather's H, W are x's)
+                {
+                    int c1 = l.Args.IntAt(22), c = l.Args.IntAt(9);
+                    Assert.InRange(c1, 1, c - 1);
+                    Assert.True(l.BytesLeft[0] >= (long)l.Args.IntAt(6) * l.Args.IntAt(7) * l.Args.IntAt(8) * c1 * 2, "concat input a too small");
+                    Assert.True(l.BytesLeft[21] >= (long)l.Args.IntAt(6) * l.Args.IntAt(7) * l.Args.IntAt(8) * (c - c1) * 2, "concat input b too small");
+                }
+                if (l.Args.IntAt(23) == 1)   // upsampled: x is the (H+1)/2 x (W+1)/2 image
+                    Assert.True(l.BytesLeft[0] >= (long)l.Args.IntAt(6) * ((l.Args.IntAt(7) + 1) / 2) * ((l.Args.IntAt(8) + 1) / 2) * l.Args.IntAt(9) * 2, "upsampled input too small");
             }
             if (l.Kernel is "attention_f16" or "attention_mma_f16" || l.Kernel.StartsWith("attention_flash_f16_k", StringComparison.Ordinal))
             {

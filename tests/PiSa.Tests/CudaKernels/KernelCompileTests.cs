@@ -14,7 +14,7 @@ namespace PiSa.Tests.CudaKernels;
 /// </summary>
 public class KernelCompileTests(ITestOutputHelper output)
 {
-    private static readonly string[] Hot = ["conv2d_igemm_f16", "conv2d_pipe_128x128_f16", "conv2d_pipe_128x64_f16", "conv2d_pipe_64x64_f16", "attention_f16", "attention_flash_f16_k1", "attention_flash_f16_k2", "attention_flash_f16_k3", "attention_flash_f16_k4", "attn_softmax_rows_f16", "gn_partial_stats", "gn_apply", "layernorm_f16"];
+    private static readonly string[] Hot = ["conv2d_igemm_f16", "conv2d_pipe_128x128_f16", "conv2d_pipe_128x64_f16", "conv2d_pipe_64x64_f16", "conv2d_pipe_128x128_gather_f16", "conv2d_pipe_128x64_gather_f16", "conv2d_pipe_64x64_gather_f16", "attention_f16", "attention_flash_f16_k1", "attention_flash_f16_k2", "attention_flash_f16_k3", "attention_flash_f16_k4", "attn_softmax_rows_f16", "gn_partial_stats", "gn_apply", "gn_fused_f16", "gn_fused_cat_f16", "gn_partial_stats_cat", "gn_apply_partials_cat", "layernorm_f16"];
 
     [Fact]
     public void EmbeddedSourcesAreAllTheKernelFiles()

@@ -20,6 +20,10 @@ public class OpsSelfTestCoverageTests
         public DeviceTensor Reshape(DeviceTensor x, params int[] shape) => Log(nameof(Reshape), inner.Reshape(x, shape));
         public DeviceTensor Conv2d(DeviceTensor x, HostTensor w, HostTensor? b, int s, Pad2d p, DeviceTensor? r = null) => Log(nameof(Conv2d), inner.Conv2d(x, w, b, s, p, r));
         public DeviceTensor Linear(DeviceTensor x, HostTensor w, HostTensor? b, DeviceTensor? r = null) => Log(nameof(Linear), inner.Linear(x, w, b, r));
+        public DeviceTensor GroupNormConcat(DeviceTensor a, DeviceTensor b, HostTensor g, HostTensor be, int n, float e, bool s) => Log(nameof(GroupNormConcat), inner.GroupNormConcat(a, b, g, be, n, e, s));
+        public DeviceTensor LinearGeglu(DeviceTensor x, HostTensor w, HostTensor? b) => Log(nameof(LinearGeglu), inner.LinearGeglu(x, w, b));
+        public DeviceTensor Conv2dUpsampled(DeviceTensor x, int h, int w, HostTensor wt, HostTensor? b, int s, Pad2d p) => Log(nameof(Conv2dUpsampled), inner.Conv2dUpsampled(x, h, w, wt, b, s, p));
+        public DeviceTensor Conv2dConcat(DeviceTensor a, DeviceTensor b, HostTensor w, HostTensor? bias, int s, Pad2d p, DeviceTensor? r = null) => Log(nameof(Conv2dConcat), inner.Conv2dConcat(a, b, w, bias, s, p, r));
         public DeviceTensor GroupNorm(DeviceTensor x, HostTensor g, HostTensor b, int n, float e, bool s) => Log(nameof(GroupNorm), inner.GroupNorm(x, g, b, n, e, s));
         public float[] GroupNormStats(DeviceTensor x, int n) => Log(nameof(GroupNormStats), inner.GroupNormStats(x, n));
         public DeviceTensor GroupNormApply(DeviceTensor x, float[] mv, HostTensor g, HostTensor b, int n, float e, bool s) => Log(nameof(GroupNormApply), inner.GroupNormApply(x, mv, g, b, n, e, s));

@@ -93,6 +93,25 @@ public sealed partial class CudaKernels(IGpuRuntime rt)
              A().Ptr(x).Ptr(y).Int(n).Int(h).Int(w).Int(c).Int(y0).Int(x0).Int(oh).Int(ow), static a => $"{a.IntAt(3)}x{a.IntAt(4)}x{a.IntAt(5)} crop {a.IntAt(8)}x{a.IntAt(9)} at ({a.IntAt(6)},{a.IntAt(7)})");
 
     // ---- norm.cu ----
+    // The _cat kernels read the channel concat of a [.., C1] and b [.., C - C1] in place (the UNet's skip connection).
+    // gn_fused_cat_f16(a, b, gamma, beta, y, int HW, int C, int G, int C1, float eps, int silu)   grid N*G
+    public void GnFusedCat(IntPtr a, IntPtr b, IntPtr gamma, IntPtr beta, IntPtr y, int n, int hw, int c, int g, int c1, float eps, bool silu) =>
+        Go("norm.cu", "gn_fused_cat_f16", new Dim3(n * g), new Dim3(LaunchMath.GroupNormFusedThreads), 0,
+           A().Ptr(a).Ptr(b).Ptr(gamma).Ptr(beta).Ptr(y).Int(hw).Int(c).Int(g).Int(c1).Float(eps).Int(silu ? 1 : 0),
+           static a => $"HW={a.IntAt(5)} C={a.IntAt(6)} G={a.IntAt(7)} C1={a.IntAt(8)}");
+
+    // gn_partial_stats_cat(a, b, float* partial, int HW, int C, int G, int C1, int pixPerChunk)   grid (chunks, N*G), 256 threads
+    public void GnPartialStatsCat(IntPtr a, IntPtr b, IntPtr partial, int n, int hw, int c, int g, int c1, int pixPerChunk, int chunks) =>
+        Go("norm.cu", "gn_partial_stats_cat", new Dim3(chunks, n * g), new Dim3(256), 0,
+           A().Ptr(a).Ptr(b).Ptr(partial).Int(hw).Int(c).Int(g).Int(c1).Int(pixPerChunk), static a => $"HW={a.IntAt(3)} C={a.IntAt(4)} G={a.IntAt(5)} C1={a.IntAt(6)}");
+
+    // gn_apply_partials_cat(a, b, partial, gamma, beta, y, int HW, int C, int G, int C1, int pixPerChunk, float eps, int silu)
+    public void GnApplyPartialsCat(IntPtr a, IntPtr b, IntPtr partial, IntPtr gamma, IntPtr beta, IntPtr y, int n, int hw, int c, int g, int c1,
+                                   int pixPerChunk, int chunks, float eps, bool silu) =>
+        Go("norm.cu", "gn_apply_partials_cat", new Dim3(chunks, n * g), new Dim3(256), 0,
+           A().Ptr(a).Ptr(b).Ptr(partial).Ptr(gamma).Ptr(beta).Ptr(y).Int(hw).Int(c).Int(g).Int(c1).Int(pixPerChunk).Float(eps).Int(silu ? 1 : 0),
+           static a => $"HW={a.IntAt(6)} C={a.IntAt(7)} G={a.IntAt(8)} C1={a.IntAt(9)} pixPerChunk={a.IntAt(10)}");
+
     // gn_partial_stats(const half_t* x, float* partial, int HW, int C, int G, int pixPerChunk)   grid (chunks, N*G), 256 threads
     public void GnPartialStats(IntPtr x, IntPtr partial, int n, int hw, int c, int g, int pixPerChunk, int chunks) =>
         Go("norm.cu", "gn_partial_stats", new Dim3(chunks, n * g), new Dim3(256), 0,

@@ -8,12 +8,15 @@ namespace PiSa.Engine.Backends.Cuda;
 // apply-with-given-stats op keep gn_partial_stats + gn_finalize_stats and gn_apply.
 public sealed partial class CudaOps
 {
-    private (int N, int HW, int C) NormDims(CudaTensor x, int groups, string op)
+    private static (int N, int HW, int C) NormDims(CudaTensor x, int groups, string op) => NormDims(x.Shape, groups, op);
+
+    private static (int N, int HW, int C) NormDims(int[] shape, int groups, string op)
     {
-        if (x.Rank < 2) throw new PisaException($"{op}: x {S(x)} needs a batch and a channel dimension");
-        int n = x.Shape[0], c = x.Dim(-1);
-        if (groups <= 0 || c % groups != 0) throw new PisaException($"{op}: {c} channels of x {S(x)} do not split into {groups} groups");
-        int hw = n == 0 || c == 0 ? 0 : Int(x.Count / ((long)n * c), op);
+        string sx = "[" + ShapeUtil.Format(shape) + "]";
+        if (shape.Length < 2) throw new PisaException($"{op}: x {sx} needs a batch and a channel dimension");
+        int n = shape[0], c = shape[^1];
+        if (groups <= 0 || c % groups != 0) throw new PisaException($"{op}: {c} channels of x {sx} do not split into {groups} groups");
+        int hw = n == 0 || c == 0 ? 0 : Int(ShapeUtil.Product(shape) / ((long)n * c), op);
         if ((long)n * groups > 65535) throw new PisaException($"{op}: batch {n} x {groups} groups is too many");
         return (n, hw, c);
     }
@@ -44,24 +47,55 @@ public sealed partial class CudaOps
     {
         var xc = C(x, "group norm", "x");
         var (n, hw, c) = NormDims(xc, groups, "group norm");
+        return RunGroupNorm(xc.Ptr, IntPtr.Zero, c, xc.Shape, n, hw, c, gamma, beta, groups, eps, silu);
+    }
+
+    /// <summary>GroupNorm of ConcatChannels(a, b) reading both in place (norm.cu's _cat kernels): the concatenated
+    /// tensor is never written. Unfused (PISA_UNFUSED=concat): IOps' composition.</summary>
+    public DeviceTensor GroupNormConcat(DeviceTensor a, DeviceTensor b, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+    {
+        var ac = C(a, "group norm concat", "a"); var bc = C(b, "group norm concat", "b");
+        bool ok = ac.Rank == bc.Rank && ac.Rank >= 2;
+        for (int i = 0; ok && i < ac.Rank - 1; i++) ok = ac.Shape[i] == bc.Shape[i];
+        if (!ok) throw new PisaException($"group norm concat: {S(ac)} and {S(bc)} differ outside the channel dimension");
+        int ca = ac.Dim(-1), cb = bc.Dim(-1);
+        if (!Fusions.Concat || ca == 0 || cb == 0) return IOps.ComposeGroupNormConcat(this, a, b, gamma, beta, groups, eps, silu);
+        var shape = WithLast(ac.Shape, checked(ca + cb));
+        var (n, hw, c) = NormDims(shape, groups, "group norm concat");
+        return RunGroupNorm(ac.Ptr, bc.Ptr, ca, shape, n, hw, c, gamma, beta, groups, eps, silu);
+    }
+
+    /// <param name="x2">zero, or the second tensor of a channel concat (x then holds channels [0, c1)).</param>
+    private DeviceTensor RunGroupNorm(IntPtr x, IntPtr x2, int c1, int[] shape, int n, int hw, int c, HostTensor gamma, HostTensor beta, int groups, float eps, bool silu)
+    {
         CheckAffine(gamma, beta, c);
-        var y = New(xc.Shape);
-        if (xc.Count == 0) return y;
+        var y = New(shape);
+        if (y.Count == 0) return y;
+        bool cat = x2 != IntPtr.Zero;
         try
         {
             IntPtr g = _weights.Vector(gamma), b = _weights.Vector(beta);
             int cg = c / groups;
             if (LaunchMath.GroupNormOneLaunch(hw, cg))
             {
-                _k.GnFused(xc.Ptr, g, b, y.Ptr, n, hw, c, groups, eps, silu);
+                if (cat) _k.GnFusedCat(x, x2, g, b, y.Ptr, n, hw, c, groups, c1, eps, silu);
+                else _k.GnFused(x, g, b, y.Ptr, n, hw, c, groups, eps, silu);
                 return y;
             }
             var (per, chunks) = LaunchMath.GroupNormChunks(hw, cg);
             var partial = new DeviceMemory(_rt, (long)n * groups * chunks * 3 * 4);
             try
             {
-                _k.GnPartialStats(xc.Ptr, partial.Ptr, n, hw, c, groups, per, chunks);
-                _k.GnApplyPartials(xc.Ptr, partial.Ptr, g, b, y.Ptr, n, hw, c, groups, per, chunks, eps, silu);
+                if (cat)
+                {
+                    _k.GnPartialStatsCat(x, x2, partial.Ptr, n, hw, c, groups, c1, per, chunks);
+                    _k.GnApplyPartialsCat(x, x2, partial.Ptr, g, b, y.Ptr, n, hw, c, groups, c1, per, chunks, eps, silu);
+                }
+                else
+                {
+                    _k.GnPartialStats(x, partial.Ptr, n, hw, c, groups, per, chunks);
+                    _k.GnApplyPartials(x, partial.Ptr, g, b, y.Ptr, n, hw, c, groups, per, chunks, eps, silu);
+                }
             }
             finally { partial.Release(); }
             return y;

@@ -139,24 +139,41 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
         var xc = C(x, "conv2d", "x");
         if (xc.Rank != 4 || weight.Rank != 4)
             throw new PisaException($"conv2d: x {S(xc)} must be NHWC and weight {weight} [O, I, kh, kw]");
-        int n = xc.Shape[0], h = xc.Shape[1], w = xc.Shape[2], c = xc.Shape[3];
-        int o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
-        if (weight.Shape[1] != c) throw new PisaException($"conv2d: x {S(xc)} has {c} channels but weight {weight} expects {weight.Shape[1]}");
-        if (stride < 1 || pad.Top < 0 || pad.Bottom < 0 || pad.Left < 0 || pad.Right < 0)
-            throw new PisaException($"conv2d: bad stride {stride} or padding {pad}");
-        if (bias is not null && bias.Count != o) throw new PisaException($"conv2d: bias {bias} does not match {o} output channels");
-        var (oh, ow) = LaunchMath.ConvOutput(h, w, kh, kw, stride, pad);
-        if (oh <= 0 || ow <= 0) throw new PisaException($"conv2d: x {S(xc)} is smaller than the {kh}x{kw} kernel");
+        var (n, h, w, c, o, kh, kw, oh, ow) = ConvGeometry("conv2d", xc.Shape, weight, bias, stride, pad);
         int[] outShape = [n, oh, ow, o];
-        CudaTensor? rc = residual is null ? null : C(residual, "conv2d", "residual");
-        if (rc is not null && !ShapeUtil.Equal(rc.Shape, outShape))
-            throw new PisaException($"conv2d: residual {S(rc)} does not match output [{ShapeUtil.Format(outShape)}]");
+        CudaTensor? rc = ConvResidual("conv2d", residual, outShape);
         var wp = _weights.Packed(weight);
         IntPtr b = bias is null ? IntPtr.Zero : _weights.Vector(bias);
         var y = New(outShape);
         Int(y.Count, "conv2d"); Int(xc.Count, "conv2d");
         LaunchConv(xc.Ptr, wp.Memory.Ptr, b, rc?.Ptr ?? IntPtr.Zero, y.Ptr, n, h, w, c, o, oh, ow, kh, kw, stride, pad.Top, pad.Left, wp.Kp, silu);
         return y;
+    }
+
+    /// <summary>The checked geometry of a conv of an NHWC input of shape <paramref name="x"/> (the image the conv sees:
+    /// for the fused ops, the upsampled or concatenated one).</summary>
+    private static (int N, int H, int W, int C, int O, int KH, int KW, int OH, int OW) ConvGeometry(
+        string op, int[] x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad)
+    {
+        if (x.Length != 4 || weight.Rank != 4)
+            throw new PisaException($"{op}: x [{ShapeUtil.Format(x)}] must be NHWC and weight {weight} [O, I, kh, kw]");
+        int n = x[0], h = x[1], w = x[2], c = x[3];
+        int o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
+        if (weight.Shape[1] != c) throw new PisaException($"{op}: x [{ShapeUtil.Format(x)}] has {c} channels but weight {weight} expects {weight.Shape[1]}");
+        if (stride < 1 || pad.Top < 0 || pad.Bottom < 0 || pad.Left < 0 || pad.Right < 0)
+            throw new PisaException($"{op}: bad stride {stride} or padding {pad}");
+        if (bias is not null && bias.Count != o) throw new PisaException($"{op}: bias {bias} does not match {o} output channels");
+        var (oh, ow) = LaunchMath.ConvOutput(h, w, kh, kw, stride, pad);
+        if (oh <= 0 || ow <= 0) throw new PisaException($"{op}: x [{ShapeUtil.Format(x)}] is smaller than the {kh}x{kw} kernel");
+        return (n, h, w, c, o, kh, kw, oh, ow);
+    }
+
+    private static CudaTensor? ConvResidual(string op, DeviceTensor? residual, int[] outShape)
+    {
+        CudaTensor? rc = residual is null ? null : C(residual, op, "residual");
+        if (rc is not null && !ShapeUtil.Equal(rc.Shape, outShape))
+            throw new PisaException($"{op}: residual {S(rc)} does not match output [{ShapeUtil.Format(outShape)}]");
+        return rc;
     }
 
     public DeviceTensor Linear(DeviceTensor x, HostTensor weight, HostTensor? bias, DeviceTensor? residual = null)

@@ -36,13 +36,18 @@ public static partial class LaunchMath
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
 
-    public static string ConvKernelName(ConvTile t) => t switch
+    /// <param name="gather">the _gather version of a conv_pipe tile: the input read through the general address
+    /// (nearest 2x upsampling and/or a channel concat folded into the gather).</param>
+    public static string ConvKernelName(ConvTile t, bool gather = false) => (t, gather) switch
     {
-        ConvTile.Reference => "conv2d_igemm_f16",
-        ConvTile.T64x64 => "conv2d_pipe_64x64_f16",
-        ConvTile.T128x64 => "conv2d_pipe_128x64_f16",
-        ConvTile.T128x128 => "conv2d_pipe_128x128_f16",
-        _ => throw new ArgumentOutOfRangeException(nameof(t)),
+        (ConvTile.Reference, false) => "conv2d_igemm_f16",
+        (ConvTile.T64x64, false) => "conv2d_pipe_64x64_f16",
+        (ConvTile.T128x64, false) => "conv2d_pipe_128x64_f16",
+        (ConvTile.T128x128, false) => "conv2d_pipe_128x128_f16",
+        (ConvTile.T64x64, true) => "conv2d_pipe_64x64_gather_f16",
+        (ConvTile.T128x64, true) => "conv2d_pipe_128x64_gather_f16",
+        (ConvTile.T128x128, true) => "conv2d_pipe_128x128_gather_f16",
+        _ => throw new ArgumentOutOfRangeException(nameof(t), $"no {t} conv kernel{(gather ? " with the general gather" : "")}"),
     };
 
     /// <summary>Dynamic shared memory of a conv_pipe kernel: the row table (3 ints per tile row) and the larger of

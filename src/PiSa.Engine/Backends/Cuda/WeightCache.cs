@@ -25,17 +25,19 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
     /// <summary>The device copies of one parameter (normally just one of the three).</summary>
     private sealed class Copies
     {
-        public PackedWeight? Packed;
-        public DeviceMemory? F32, F16;
+        public PackedWeight? Packed, Geglu;
+        public DeviceMemory? F32, F16, GegluBias;
         public bool Released;
 
-        public long Bytes => (Packed?.Memory.Bytes ?? 0) + (F32?.Bytes ?? 0) + (F16?.Bytes ?? 0);
+        public long Bytes => (Packed?.Memory.Bytes ?? 0) + (Geglu?.Memory.Bytes ?? 0) + (F32?.Bytes ?? 0) + (F16?.Bytes ?? 0) + (GegluBias?.Bytes ?? 0);
 
         public long Release()
         {
             if (Released) return 0;
             long bytes = Bytes;
             Packed?.Memory.Release();
+            Geglu?.Memory.Release();
+            GegluBias?.Release();
             F32?.Release();
             F16?.Release();
             Released = true;
@@ -60,6 +62,32 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
             var mem = Upload(MemoryMarshal.AsBytes(bits.AsSpan()));
             c.Packed = p = new PackedWeight(mem, w.Shape[0], k, kp);
             return p;
+        }
+    }
+
+    /// <summary>A GEGLU projection's weight in the fused epilogue's row order (<see cref="WeightPacking.PackGegluWeight"/>);
+    /// Rows is the packed row count, not 2F.</summary>
+    public PackedWeight PackedGeglu(HostTensor w)
+    {
+        lock (_lock)
+        {
+            var c = For(w);
+            if (c.Geglu is { } p) return p;
+            ushort[] bits = WeightPacking.PackGegluWeight(w, out int rows, out int k, out int kp);
+            var mem = Upload(MemoryMarshal.AsBytes(bits.AsSpan()));
+            c.Geglu = p = new PackedWeight(mem, rows, k, kp);
+            return p;
+        }
+    }
+
+    /// <summary>Device pointer of a GEGLU bias in the packed row order (fp32).</summary>
+    public IntPtr GegluBias(HostTensor b)
+    {
+        lock (_lock)
+        {
+            var c = For(b);
+            c.GegluBias ??= Upload(MemoryMarshal.AsBytes(WeightPacking.PackGegluBias(b).AsSpan()));
+            return c.GegluBias.Ptr;
         }
     }
 

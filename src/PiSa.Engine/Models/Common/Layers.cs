@@ -105,6 +105,14 @@ public sealed class LinearLayer
             throw new PisaException($"{Name}: input has {x.Dim(-1)} features, weight expects {In} (input [{ShapeUtil.Format(x.Shape)}])");
         return ops.Linear(x, Weight, Bias, residual);
     }
+
+    /// <summary>diffusers' GEGLU on this projection ([2F, in]): value * gelu(gate) of its two halves, one op.</summary>
+    public DeviceTensor ApplyGeglu(IOps ops, DeviceTensor x)
+    {
+        if (x.Dim(-1) != In)
+            throw new PisaException($"{Name}: input has {x.Dim(-1)} features, weight expects {In} (input [{ShapeUtil.Format(x.Shape)}])");
+        return ops.LinearGeglu(x, Weight, Bias);
+    }
 }
 
 /// <summary>nn.Conv2d with "same"-style symmetric padding (k-1)/2 unless given, stride 1 unless given.</summary>
@@ -135,6 +143,22 @@ public sealed class ConvLayer
             throw new PisaException($"{Name}: input [{ShapeUtil.Format(x.Shape)}] is not NHWC with {In} channels");
         return ops.Conv2d(x, Weight, bias ?? Bias, Stride, Pad, residual);
     }
+
+    /// <summary>This conv on the channel concat of a and b (<see cref="IOps.Conv2dConcat"/>).</summary>
+    public DeviceTensor ApplyConcat(IOps ops, DeviceTensor a, DeviceTensor b, DeviceTensor? residual = null)
+    {
+        if (a.Rank != 4 || b.Rank != 4 || (long)a.Dim(3) + b.Dim(3) != In)
+            throw new PisaException($"{Name}: inputs [{ShapeUtil.Format(a.Shape)}] and [{ShapeUtil.Format(b.Shape)}] are not NHWC with {In} channels together");
+        return ops.Conv2dConcat(a, b, Weight, Bias, Stride, Pad, residual);
+    }
+
+    /// <summary>This conv on x's nearest upsampling to upH x upW (2x, or 2x - 1: <see cref="IOps.Conv2dUpsampled"/>).</summary>
+    public DeviceTensor ApplyUpsampled(IOps ops, DeviceTensor x, int upH, int upW)
+    {
+        if (x.Rank != 4 || x.Dim(3) != In)
+            throw new PisaException($"{Name}: input [{ShapeUtil.Format(x.Shape)}] is not NHWC with {In} channels");
+        return ops.Conv2dUpsampled(x, upH, upW, Weight, Bias, Stride, Pad);
+    }
 }
 
 /// <summary>Affine parameters of a GroupNorm or LayerNorm (weight = gamma, bias = beta).</summary>
@@ -164,6 +188,16 @@ public sealed class NormLayer
         if (groups <= 0 || Channels % groups != 0)
             throw new PisaException($"{Name}: {Channels} channels cannot be split into {groups} groups");
         return ops.GroupNorm(x, Gamma, Beta, groups, Eps, silu);
+    }
+
+    /// <summary>GroupNorm of the channel concat of a and b (<see cref="IOps.GroupNormConcat"/>).</summary>
+    public DeviceTensor GroupNormConcat(IOps ops, DeviceTensor a, DeviceTensor b, int groups, bool silu)
+    {
+        if ((long)a.Dim(-1) + b.Dim(-1) != Channels)
+            throw new PisaException($"{Name}: inputs [{ShapeUtil.Format(a.Shape)}] and [{ShapeUtil.Format(b.Shape)}] do not have {Channels} channels together");
+        if (groups <= 0 || Channels % groups != 0)
+            throw new PisaException($"{Name}: {Channels} channels cannot be split into {groups} groups");
+        return ops.GroupNormConcat(a, b, Gamma, Beta, groups, Eps, silu);
     }
 
     /// <summary>LayerNorm over the last dimension.</summary>

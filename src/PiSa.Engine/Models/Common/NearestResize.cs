@@ -19,9 +19,7 @@ public static class NearestResize
         // stride-2 padding-1 conv gives ceil(in/2)). For out = 2*in - 1 and every dst <= 2*in - 2,
         // dst * in / (2*in - 1) = dst/2 + dst / (2 * (2*in - 1)) whose extra term is below 1/2, so the floor equals
         // floor(dst / 2): the 2x result cropped to the first out rows/columns is exact, with backend ops only.
-        bool hFits = outH == 2 * inH || outH == 2 * inH - 1;
-        bool wFits = outW == 2 * inW || outW == 2 * inW - 1;
-        if (hFits && wFits)
+        if (IsCropped2x(inH, outH) && IsCropped2x(inW, outW))
         {
             var up = ops.UpsampleNearest2x(x);
             if (outH == 2 * inH && outW == 2 * inW) return up;
@@ -31,6 +29,9 @@ public static class NearestResize
         }
         return ops.Upload(ResizeHost(ops.Download(x), outH, outW));
     }
+
+    /// <summary>Whether nearest resizing in -> out along one axis is the 2x upsampling cropped to out (see Resize).</summary>
+    public static bool IsCropped2x(int inSize, int outSize) => outSize == 2 * inSize || outSize == 2 * inSize - 1;
 
     /// <summary>The general case on the host (only reached by unusual configurations, e.g. downsample padding 0).</summary>
     public static HostTensor ResizeHost(HostTensor x, int outH, int outW)

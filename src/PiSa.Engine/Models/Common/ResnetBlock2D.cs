@@ -73,12 +73,32 @@ public sealed class ResnetBlock2D
         if (_timeProj == null && tembAct != null) throw new PisaException($"{Prefix}: has no time_emb_proj but got a time embedding");
         if (_timeProj != null && tembAct == null && _conv1BiasWithTime == null)
             throw new PisaException($"{Prefix}: needs a time embedding (pass it, or fold it with FoldTimeEmbedding)");
-        return ForwardCore(x, tembAct, tembAct == null ? _conv1BiasWithTime : null);
+        return ForwardCore(x, null, tembAct, tembAct == null ? _conv1BiasWithTime : null);
     }
 
-    private DeviceTensor ForwardCore(DeviceTensor x, DeviceTensor? tembAct, HostTensor? conv1Bias)
+    /// <summary>
+    /// <see cref="Forward"/> on the channel concat of a and b (the UNet's up blocks: h and the skip), neither disposed.
+    /// The concat's two readers, norm1 and conv_shortcut, read a and b in place (IOps.GroupNormConcat, Conv2dConcat),
+    /// so a fusing backend never writes the concatenated tensor. Otherwise (a backend that does not fold it, or no
+    /// conv_shortcut: the concat itself is then the residual) the concat is made once, as before.
+    /// </summary>
+    public DeviceTensor ForwardConcat(DeviceTensor a, DeviceTensor b, DeviceTensor? tembAct = null)
     {
-        var h = _norm1.GroupNorm(_ops, x, _groups, silu: true);
+        if (_shortcut == null || !_ops.FoldsConcat)
+        {
+            using var cat = _ops.ConcatChannels(a, b);
+            return Forward(cat, tembAct);
+        }
+        if (_timeProj == null && tembAct != null) throw new PisaException($"{Prefix}: has no time_emb_proj but got a time embedding");
+        if (_timeProj != null && tembAct == null && _conv1BiasWithTime == null)
+            throw new PisaException($"{Prefix}: needs a time embedding (pass it, or fold it with FoldTimeEmbedding)");
+        return ForwardCore(a, b, tembAct, tembAct == null ? _conv1BiasWithTime : null);
+    }
+
+    /// <param name="b">null: the input is x; else the input is the channel concat of x and b (there is a conv_shortcut).</param>
+    private DeviceTensor ForwardCore(DeviceTensor x, DeviceTensor? b, DeviceTensor? tembAct, HostTensor? conv1Bias)
+    {
+        var h = b is null ? _norm1.GroupNorm(_ops, x, _groups, silu: true) : _norm1.GroupNormConcat(_ops, x, b, _groups, silu: true);
         var c1 = _conv1.Apply(_ops, h, bias: conv1Bias);
         h.Dispose();
         if (tembAct != null)
@@ -91,7 +111,7 @@ public sealed class ResnetBlock2D
         }
         var h2 = _norm2.GroupNorm(_ops, c1, _groupsOut, silu: true);
         c1.Dispose();
-        var shortcut = _shortcut?.Apply(_ops, x);
+        var shortcut = b is null ? _shortcut?.Apply(_ops, x) : _shortcut!.ApplyConcat(_ops, x, b);
         var y = _conv2.Apply(_ops, h2, residual: shortcut ?? x);
         h2.Dispose();
         shortcut?.Dispose();

@@ -21,7 +21,10 @@ public sealed class Upsample2D
     /// <summary>x: NHWC, not disposed. outH/outW: target size, or null for exactly 2x.</summary>
     public DeviceTensor Forward(DeviceTensor x, int? outH = null, int? outW = null)
     {
-        var up = NearestResize.Resize(_ops, x, outH ?? 2 * x.Dim(1), outW ?? 2 * x.Dim(2));
+        int h = outH ?? 2 * x.Dim(1), w = outW ?? 2 * x.Dim(2);
+        // The sizes the conv can read from x itself (the upsampled tensor never exists on a fusing backend).
+        if (NearestResize.IsCropped2x(x.Dim(1), h) && NearestResize.IsCropped2x(x.Dim(2), w)) return _conv.ApplyUpsampled(_ops, x, h, w);
+        var up = NearestResize.Resize(_ops, x, h, w);
         var y = _conv.Apply(_ops, up);
         up.Dispose();
         return y;

@@ -48,10 +48,8 @@ public sealed class BasicTransformerBlock
         h1.Dispose();
 
         var n3 = _norm3.LayerNorm(_ops, h2);
-        var f = _ffIn.Apply(_ops, n3);
+        var g = _ffIn.ApplyGeglu(_ops, n3);
         n3.Dispose();
-        var g = _ops.Geglu(f);
-        f.Dispose();
         var h3 = _ffOut.Apply(_ops, g, residual: h2);
         g.Dispose();
         h2.Dispose();

@@ -54,11 +54,11 @@ public sealed class UNetUpBlock
         {
             var skip = skips[^1];
             skips.RemoveAt(skips.Count - 1);
-            var cat = _ops.ConcatChannels(h, skip);
+            // resnet(concat(h, skip)), the concat read in place where the backend folds it
+            var next = _resnets[i].ForwardConcat(h, skip, tembAct);
             skip.Dispose();
             if (!ReferenceEquals(h, x)) h.Dispose();
-            h = _resnets[i].Forward(cat, tembAct);
-            cat.Dispose();
+            h = next;
             if (_attentions != null)
             {
                 var a = _attentions[i].Forward(h, context);

@@ -117,6 +117,7 @@ public sealed class VaeStepCursor : IDisposable
 
     private HostTensor? _parkedCur, _parkedRes;
 
+    /// <summary>Runs the step at _pos (an upsampling followed by its conv runs both, and moves _pos onto the conv).</summary>
     private void RunOne(VaeStep step)
     {
         switch (step)
@@ -143,6 +144,12 @@ public sealed class VaeStepCursor : IDisposable
                 if (c.AddsResidual) DropResidual();
                 break;
             }
+            case VaeUpsampleStep when _pos + 1 < _steps.Count && _steps[_pos + 1] is VaeConvStep { AddsResidual: false } c:
+                // Upsample2D's conv reads the 2x image from the small one (IOps.Conv2dUpsampled): the upsampled
+                // tensor never exists on a fusing backend. The conv step is consumed here too.
+                SetCurrent(_ops.Conv2dUpsampled(Current, 2 * Current.Dim(1), 2 * Current.Dim(2), c.Weight, c.Bias, c.Stride, c.Pad));
+                _pos++;
+                break;
             case VaeUpsampleStep:
                 SetCurrent(_ops.UpsampleNearest2x(Current));
                 break;
