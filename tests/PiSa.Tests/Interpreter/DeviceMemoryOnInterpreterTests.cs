@@ -111,5 +111,6 @@ public sealed class DeviceMemoryOnInterpreterTests(ITestOutputHelper log)
         var parked = Encode(park: true);
         log.WriteLine($"tiled VAE encoder, 2 tiles: peak {kept.Peak} B (live {kept.Live} B) with the tiles on the device, {parked.Peak} B (live {parked.Live} B) parked");
         Assert.Equal(kept.Y, parked.Y);
+        Assert.True(parked.Peak < kept.Peak, "parking the waiting tile did not lower the device peak");
     }
 }
