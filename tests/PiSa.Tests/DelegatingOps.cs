@@ -35,4 +35,18 @@ public class DelegatingOps(IOps inner) : IOps
     public virtual void EndStage() => inner.EndStage();
     public virtual bool HasDeviceMemory => inner.HasDeviceMemory;
     public virtual void Dispose() => inner.Dispose();
+
+    /// <summary>Whether the fused compositions go to the inner backend (which may fold them) or are composed here from
+    /// this wrapper's own members (the default: a test that breaks Conv2d or Geglu breaks what the fusions stand for).</summary>
+    protected virtual bool ForwardFusions => false;
+
+    public bool FoldsConcat => ForwardFusions && inner.FoldsConcat;
+    public DeviceTensor LinearGeglu(DeviceTensor x, HostTensor w, HostTensor? b)
+        => ForwardFusions ? inner.LinearGeglu(x, w, b) : IOps.ComposeLinearGeglu(this, x, w, b);
+    public DeviceTensor Conv2dUpsampled(DeviceTensor x, int upH, int upW, HostTensor w, HostTensor? b, int s, Pad2d p)
+        => ForwardFusions ? inner.Conv2dUpsampled(x, upH, upW, w, b, s, p) : IOps.ComposeConv2dUpsampled(this, x, upH, upW, w, b, s, p);
+    public DeviceTensor Conv2dConcat(DeviceTensor a, DeviceTensor c, HostTensor w, HostTensor? b, int s, Pad2d p, DeviceTensor? r = null)
+        => ForwardFusions ? inner.Conv2dConcat(a, c, w, b, s, p, r) : IOps.ComposeConv2dConcat(this, a, c, w, b, s, p, r);
+    public DeviceTensor GroupNormConcat(DeviceTensor a, DeviceTensor c, HostTensor g, HostTensor b, int n, float e, bool silu)
+        => ForwardFusions ? inner.GroupNormConcat(a, c, g, b, n, e, silu) : IOps.ComposeGroupNormConcat(this, a, c, g, b, n, e, silu);
 }

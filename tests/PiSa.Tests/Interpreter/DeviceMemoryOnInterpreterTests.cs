@@ -19,8 +19,12 @@ public sealed class DeviceMemoryOnInterpreterTests(ITestOutputHelper log)
     private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
     private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
 
-    /// <summary>CudaOps without its IWeightRelease face: the model cannot release anything (the control).</summary>
-    private sealed class NoRelease(IOps inner) : DelegatingOps(inner);
+    /// <summary>CudaOps without its IWeightRelease face: the model cannot release anything (the control). Its fused
+    /// ops still go to CudaOps, so the control computes what the run under test computes.</summary>
+    private sealed class NoRelease(IOps inner) : DelegatingOps(inner)
+    {
+        protected override bool ForwardFusions => true;
+    }
 
     private sealed record Measured(HostTensor Output, long Peak, long LivePeak, long WeightsAtEnd, DeviceMemoryEstimate Plan);
 
