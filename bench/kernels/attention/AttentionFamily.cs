@@ -43,7 +43,7 @@ public sealed class AttentionFamily : IKernelFamily
     public IReadOnlyList<IKernelVersion> Versions { get; }
     public IReadOnlyList<KernelCase> Cases { get; }
 
-    /// <summary>Random q, k, v (q scaled up for a peaked softmax; q, k and v distinct) of one shape.</summary>
+    /// <summary>Random q, k, v of one shape (<see cref="AttentionVersions.Inputs"/>), seeded by the shape.</summary>
     public sealed class Case(AttentionShape shape, bool small) : KernelCase
     {
         public AttentionShape Shape => shape;
@@ -51,17 +51,7 @@ public sealed class AttentionFamily : IKernelFamily
         public override bool Small => small;
         public override double Flops => shape.Flops;
         public override double Bytes => 2.0 * shape.B * shape.Heads * shape.D * (2.0 * shape.Lq + 2.0 * shape.Lk);
-        public override HostTensor[] Inputs()
-        {
-            var r = new Random(shape.Lq * 31 + shape.Lk * 7 + shape.D);
-            HostTensor Rand(float scale, int l)
-            {
-                var t = new HostTensor(shape.B, l, shape.Heads * shape.D);
-                for (int i = 0; i < t.Data.Length; i++) t.Data[i] = scale * (float)(r.NextDouble() * 2 - 1);
-                return t;
-            }
-            return [Rand(3f, shape.Lq), Rand(1f, shape.Lk), Rand(1f, shape.Lk)];
-        }
+        public override HostTensor[] Inputs() => AttentionVersions.Inputs(shape, shape.Lq * 31 + shape.Lk * 7 + shape.D);
         public override HostTensor Reference(IOps cpu, DeviceTensor[] x) =>
             cpu.Download(cpu.Attention(x[0], x[1], x[2], shape.Heads, shape.Causal));
     }

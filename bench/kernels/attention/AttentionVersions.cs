@@ -52,21 +52,28 @@ public static class AttentionVersions
             (ops, _, q, k, v, _, s) => (CudaTensor)ops.Attention(q, k, v, s.Heads, s.Causal)),
     ];
 
+    /// <summary>Random q, k, v of one shape, uniform in [-1, 1] from <paramref name="seed"/>: a peaked softmax (q scaled
+    /// up 3x) and distinct q, k, v, so a kernel swapping K and V or ignoring q cannot pass.</summary>
+    public static HostTensor[] Inputs(AttentionShape s, int seed)
+    {
+        var rng = new Random(seed);
+        HostTensor Rand(float scale, int l)
+        {
+            var t = new HostTensor(s.B, l, s.Heads * s.D);
+            for (int i = 0; i < t.Data.Length; i++) t.Data[i] = scale * (float)(rng.NextDouble() * 2 - 1);
+            return t;
+        }
+        return [Rand(3f, s.Lq), Rand(1f, s.Lk), Rand(1f, s.Lk)];
+    }
+
     /// <summary>Runs every version that takes <paramref name="s"/>.D on <paramref name="ops"/>' runtime: checked once
     /// against the CPU reference; on a GPU then timed over <paramref name="iters"/> launches after a warm-up; on the
     /// interpreter the counters of its one launch (give each call a fresh PtxGpuRuntime: the tallies are per kernel name).</summary>
     public static IReadOnlyList<VersionResult> Run(CudaOps ops, AttentionShape s, int iters = 20, int seed = 1, double tolerance = 1e-2)
     {
-        var rng = new Random(seed);
         int hd = s.Heads * s.D;
-        HostTensor Rand(float scale, int l)
-        {
-            var t = new HostTensor(s.B, l, hd);
-            for (int i = 0; i < t.Data.Length; i++) t.Data[i] = scale * (float)(rng.NextDouble() * 2 - 1);
-            return t;
-        }
-        // Peaked softmax (q scaled up) and distinct q, k, v: a kernel swapping K and V or ignoring q cannot pass.
-        HostTensor hq = Rand(3f, s.Lq), hk = Rand(1f, s.Lk), hv = Rand(1f, s.Lk);
+        var inputs = Inputs(s, seed);
+        HostTensor hq = inputs[0], hk = inputs[1], hv = inputs[2];
         HostTensor want;
         using (var cpu = new CpuOps())
         using (var cq = cpu.Upload(hq)) using (var ck = cpu.Upload(hk)) using (var cv = cpu.Upload(hv))

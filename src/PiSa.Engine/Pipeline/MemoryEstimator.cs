@@ -129,7 +129,10 @@ public static class MemoryEstimator
     // ---- activations (CPU, float32) -----------------------------------------------------------------
 
     /// <summary>Worst case: the three stages' peaks added (the buffer pool may still hold one stage's arrays
-    /// while the next runs), bounded by the largest peak plus what the pool may keep.</summary>
+    /// while the next runs), bounded by the largest peak plus what the pool may keep, plus the arrays the pool has
+    /// dropped and not yet collected (it collects before a fresh allocation once they reach
+    /// <see cref="Backends.Cpu.CpuBufferPool.CollectAfterDroppedBytes"/>). Measured with PISA_MEMORY_TRACE=1 at
+    /// 1024x1024: the working set's peak is the decoder's live arrays, the pool's free ones and the weights.</summary>
     public static long ActivationBytes(ModelFootprint f, int mw, int mh, UpscaleOptions o)
     {
         double enc = EncoderPeak(f.Vae, mw, mh, o.VaeEncoderTile);
@@ -138,7 +141,7 @@ public static class MemoryEstimator
         double dec = DecoderPeak(f.Vae, lw, lh, o.VaeDecoderTile);
         double sum = enc + unet + dec;
         double bounded = Math.Min(sum, Math.Max(enc, Math.Max(unet, dec)) + Backends.Cpu.CpuBufferPool.Shared.LimitBytes / 4.0);
-        return (long)(4 * bounded * ActivationMargin) + SmallArrayBytes;
+        return (long)(4 * bounded * ActivationMargin) + SmallArrayBytes + Backends.Cpu.CpuBufferPool.CollectAfterDroppedBytes;
     }
 
     /// <summary>Margin over the lifetime model (measured on the tiny model: the pool's peak within 5 % of the model).</summary>

@@ -24,9 +24,14 @@ public sealed class StageTimer
     public T Time<T>(string stage, Func<T> body)
     {
         Started?.Invoke(stage);
+        MemoryTrace.Stage(stage);
         long t0 = Stopwatch.GetTimestamp();
         try { return body(); }
-        finally { Add(stage, Stopwatch.GetElapsedTime(t0).TotalMilliseconds); }
+        finally
+        {
+            Add(stage, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            MemoryTrace.Stage("after " + stage);
+        }
     }
 
     public void Time(string stage, Action body) => Time<int>(stage, () => { body(); return 0; });

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using PiSa.Engine.Backends.Cpu;
 
 namespace PiSa.Tests.Cpu;
@@ -19,6 +20,26 @@ public sealed class CpuBufferPoolTests
         var s = pool.Stats();
         Assert.Equal(0, s.PooledBytes);
         Assert.Equal(1, s.Hits);
+    }
+
+    /// <summary>An array dropped past the cap is garbage; the pool collects it before it makes the next fresh array,
+    /// so the new array can take its place instead of adding to the working set (at 1024x1024 such garbage was GBs).</summary>
+    [Fact]
+    public void Arrays_dropped_past_the_cap_are_collected_before_the_next_fresh_allocation()
+    {
+        var pool = new CpuBufferPool(limitBytes: 0);
+        var dropped = RentAndReturn(pool, (int)(CpuBufferPool.CollectAfterDroppedBytes / 4));
+        var fresh = pool.Rent(2 * CpuBufferPool.MinPooledLength);   // a miss: the pool has nothing to give
+        Assert.False(dropped.IsAlive, "the dropped array was still on the heap after the next fresh allocation");
+        pool.Return(fresh);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference RentAndReturn(CpuBufferPool pool, int length)
+    {
+        var a = pool.Rent(length);
+        pool.Return(a);
+        return new WeakReference(a);
     }
 
     [Fact]

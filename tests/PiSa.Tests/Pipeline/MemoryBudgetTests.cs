@@ -39,7 +39,7 @@ public sealed class MemoryBudgetTests(ITestOutputHelper log)
 
         var est = MemoryEstimator.ForImage(ModelFootprint.Of(model), "cpu", input, input, o);
         long measured = after.PeakLiveBytes + after.PeakPooledBytes;
-        long estimated = est.ActivationBytes - MemoryEstimator.SmallArrayBytes;
+        long estimated = est.ActivationBytes - MemoryEstimator.SmallArrayBytes - CpuBufferPool.CollectAfterDroppedBytes;   // what the pool counts
         log.WriteLine($"{input}px -> {est.ModelWidth}px: measured pool peak {measured >> 20} MiB (live {after.PeakLiveBytes >> 20}, free {after.PeakPooledBytes >> 20}; before {before.PooledBytes >> 20} free), estimated {estimated >> 20} MiB");
         Assert.True(estimated >= measured, $"estimate {estimated} below the measured {measured}");
         Assert.True(estimated <= 4 * measured + (8L << 20), $"estimate {estimated} is more than 4x the measured {measured}");

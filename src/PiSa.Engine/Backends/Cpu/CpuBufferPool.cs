@@ -12,7 +12,21 @@ namespace PiSa.Engine.Backends.Cpu;
 public sealed class CpuBufferPool
 {
     /// <summary>The pool every CPU tensor rents from.</summary>
-    public static CpuBufferPool Shared { get; } = new(DefaultLimitBytes);
+    public static CpuBufferPool Shared { get; } = new(LimitFromEnvironment() ?? DefaultLimitBytes);
+
+    /// <summary>PISA_CPU_POOL_LIMIT=SIZE (as --max-memory: 768M, 2G) sets the cap on free bytes; the memory estimate
+    /// reads the cap, so a smaller pool is also a smaller estimate (and more allocations at run time).</summary>
+    private static long? LimitFromEnvironment()
+    {
+        if (Environment.GetEnvironmentVariable("PISA_CPU_POOL_LIMIT") is not { Length: > 0 } text) return null;
+        try { return Pipeline.MemorySize.Parse(text, "PISA_CPU_POOL_LIMIT"); }
+        catch (PisaException e)
+        {
+            // A static initialiser cannot fail the command cleanly: say so in one line and keep the default.
+            Console.Error.WriteLine($"pisa: {e.Message}; using the default ({DefaultLimitBytes >> 20} MiB)");
+            return null;
+        }
+    }
 
     /// <summary>Arrays below this size are left to the GC (small arrays are cheap, and pooling them costs a lock).</summary>
     public const int MinPooledLength = 16 * 1024;
@@ -25,11 +39,17 @@ public sealed class CpuBufferPool
     private readonly Lock _lock = new();
     private long _pooledBytes, _peakPooledBytes, _liveBytes, _peakLiveBytes;
     private long _rents, _hits, _dropped;
+    /// <summary>Bytes dropped to the GC (past the cap, or stale) since the last collection this pool forced.</summary>
+    private long _uncollected;
 
     /// <summary>A free size not rented within this many rents (about one stage of the pipeline) is stale: when an
     /// allocation misses, stale arrays are dropped first, so the pool follows the working set of the current stage
     /// instead of keeping every stage's arrays at once.</summary>
     public const int StaleAfterRents = 400;
+
+    /// <summary>Dropped bytes that make the next fresh allocation collect first (one collection costs tens of
+    /// milliseconds with SD 2.1's weights on the heap; smaller drops are not worth one).</summary>
+    public const long CollectAfterDroppedBytes = 32L << 20;
 
     public CpuBufferPool(long limitBytes) => LimitBytes = limitBytes;
 
@@ -40,7 +60,7 @@ public sealed class CpuBufferPool
     public float[] Rent(int length)
     {
         if (length < MinPooledLength) return GC.AllocateUninitializedArray<float>(length);
-        long dropped;
+        bool collect;
         lock (_lock)
         {
             _rents++;
@@ -53,11 +73,14 @@ public sealed class CpuBufferPool
                 _pooledBytes -= 4L * length;
                 return stack.Pop();
             }
-            dropped = DropStale(4L * length);
+            _uncollected += DropStale(4L * length);
+            collect = _uncollected >= CollectAfterDroppedBytes;
+            if (collect) _uncollected = 0;
         }
-        // Dropped arrays are only garbage: collect (without compacting the weights) so that the new array can take
-        // their place instead of adding to the working set.
-        if (dropped >= 32L << 20) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+        // Dropped arrays are only garbage: collect (without compacting the weights) before a fresh array is made, so
+        // that it takes their place instead of adding to the working set. Without this, arrays dropped past the cap
+        // waited for the GC's own schedule: measured at 1024x1024, about 4 GB of such garbage on top of the pool.
+        if (collect) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
         return GC.AllocateUninitializedArray<float>(length);
     }
 
@@ -69,7 +92,12 @@ public sealed class CpuBufferPool
         lock (_lock)
         {
             _liveBytes -= bytes;
-            if (_pooledBytes + bytes > LimitBytes) return; // dropped: the GC reclaims it
+            if (_pooledBytes + bytes > LimitBytes)
+            {
+                _uncollected += bytes;   // dropped: collected before the next fresh array (Rent)
+                _dropped += bytes;
+                return;
+            }
             if (!_free.TryGetValue(array.Length, out var stack)) _free[array.Length] = stack = new Stack<float[]>();
             stack.Push(array);
             _pooledBytes += bytes;
