@@ -7,8 +7,11 @@ namespace PiSa.Cuda;
 /// in a free list per class, so a forward pass that has run once at a shape rents everything from the
 /// lists and never calls cuMemAlloc again (which would also break CUDA graph capture).
 /// Blocks are reused in stream order: safe when all work goes through one stream.
-/// Tracks bytes in use (by class size), the peak of that, bytes held from the driver, and the number
-/// of driver allocations (a test or the engine can assert it stays flat once warm).
+/// Tracks bytes in use (by class size), the peak of that, bytes held from the driver and the peak of that (what the
+/// process really holds: blocks in use plus the cached ones), and the number of driver allocations (a test or the
+/// engine can assert it stays flat once warm). Cached blocks only serve their own class, so work whose phases use
+/// different sizes (the pipeline's stages) makes the reservation the sum of the phases' peaks unless the caller
+/// gives the cache back between them with <see cref="Trim"/>.
 /// </summary>
 public sealed class DevicePool : IDisposable
 {
@@ -27,6 +30,10 @@ public sealed class DevicePool : IDisposable
 
     /// <summary>Bytes obtained from the driver and not yet freed (rented + cached).</summary>
     public long ReservedBytes { get; private set; }
+
+    /// <summary>Highest <see cref="ReservedBytes"/> since creation or <see cref="ResetPeak"/>: the device memory the
+    /// pool held at its worst.</summary>
+    public long PeakReservedBytes { get; private set; }
 
     /// <summary>How many times the pool called the driver to allocate.</summary>
     public long DriverAllocations { get; private set; }
@@ -64,6 +71,8 @@ public sealed class DevicePool : IDisposable
             {
                 p = AllocateFromDriver(cls);
                 ReservedBytes += cls;
+                if (ReservedBytes > PeakReservedBytes)
+                    PeakReservedBytes = ReservedBytes;
                 DriverAllocations++;
             }
             CurrentBytes += cls;
@@ -117,7 +126,10 @@ public sealed class DevicePool : IDisposable
     public void ResetPeak()
     {
         lock (_lock)
+        {
             PeakBytes = CurrentBytes;
+            PeakReservedBytes = ReservedBytes;
+        }
     }
 
     /// <summary>Frees every cached (not rented) block.</summary>
@@ -141,7 +153,7 @@ public sealed class DevicePool : IDisposable
     }
 
     public override string ToString() =>
-        $"DevicePool(in use {CurrentBytes} B, peak {PeakBytes} B, reserved {ReservedBytes} B, {DriverAllocations} driver allocations)";
+        $"DevicePool(in use {CurrentBytes} B, peak {PeakBytes} B, reserved {ReservedBytes} B (peak {PeakReservedBytes} B), {DriverAllocations} driver allocations)";
 
     /// <summary>Frees cached blocks; blocks still rented are freed when they are disposed.</summary>
     public void Dispose()

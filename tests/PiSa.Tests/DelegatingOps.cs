@@ -32,5 +32,7 @@ public class DelegatingOps(IOps inner) : IOps
     public virtual DeviceTensor CropSpatial(DeviceTensor x, int y0, int y1, int x0, int x1) => inner.CropSpatial(x, y0, y1, x0, x1);
     public virtual void Synchronize() => inner.Synchronize();
     public virtual void ReleaseCachedMemory() => inner.ReleaseCachedMemory();
+    public virtual void EndStage() => inner.EndStage();
+    public virtual bool HasDeviceMemory => inner.HasDeviceMemory;
     public virtual void Dispose() => inner.Dispose();
 }

@@ -21,6 +21,7 @@ public static class DoctorCommand
     public static int Run(TextWriter o)
     {
         var lines = DeviceReport.Collect().ToList();
+        lines.AddRange(CpuLines());
         bool gpuOk = CudaAvailability.Probe().Ok;
         bool kernelsOk = false;
         if (KernelCompiler.Available)
@@ -40,6 +41,15 @@ public static class DoctorCommand
             : kernelsOk ? "doctor: every kernel compiles, but no usable GPU: the CPU backend will run; `--device ptx` runs the CUDA backend's kernels on the PTX interpreter here (slow, fully checked)"
             : "doctor: the CUDA backend cannot run here (see the lines above)");
         return gpuOk && kernelsOk ? 0 : 1;
+    }
+
+    /// <summary>Which GEMM micro-kernels the CPU backend runs here (informational: the CPU backend always runs).</summary>
+    private static IEnumerable<DeviceReport.Line> CpuLines()
+    {
+        string? avx512 = Engine.Backends.Cpu.X64.Avx512Support.UnavailableReason();
+        yield return new("CPU float32 GEMM", avx512 == null ? "512-bit kernel (AVX-512)" : $"256-bit kernel (AVX2/FMA; AVX-512: {avx512})");
+        string? bf16 = Engine.Backends.Cpu.Bf16.Bf16Support.UnavailableReason();
+        yield return new("CPU --precision bf16", bf16 == null ? "available (AVX512-BF16)" : $"unavailable: {bf16}");
     }
 
     /// <summary>This GPU's architecture when one is usable; otherwise the two CI targets.</summary>

@@ -37,6 +37,8 @@ public sealed class Fp16StorageOps(CpuOps cpu) : IOps
     public HostTensor Download(DeviceTensor t) => inner.Download(t);
     public void Synchronize() => inner.Synchronize();
     public void ReleaseCachedMemory() => inner.ReleaseCachedMemory();
+    public void EndStage() => inner.EndStage();
+    public bool HasDeviceMemory => inner.HasDeviceMemory;
     public DeviceTensor Reshape(DeviceTensor x, params int[] shape) => inner.Reshape(x, shape);
     public DeviceTensor Conv2d(DeviceTensor x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, DeviceTensor? residual = null) =>
         R(inner.Conv2d(x, W(weight), bias, stride, pad, residual));   // biases stay float32, as on the GPU

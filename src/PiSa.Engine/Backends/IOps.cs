@@ -26,6 +26,13 @@ public interface IOps : IDisposable
     /// <summary>Lets go of memory kept for reuse (the CPU backend's free activation arrays). The pipeline calls it
     /// when the image size changes, so arrays of a size that will not come back are not kept.</summary>
     void ReleaseCachedMemory() { }
+    /// <summary>A pipeline stage (text encoder, VAE encode, UNet, VAE decode) has ended and freed its activations. A
+    /// backend whose cache only serves equal sizes (CudaOps' device pool) gives it back here, so the next stage's
+    /// peak does not add to this one's; the CPU backend keeps its arrays (its estimate counts the stages added).</summary>
+    void EndStage() { }
+    /// <summary>Whether tensors live in memory apart from the host's (a GPU's): then parking a tensor on the host
+    /// (download, free, upload later) lowers this backend's peak; on the CPU it would only copy.</summary>
+    bool HasDeviceMemory => false;
     /// <summary>A view of the same data with another shape of equal element count (no copy). The owner and its
     /// views share one storage, released when the FIRST of them is disposed: dispose exactly the one you keep,
     /// after the last use of all of them.</summary>

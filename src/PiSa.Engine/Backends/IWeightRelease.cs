@@ -13,4 +13,9 @@ public interface IWeightRelease
     /// <summary>Frees this backend's copies of <paramref name="tensors"/> (safe with work still queued that reads
     /// them; a tensor used again later is uploaded again). Returns the bytes freed.</summary>
     long ReleaseWeights(IEnumerable<HostTensor> tensors);
+
+    /// <summary>Until the returned scope is disposed, every parameter this backend copies for the first time is added
+    /// to <paramref name="into"/>: what a model used, to release once it is done with (PisaModel's text encoder after
+    /// the prompt is cached), including copies the model made itself (fused projections) that no source names.</summary>
+    IDisposable TrackWeights(ICollection<HostTensor> into);
 }

@@ -30,7 +30,9 @@ public static class OpsSelfTest
     {
         var t = new Runner(reference, candidate, new Random(seed), progress, only);
         t.All(includeLarge);
-        // The SD 2.1-size cases leave large arrays for reuse: give them back.
+        // The checks are a stage of their own; the SD 2.1-size cases leave large arrays for reuse: give them back.
+        reference.EndStage();
+        candidate.EndStage();
         reference.ReleaseCachedMemory();
         candidate.ReleaseCachedMemory();
         return t.Results;

@@ -147,14 +147,17 @@ public static class MemoryEstimator
     /// <summary>The text encoder's activations and the arrays too small to matter one by one (statistics, biases).</summary>
     public const long SmallArrayBytes = 64L << 20;
 
-    /// <summary>Floats at the VAE encoder's peak on an h x w image (tiled as VAEHook when above its threshold).</summary>
-    internal static double EncoderPeak(VaeConfig c, int w, int h, int tile)
+    /// <summary>Floats at the VAE encoder's peak on an h x w image (tiled as VAEHook when above its threshold).
+    /// <paramref name="tilesParked"/>: waiting tiles are on the host (the device backends), so only the tile being
+    /// processed has its working set here, beside every tile's input crop and finished output.</summary>
+    internal static double EncoderPeak(VaeConfig c, int w, int h, int tile, bool tilesParked = false)
     {
         double input = 3.0 * w * h;
         if (!VaeTileSplitter.NeedsTiling(h, w, tile, isDecoder: false)) return input + EncoderWorkingSet(c, (double)w * h);
         var plan = VaeTileSplitter.Split(h, w, tile, isDecoder: false);
         double area = plan.InputBoxes.Sum(b => (double)b.Width * b.Height);
         double maxTile = plan.InputBoxes.Max(b => (double)b.Width * b.Height);
+        if (tilesParked) return input + area * (3 + 2.0 * c.LatentChannels / 64) + EncoderWorkingSet(c, maxTile);
         // Every tile keeps its current activation and its pending residual between norm rounds.
         double perPixel = 0;
         for (int i = 0; i < c.BlockOutChannels.Length; i++) perPixel = Math.Max(perPixel, 2.0 * c.BlockOutChannels[i] / (1 << (2 * i)));
@@ -180,14 +183,18 @@ public static class MemoryEstimator
         return Math.Max(peak, last * Attention(ch[^1]));
     }
 
-    /// <summary>Floats at the VAE decoder's peak for an h x w latent.</summary>
-    internal static double DecoderPeak(VaeConfig c, int w, int h, int tile)
+    /// <summary>Floats at the VAE decoder's peak for an h x w latent (<paramref name="tilesParked"/> as for the encoder).</summary>
+    internal static double DecoderPeak(VaeConfig c, int w, int h, int tile, bool tilesParked = false)
     {
         double latent = c.LatentChannels * 2.0 * w * h;
         if (!VaeTileSplitter.NeedsTiling(h, w, tile, isDecoder: true)) return latent + DecoderWorkingSet(c, (double)w * h);
         var plan = VaeTileSplitter.Split(h, w, tile, isDecoder: true);
         double area = plan.InputBoxes.Sum(b => (double)b.Width * b.Height);
         double maxTile = plan.InputBoxes.Max(b => (double)b.Width * b.Height);
+        // Parked: the input crops, the finished tiles (3 channels at 8x) and the assembled image: uploaded (through an
+        // fp32 staging copy, twice its fp16 size), then clamped and downloaded the same way.
+        if (tilesParked)
+            return latent + area * (c.LatentChannels + 64.0 * c.OutChannels) + DecoderWorkingSet(c, maxTile) + 4 * 64.0 * c.OutChannels * w * h;
         var rc = c.BlockOutChannels.Reverse().ToArray();
         double perLatentPixel = 0;
         for (int j = 0; j < rc.Length; j++)

@@ -6,6 +6,7 @@ using PiSa.Engine.Models.Clip;
 using PiSa.Engine.Models.Descriptions;
 using PiSa.Engine.Models.Unet;
 using PiSa.Engine.Models.Vae;
+using PiSa.Engine.Tensors;
 using PiSa.Engine.Text;
 
 namespace PiSa.Engine.Pipeline;
@@ -99,7 +100,9 @@ public sealed class PisaModel : IDisposable
     /// <summary>
     /// Prompt embeddings [1, 77, hidden], computed once per prompt and kept on the backend. The text encoder is
     /// then released (its weights and the backend's packed copies: 2.7 GB at SD 2.1 on the CPU) where its weight
-    /// source can read them again, and rebuilt only for a prompt not seen before.
+    /// source can read them again, and rebuilt only for a prompt not seen before. A backend with its own copies
+    /// (<see cref="IWeightRelease"/>: CudaOps' fp16 device weights, 0.63 GiB at SD 2.1) drops them in any case: a new
+    /// prompt uploads them again.
     /// </summary>
     /// <remarks>The returned tensor stays valid until <see cref="PromptCacheSize"/> other prompts have been encoded.</remarks>
     public DeviceTensor PromptEmbeddings(string prompt)
@@ -112,7 +115,15 @@ public sealed class PisaModel : IDisposable
         }
         PromptEncodes++;
         var text = _text ?? new ClipTextModel(TextConfig, _textWeights, Ops);
-        var emb = text.Encode(Tokenizer?.Encode(prompt) ?? EmptyPromptIds(prompt));
+        var ids = Tokenizer?.Encode(prompt) ?? EmptyPromptIds(prompt);
+        DeviceTensor emb;
+        if (Ops is IWeightRelease release)
+        {
+            var used = new List<HostTensor>();
+            using (release.TrackWeights(used)) emb = text.Encode(ids);
+            TextDeviceBytesReleased += release.ReleaseWeights(used);
+        }
+        else emb = text.Encode(ids);
         if (_promptOrder.Count >= PromptCacheSize)
         {
             _promptCache.Remove(_promptOrder[0], out var old);
@@ -141,6 +152,9 @@ public sealed class PisaModel : IDisposable
 
     /// <summary>Whether the text encoder's weights are released after a prompt is cached.</summary>
     public bool TextWeightsReloadable => _textWeights is IReloadableWeightSource;
+
+    /// <summary>Bytes of backend weight copies (device weights on CUDA) released after prompts were encoded, in total.</summary>
+    public long TextDeviceBytesReleased { get; private set; }
 
     /// <summary>Whether the text encoder's weights are held now (false once a prompt is cached and they could be released).</summary>
     public bool TextEncoderLoaded => _text != null;

@@ -29,6 +29,12 @@ public sealed record UpscaleOptions
     public int LatentOverlap { get; init; } = 32;
     public int VaeEncoderTile { get; init; } = 1024;
     public int VaeDecoderTile { get; init; } = 224;
+    /// <summary>On a backend with device memory, the tiled VAE keeps only the tile being processed on the device and
+    /// parks the others on the host between GroupNorm rounds (VAEHook's tile.cpu()): the device then holds one tile's
+    /// activations instead of every tile's (2048x2048: about 2 GiB instead of 12). It costs a download and an upload
+    /// of every tile per round; false keeps all tiles on the device. Lossless (fp16 round-trips through float32
+    /// exactly); no effect on the CPU backend.</summary>
+    public bool ParkVaeTiles { get; init; } = true;
 
     /// <summary>`--latent-tile 0` (`-t 0`): the largest latent tile whose estimated peak fits the memory budget.</summary>
     public const int AutomaticLatentTile = 0;

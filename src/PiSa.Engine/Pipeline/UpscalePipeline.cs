@@ -97,11 +97,14 @@ public sealed partial class UpscalePipeline(PisaModel model)
         return decoded;
     }
 
-    /// <summary>A timed stage, also a named range on the backend (NVTX, the profile's grouping).</summary>
+    /// <summary>A timed stage, also a named range on the backend (NVTX, the profile's grouping). Its end lets the
+    /// backend give back what only this stage used (IOps.EndStage), so stage peaks do not add up on the device.</summary>
     private T Stage<T>(string name, Func<T> body) => Timer.Time(name, () =>
     {
-        using var range = model.Ops.Range(name);
-        return body();
+        T result;
+        using (model.Ops.Range(name)) result = body();
+        model.Ops.EndStage();
+        return result;
     });
 
     /// <summary>Step 7, timed as "vae encode": z_L = posterior mean * scaling factor, NHWC on the backend.</summary>
@@ -109,7 +112,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
     {
         var ops = model.Ops;
         using var x = ops.Upload(Layout.NchwToNhwc(modelInput));
-        using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile, hooks: hooks, stage: "vae encode");
+        using var mean = TiledVae.EncodeMean(model.Vae, x, o.VaeEncoderTile, ParkTiles(o), hooks, "vae encode");
         // The non-finite count waits for the stage's work, so it also ends the stage for the timer.
         return NonFiniteCheck.Checked(ops, ops.ScaleShift(mean, model.VaeConfig.ScalingFactor, 0), "vae encode", o);
     });
@@ -119,11 +122,14 @@ public sealed partial class UpscalePipeline(PisaModel model)
     {
         var ops = model.Ops;
         using var z = ops.ScaleShift(hq, 1f / model.VaeConfig.ScalingFactor, 0);
-        using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile, hooks: hooks, stage: "vae decode");
+        using var d = TiledVae.Decode(model.Vae, z, o.VaeDecoderTile, ParkTiles(o), hooks, "vae decode");
         NonFiniteCheck.Require(ops, d, "vae decode", o);   // before the clamp, which would hide a NaN
         using var c = ops.Clamp(d, -1, 1);
         return Layout.NhwcToNchw(ops.Download(c));
     });
+
+    /// <summary>Whether the tiled VAE parks waiting tiles on the host (only where that lowers a device's peak).</summary>
+    private bool ParkTiles(UpscaleOptions o) => o.ParkVaeTiles && model.Ops.HasDeviceMemory;
 
     /// <summary>Activations kept for reuse fit one image size: drop them when the size changes (batches of mixed sizes).</summary>
     private void ReleaseCachesOnNewSize(HostTensor modelInput)

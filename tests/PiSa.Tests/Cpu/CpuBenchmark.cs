@@ -15,16 +15,18 @@ public class CpuBenchmark(ITestOutputHelper output)
     private static bool Enabled => Environment.GetEnvironmentVariable("PISA_BENCH") == "1";
 
     [Theory]
-    [InlineData(CpuPrecision.Fp32)]
-    [InlineData(CpuPrecision.Bf16)]
-    public void Conv3x3_64x64x320(CpuPrecision precision)
+    [InlineData(CpuPrecision.Fp32, 64, 320)]     // UNet, 512x512 output
+    [InlineData(CpuPrecision.Bf16, 64, 320)]
+    [InlineData(CpuPrecision.Fp32, 256, 128)]    // VAE decoder's last block, 256x256 output
+    [InlineData(CpuPrecision.Fp32, 128, 256)]
+    public void Conv3x3(CpuPrecision precision, int size, int channels)
     {
         if (!Enabled) return;
         if (precision == CpuPrecision.Bf16 && !PiSa.Engine.Backends.Cpu.Bf16.Bf16Support.IsSupported) return;
         using var ops = new CpuOps(precision);
-        var x = RandomCpu(1, [1, 64, 64, 320]);
-        var w = RandomHost(2, [320, 320, 3, 3], 0.02f);
-        var b = RandomHost(3, [320]);
+        var x = RandomCpu(1, [1, size, size, channels]);
+        var w = RandomHost(2, [channels, channels, 3, 3], 0.02f);
+        var b = RandomHost(3, [channels]);
         ops.Conv2d(x, w, b, 1, Pad2d.Same(1)); // packs the weight, warms the JIT
         const int reps = 6;
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
@@ -32,9 +34,39 @@ public class CpuBenchmark(ITestOutputHelper output)
         for (int i = 0; i < reps; i++) ops.Conv2d(x, w, b, 1, Pad2d.Same(1));
         double s = sw.Elapsed.TotalSeconds / reps;
         double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / reps;
-        double gflop = 2.0 * 64 * 64 * 320 * 320 * 9 / 1e9;
+        double gflop = 2.0 * size * size * channels * channels * 9 / 1e9;
         // Per CPU-second is the number that survives a shared, overloaded machine.
-        output.WriteLine($"conv3x3 64x64x320->320 {precision}: {s * 1000:F1} ms wall, {gflop / s:F1} GFLOP/s on {Environment.ProcessorCount} cores, {gflop / cpu:F1} GFLOP per CPU-second");
+        output.WriteLine($"conv3x3 {size}x{size}x{channels}->{channels} {precision} (AVX-512 fp32 kernel: {PiSa.Engine.Backends.Cpu.X64.Fp32Avx512Kernel.Enabled}): " +
+            $"{s * 1000:F1} ms wall, {gflop / s:F1} GFLOP/s on {Environment.ProcessorCount} cores, {gflop / cpu:F1} GFLOP per CPU-second");
+    }
+
+    /// <summary>The memory-bound ops of a VAE decoder block at 256x256x128 (the last up block at 256x256 output)
+    /// beside its 3x3 conv, to see what the convs leave on the table.</summary>
+    [Fact]
+    public void VaeBlockOps_256x256x128()
+    {
+        if (!Enabled) return;
+        using var ops = new CpuOps();
+        var x = RandomCpu(1, [1, 256, 256, 128]);
+        var small = RandomCpu(4, [1, 128, 128, 128]);
+        var g = RandomHost(2, [128]);
+        var be = RandomHost(3, [128]);
+        var w = RandomHost(5, [128, 128, 3, 3], 0.02f);
+        double Time(string what, Func<DeviceTensor> f)
+        {
+            f().Dispose();
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < 4; i++) f().Dispose();
+            double ms = sw.Elapsed.TotalMilliseconds / 4, cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / 4;
+            output.WriteLine($"{what}: {ms:F1} ms wall, {cpuMs:F1} CPU-ms");
+            return ms;
+        }
+        Time("groupnorm(32)+silu", () => ops.GroupNorm(x, g, be, 32, 1e-6f, true));
+        Time("silu", () => ops.Silu(x));
+        Time("axpby (residual add)", () => ops.Axpby(x, x, 1f, 1f));
+        Time("upsample nearest 2x from 128x128", () => ops.UpsampleNearest2x(small));
+        Time("conv3x3 128->128", () => ops.Conv2d(x, w, g, 1, Pad2d.Same(1)));
     }
 
     [Fact]

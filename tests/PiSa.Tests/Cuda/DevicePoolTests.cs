@@ -109,6 +109,29 @@ public class DevicePoolTests
         Assert.Equal(0, pool.PeakBytes);
     }
 
+    /// <summary>Cached blocks serve only their own class: two phases of different sizes reserve both phases' blocks
+    /// unless the cache is trimmed between them (what CudaOps does at every stage's end).</summary>
+    [Fact]
+    public void PeakReserved_AddsUpPhases_UnlessTrimmedBetweenThem()
+    {
+        long Phases(bool trim)
+        {
+            using var pool = new DevicePool(new FakeAllocator());
+            foreach (long size in new long[] { 1 << 20, 3 << 20 })
+            {
+                var a = pool.Rent(size);
+                var b = pool.Rent(size);
+                a.Dispose();
+                b.Dispose();
+                if (trim) pool.Trim();
+            }
+            Assert.Equal(0, pool.CurrentBytes);
+            return pool.PeakReservedBytes;
+        }
+        Assert.Equal(2L * (1 << 20) + 2L * (3 << 20), Phases(trim: false));
+        Assert.Equal(2L * (3 << 20), Phases(trim: true));
+    }
+
     [Fact]
     public void OutOfMemory_TrimsCachedBlocks_AndRetries()
     {

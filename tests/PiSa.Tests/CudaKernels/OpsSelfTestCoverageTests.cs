@@ -45,6 +45,7 @@ public class OpsSelfTestCoverageTests
         public long CountNonFinite(DeviceTensor x) => Log(nameof(CountNonFinite), inner.CountNonFinite(x));
         public void Synchronize() { seen.Add(nameof(Synchronize)); inner.Synchronize(); }
         public void ReleaseCachedMemory() { seen.Add(nameof(ReleaseCachedMemory)); inner.ReleaseCachedMemory(); }
+        public void EndStage() { seen.Add(nameof(EndStage)); inner.EndStage(); }
         public void Dispose() => inner.Dispose();
     }
 

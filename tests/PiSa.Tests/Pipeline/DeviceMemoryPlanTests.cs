@@ -9,7 +9,8 @@ namespace PiSa.Tests.Pipeline;
 
 /// <summary>
 /// Issue 9 item 9 as far as it can be checked without a GPU: the planned GPU memory of the SD 2.1 shapes on the CUDA
-/// backend (512x512 default under 4 GB, 2048x2048 tiled under 12 GB; an upper bound, see DeviceMemoryEstimator), and
+/// backend (512x512 default under 4 GB, 2048x2048 tiled under 12 GB; an upper bound, see DeviceMemoryEstimator, whose
+/// figures the interpreter's measured pool peak is checked against in DeviceMemoryOnInterpreterTests), and
 /// the seams of tiling: tiled against untiled output of the tiny model (UNet latent tiles and VAE encoder and decoder
 /// tiles all active), whose PSNR the test log reports.
 /// </summary>
@@ -40,18 +41,27 @@ public sealed class DeviceMemoryPlanTests(ITestOutputHelper log)
         Assert.True(DeviceMemoryEstimator.ForModelInput(f, 512, 512, o with { Mode = LoraMode.Adjustable }).WeightBytes > at512.WeightBytes);
     }
 
-    /// <summary>Issue 9 item 9's targets on the plan. Not met yet (numbers from the test above): 512x512 default plans
-    /// 4.06 GiB, because the text encoder's fp16 weights (0.63 GiB) stay on the device after the prompt is cached (the CPU
-    /// path releases them; CudaOps keeps every weight it uploaded except retired merged sets); 2048x2048 tiled plans
-    /// 15.6 GiB, because the tiled VAE keeps every tile's activation and pending residual on the device between GroupNorm
-    /// rounds (12.3 GiB of activations, mostly the decoder's full-resolution levels; VAEHook can park tiles on the host).</summary>
-    [Fact(Skip = "issue 9 item 9 not met: 4.06 GiB planned at 512x512 (text encoder weights stay on the device), 15.6 GiB at 2048x2048 tiled (all VAE tiles resident between GroupNorm rounds)")]
+    /// <summary>Issue 9 item 9's targets on the plan, in decimal gigabytes (4e9 and 12e9 bytes): 512x512 default and
+    /// 2048x2048 (UNet latent tiles and VAE tiles, the defaults) on the SD 2.1-base configs. Before the device released
+    /// the text encoder, trimmed its pool between stages and parked waiting VAE tiles, the plan was 4.06 GiB and
+    /// 15.6 GiB; the adjustable mode at 512 is printed (no target).</summary>
+    [Fact]
     public void Planned_gpu_memory_of_sd21_is_under_4_GB_at_512_and_12_GB_at_2048_tiled()
     {
         var f = Sd21Footprint();
         var o = new UpscaleOptions();
-        Assert.True(DeviceMemoryEstimator.ForModelInput(f, 512, 512, o).Total < 4_000_000_000L);
-        Assert.True(DeviceMemoryEstimator.ForModelInput(f, 2048, 2048, o).Total < 12_000_000_000L);
+        var at512 = DeviceMemoryEstimator.ForModelInput(f, 512, 512, o);
+        var at2048 = DeviceMemoryEstimator.ForModelInput(f, 2048, 2048, o);
+        var adjustable = DeviceMemoryEstimator.ForModelInput(f, 512, 512, o with { Mode = LoraMode.Adjustable });
+        var heldOnDevice = DeviceMemoryEstimator.ForModelInput(f, 2048, 2048, o with { ParkVaeTiles = false }, stagesAddUp: true);
+        log.WriteLine($"512x512 default: {at512.Total / 1e9:F2} GB, {at512.Describe()}");
+        log.WriteLine($"2048x2048 tiled: {at2048.Total / 1e9:F2} GB, {at2048.Describe()}");
+        log.WriteLine($"512x512 adjustable: {adjustable.Total / 1e9:F2} GB, {adjustable.Describe()}");
+        log.WriteLine($"2048x2048 tiled, tiles on the device and the pool kept between stages: {heldOnDevice.Total / 1e9:F2} GB");
+        Assert.True(at512.Total < 4_000_000_000L, at512.Describe());
+        Assert.True(at2048.Total < 12_000_000_000L, at2048.Describe());
+        // The releases are what meets the target at 2048: without them the plan is far over it.
+        Assert.True(heldOnDevice.Total > 12_000_000_000L, $"{heldOnDevice.Total} B");
     }
 
     private static double Psnr(HostTensor a, HostTensor b)

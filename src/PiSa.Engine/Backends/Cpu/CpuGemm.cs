@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using PiSa.Engine.Backends.Cpu.X64;
 
 namespace PiSa.Engine.Backends.Cpu;
 
@@ -28,27 +29,41 @@ internal sealed class DirectA : GemmA
 /// <summary>
 /// Float32 GEMM C[M, N] += A[M, K] · B[K, N] with B pre-packed in panels (<see cref="PackedMatrix"/>).
 /// Blocked GotoBLAS-style: K in blocks of KC (one packed B panel slice stays in L1), M in blocks of MC
-/// rows (the A tile stays in L2), a 6x16 register-tile micro-kernel with 256-bit FMA. Tasks are
-/// (M block, N chunk) pairs so small-M products (text encoder, cross attention) still use every core.
-/// Accumulation is float32 in a fixed order that does not depend on threading (deterministic).
+/// rows (the A tile stays in L2), and a register-tile micro-kernel: 14x32 with 512-bit FMA where AVX-512 is usable
+/// (<see cref="Fp32Avx512Kernel"/>), otherwise 6x16 with 256-bit FMA. Tasks are (M block, N chunk) pairs so
+/// small-M products (text encoder, cross attention) still use every core. Accumulation is float32 in a fixed order
+/// that depends on neither threading nor the kernel (each C element adds its products in k order with one fused
+/// multiply-add each, KC at a time), so every machine gives the same bits.
 /// </summary>
 internal static unsafe class CpuGemm
 {
     public const int MR = 6, NR = 16, KC = 256, MC = 72;
 
+    /// <summary>M block of the 512-bit path: 8 micro-tiles of 14 rows (a 112 x 256 A block is 112 KB, in L2).</summary>
+    public const int MC512 = 8 * Fp32Avx512Kernel.MR;
+
     [ThreadStatic] private static float[]? t_tile;
+    [ThreadStatic] private static float[]? t_edgeA;
 
     private static float[] Tile()
     {
-        return t_tile ??= GC.AllocateArray<float>(MC * KC, pinned: true);
+        return t_tile ??= GC.AllocateArray<float>(Math.Max(MC, MC512) * KC, pinned: true);
     }
 
     /// <summary>C (pre-initialised, row stride ldc, from cOffset) += A · B, multi-threaded.</summary>
     public static void Run(int m, GemmA a, PackedMatrix b, float[] c, int cOffset, int ldc)
+        => Run(m, a, b, c, cOffset, ldc, Fp32Avx512Kernel.Enabled);
+
+    /// <summary><see cref="Run(int, GemmA, PackedMatrix, float[], int, int)"/> with the kernel chosen by the caller
+    /// (tests compare the two; <paramref name="avx512"/> needs <see cref="Avx512Support"/>).</summary>
+    internal static void Run(int m, GemmA a, PackedMatrix b, float[] c, int cOffset, int ldc, bool avx512)
     {
         int k = b.K;
         if (m == 0 || b.N == 0 || k == 0) return;
-        var split = GemmTasks.For(m, MC, b.Panels);
+        if ((long)cOffset + (long)(m - 1) * ldc + b.N > c.Length || ldc < b.N)
+            throw new ArgumentException($"GEMM: C of {c.Length} floats cannot hold {m} x {b.N} at offset {cOffset}, stride {ldc}");
+        int mcBlock = avx512 ? MC512 : MC;
+        var split = GemmTasks.For(m, mcBlock, b.Panels);
         int tasks = split.Count;
 
         void Task(int t)
@@ -63,7 +78,12 @@ internal static unsafe class CpuGemm
                     fixed (float* ap = a.Array)
                     {
                         for (int k0 = 0; k0 < k; k0 += KC)
-                            Block(ap + a.Offset + (long)m0 * a.Lda + k0, a.Lda, mc, k0, Math.Min(KC, k - k0), bp, b, p0, p1, cRow, ldc);
+                        {
+                            float* ak = ap + a.Offset + (long)m0 * a.Lda + k0;
+                            int kc = Math.Min(KC, k - k0);
+                            if (avx512) Block512(ak, a.Lda, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
+                            else Block(ak, a.Lda, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
+                        }
                     }
                 }
                 else
@@ -75,7 +95,8 @@ internal static unsafe class CpuGemm
                         {
                             int kc = Math.Min(KC, k - k0);
                             a.Pack(m0, mc, k0, kc, tile.AsSpan(0, mc * kc));
-                            Block(tp, kc, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
+                            if (avx512) Block512(tp, kc, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
+                            else Block(tp, kc, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
                         }
                     }
                 }
@@ -90,13 +111,71 @@ internal static unsafe class CpuGemm
     public static void Serial(float* a, int lda, int m, PackedMatrix b, float* c, int ldc)
     {
         int k = b.K;
+        bool avx512 = Fp32Avx512Kernel.Enabled;
+        int mcBlock = avx512 ? MC512 : MC;
         fixed (float* bp = b.Data)
         {
-            for (int m0 = 0; m0 < m; m0 += MC)
+            for (int m0 = 0; m0 < m; m0 += mcBlock)
             {
-                int mc = Math.Min(MC, m - m0);
+                int mc = Math.Min(mcBlock, m - m0);
                 for (int k0 = 0; k0 < k; k0 += KC)
-                    Block(a + (long)m0 * lda + k0, lda, mc, k0, Math.Min(KC, k - k0), bp, b, 0, b.Panels, c + (long)m0 * ldc, ldc);
+                {
+                    float* ak = a + (long)m0 * lda + k0;
+                    int kc = Math.Min(KC, k - k0);
+                    if (avx512) Block512(ak, lda, mc, k0, kc, bp, b, 0, b.Panels, c + (long)m0 * ldc, ldc);
+                    else Block(ak, lda, mc, k0, kc, bp, b, 0, b.Panels, c + (long)m0 * ldc, ldc);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Block"/> on the 512-bit kernels: panels two at a time (one for an odd last panel), 14 rows at a time.
+    /// A partial tile (rows past mc, columns past N) runs the full kernel on scratch copies: A's missing rows repeat
+    /// its last row, and only C's valid part is copied back.
+    /// </summary>
+    private static void Block512(float* a, int lda, int mc, int k0, int kc, float* bBase, PackedMatrix b, int p0, int p1, float* c, int ldc)
+    {
+        const int mr512 = Fp32Avx512Kernel.MR, w = 2 * NR;
+        var two = Fp32Avx512Kernel.TwoPanels;
+        var one = Fp32Avx512Kernel.OnePanel;
+        float* edge = stackalloc float[mr512 * w];
+        float* edgeA = null;
+        var edgeArray = t_edgeA ??= GC.AllocateArray<float>(mr512 * KC, pinned: true);  // pinned: its address is taken below
+        for (int p = p0; p < p1; p += 2)
+        {
+            int panels = Math.Min(2, p1 - p);
+            var kernel = panels == 2 ? two : one;
+            float* bp0 = bBase + (long)p * b.K * NR + (long)k0 * NR;
+            float* bp1 = panels == 2 ? bp0 + (long)b.K * NR : bp0;
+            int n0 = p * NR, nn = Math.Min(panels * NR, b.N - n0);
+            for (int i = 0; i < mc; i += mr512)
+            {
+                int mr = Math.Min(mr512, mc - i);
+                float* ai = a + (long)i * lda;
+                float* ci = c + (long)i * ldc + n0;
+                long ldaBytes = (long)lda * sizeof(float);
+                if (mr == mr512 && nn == panels * NR)
+                {
+                    kernel(ai, bp0, kc, ci, (long)ldc * sizeof(float), bp1, ldaBytes);
+                    continue;
+                }
+                if (mr < mr512)
+                {
+                    // Rows past mr would read past A's block: run on a copy whose missing rows repeat the last.
+                    if (edgeA == null) edgeA = (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref edgeArray[0]);
+                    for (int r = 0; r < mr512; r++)
+                        new ReadOnlySpan<float>(ai + (long)Math.Min(r, mr - 1) * lda, kc).CopyTo(new Span<float>(edgeA + r * kc, kc));
+                    ai = edgeA;
+                    ldaBytes = (long)kc * sizeof(float);
+                }
+                for (int r = 0; r < mr512; r++)
+                    for (int j = 0; j < panels * NR; j++)
+                        edge[r * w + j] = r < mr && j < nn ? ci[(long)r * ldc + j] : 0f;
+                kernel(ai, bp0, kc, edge, w * sizeof(float), bp1, ldaBytes);
+                for (int r = 0; r < mr; r++)
+                    for (int j = 0; j < nn; j++)
+                        ci[(long)r * ldc + j] = edge[r * w + j];
             }
         }
     }

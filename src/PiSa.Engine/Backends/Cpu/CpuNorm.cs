@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace PiSa.Engine.Backends.Cpu;
 
 /// <summary>
@@ -27,27 +29,20 @@ internal static class CpuNorm
         {
             int b = t / chunks, ch = t % chunks;
             long p0 = positions * ch / chunks, p1 = positions * (ch + 1) / chunks;
-            var s = new double[groups];
-            var q = new double[groups];
-            for (long p = p0; p < p1; p++)
+            // Per-channel sums over this chunk's positions (vectorised across channels), then per group: the order
+            // of every addition is fixed by the shape alone.
+            var chShift = new double[c];
+            for (int j = 0; j < c; j++) chShift[j] = shift[b * groups + j / cpg];
+            var cs = new double[c];
+            var cq = new double[c];
+            ChannelSums(data, ((long)b * positions + p0) * c, p1 - p0, c, chShift, cs, cq);
+            for (int g = 0; g < groups; g++)
             {
-                long row = ((long)b * positions + p) * c;
-                for (int g = 0; g < groups; g++)
-                {
-                    double k = shift[b * groups + g], sg = 0, qg = 0;
-                    long baseIdx = row + g * cpg;
-                    for (int j = 0; j < cpg; j++)
-                    {
-                        double v = data[baseIdx + j] - k;
-                        sg += v;
-                        qg += v * v;
-                    }
-                    s[g] += sg;
-                    q[g] += qg;
-                }
+                double sg = 0, qg = 0;
+                for (int j = g * cpg; j < (g + 1) * cpg; j++) { sg += cs[j]; qg += cq[j]; }
+                sum[t * groups + g] = sg;
+                sq[t * groups + g] = qg;
             }
-            s.CopyTo(sum, t * groups);
-            q.CopyTo(sq, t * groups);
         });
 
         var result = new float[n * groups * 2];
@@ -67,6 +62,34 @@ internal static class CpuNorm
                 result[(b * groups + g) * 2 + 1] = (float)variance;
             }
         return result;
+    }
+
+    /// <summary>For each channel j, cs[j] += sum (x - shift[j]) and cq[j] += sum (x - shift[j])^2 over `rows` rows of
+    /// c floats from data[from], in float64: four channels per vector, rows in order.</summary>
+    private static void ChannelSums(float[] data, long from, long rows, int c, double[] shift, double[] cs, double[] cq)
+    {
+        int vec = Vector256.IsHardwareAccelerated ? c / 8 * 8 : 0;
+        var src = data.AsSpan();
+        for (long r = 0; r < rows; r++)
+        {
+            var row = src.Slice((int)(from + r * c), c);
+            for (int j = 0; j < vec; j += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Create(row.Slice(j, 8)));
+                var dLo = lo - Vector256.Create(shift.AsSpan(j, 4));
+                var dHi = hi - Vector256.Create(shift.AsSpan(j + 4, 4));
+                (Vector256.Create(cs.AsSpan(j, 4)) + dLo).CopyTo(cs.AsSpan(j, 4));
+                (Vector256.Create(cs.AsSpan(j + 4, 4)) + dHi).CopyTo(cs.AsSpan(j + 4, 4));
+                (Vector256.Create(cq.AsSpan(j, 4)) + dLo * dLo).CopyTo(cq.AsSpan(j, 4));
+                (Vector256.Create(cq.AsSpan(j + 4, 4)) + dHi * dHi).CopyTo(cq.AsSpan(j + 4, 4));
+            }
+            for (int j = vec; j < c; j++)
+            {
+                double d = row[j] - shift[j];
+                cs[j] += d;
+                cq[j] += d * d;
+            }
+        }
     }
 
     public static CpuTensor GroupApply(CpuTensor x, float[] meanVar, float[] gamma, float[] beta, int groups, float eps, bool silu)

@@ -69,14 +69,28 @@ public sealed class CpuOps : IOps
     {
         var cx = Cpu(x, "Conv2d");
         if (cx.Rank != 4) throw new PisaException($"Conv2d: expected NHWC input, got [{ShapeUtil.Format(cx.Shape)}]");
-        if (weight.Rank != 4 || weight.Shape[1] != cx.Shape[3])
-            throw new PisaException($"Conv2d: weight [{ShapeUtil.Format(weight.Shape)}] does not fit input [{ShapeUtil.Format(cx.Shape)}]");
+        return Conv(ConvInput.Of(cx), weight, bias, stride, pad, residual == null ? null : Cpu(residual, "Conv2d residual"));
+    }
+
+    /// <summary>The conv gathers straight from the small tensor (<see cref="ConvInput"/>): the 2x tensor is never
+    /// written, and the result is the same bits as the composition (every gathered value is the one it would hold).</summary>
+    public DeviceTensor Conv2dUpsampled(DeviceTensor x, int upH, int upW, HostTensor weight, HostTensor? bias, int stride, Pad2d pad)
+    {
+        IOps.CheckUpsampledSize(x, upH, upW);
+        var cx = Cpu(x, "Conv2dUpsampled");
+        return Conv(ConvInput.Of(cx) with { Upsampled = true, UpH = upH, UpW = upW }, weight, bias, stride, pad, null);
+    }
+
+    private CpuTensor Conv(ConvInput x, HostTensor weight, HostTensor? bias, int stride, Pad2d pad, CpuTensor? residual)
+    {
+        if (weight.Rank != 4 || weight.Shape[1] != x.C)
+            throw new PisaException($"Conv2d: weight [{ShapeUtil.Format(weight.Shape)}] does not fit input [{x.N}, {x.LogicalH}, {x.LogicalW}, {x.C}]");
         if (stride < 1 || pad.Top < 0 || pad.Bottom < 0 || pad.Left < 0 || pad.Right < 0)
             throw new PisaException($"Conv2d: bad stride {stride} or padding {pad}");
         int o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
         CheckBias(bias, o, "Conv2d");
         var packed = _convWeights.GetValue(weight, w => PackOnce(w, d => PackedMatrix.FromConvWeight(d, w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3])));
-        return CpuConv.Forward(cx, packed, kh, kw, bias?.Data, stride, pad, residual == null ? null : Cpu(residual, "Conv2d residual"));
+        return CpuConv.Forward(x, packed, kh, kw, bias?.Data, stride, pad, residual);
     }
 
     public DeviceTensor Linear(DeviceTensor x, HostTensor weight, HostTensor? bias, DeviceTensor? residual = null)

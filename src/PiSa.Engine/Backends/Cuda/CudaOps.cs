@@ -29,7 +29,35 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
     /// <summary>The device copies of parameters (for memory accounting and tests).</summary>
     public WeightCache Weights => _weights;
 
-    public long ReleaseWeights(IEnumerable<HostTensor> tensors) => _weights.Release(tensors);
+    /// <summary>Frees the device copies and gives the pool's cache back to the driver, so the memory really returns
+    /// (the freed weights' size classes would otherwise stay reserved for sizes that may not come again).</summary>
+    public long ReleaseWeights(IEnumerable<HostTensor> tensors)
+    {
+        long freed = _weights.Release(tensors);
+        if (freed > 0) _rt.TrimCache();
+        return freed;
+    }
+
+    public IDisposable TrackWeights(ICollection<HostTensor> into) => _weights.Track(into);
+
+    /// <summary>PISA_CUDA_KEEP_POOL=1: keep the device pool's freed blocks between stages and images (no driver
+    /// allocations once warm) at the price of holding every stage's blocks at once; see <see cref="KeepPoolBetweenStages"/>.</summary>
+    public const string EnvKeepPool = "PISA_CUDA_KEEP_POOL";
+
+    /// <summary>False (the default): at the end of each stage the pool's cached blocks go back to the driver, so the
+    /// device holds at most the largest stage's activations (what <see cref="Pipeline.DeviceMemoryEstimator"/> plans), at
+    /// the cost of the next stage allocating its blocks from the driver again. True: stage peaks add up.</summary>
+    public bool KeepPoolBetweenStages { get; set; } = Environment.GetEnvironmentVariable(EnvKeepPool) == "1";
+
+    public bool HasDeviceMemory => true;
+
+    public void EndStage()
+    {
+        if (!KeepPoolBetweenStages) _rt.TrimCache();
+    }
+
+    /// <summary>The image size changed: blocks of the old sizes will not be asked for again.</summary>
+    public void ReleaseCachedMemory() => _rt.TrimCache();
 
     /// <summary>Told about every kernel launch and GEMM (the profiler); null normally.</summary>
     public ILaunchObserver? LaunchObserver

@@ -25,6 +25,11 @@ public interface IGpuRuntime : IDisposable
     /// <summary>Returns memory from <see cref="Alloc"/> to the pool (work already queued may still read it).</summary>
     void Free(IntPtr ptr, long bytes);
 
+    /// <summary>Gives the pool's cached blocks (freed, not in use) back to the driver once the queued work that may
+    /// still read them is done: the pool's classes only serve equal sizes, so this is what keeps one phase's freed
+    /// blocks from adding to the next phase's peak. Later allocations of those sizes go to the driver again.</summary>
+    void TrimCache() { }
+
     /// <summary>Host to device copy, ordered after queued work; <paramref name="src"/> may be reused as soon as it returns.</summary>
     void CopyToDevice(IntPtr dst, ReadOnlySpan<byte> src);
 

@@ -83,9 +83,18 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
         _ctxThread = t;
     }
 
-    /// <summary>Device memory the pool holds from the driver (it only grows unless trimmed, so this is its peak), or the
-    /// peak of what it handed out if that is higher; cuBLASLt's workspace and the modules are not included.</summary>
-    public long PeakDeviceBytes => Math.Max(_pool.ReservedBytes, _pool.PeakBytes);
+    /// <summary>The most device memory the pool held from the driver at once (blocks in use and cached); cuBLASLt's
+    /// workspace and the modules are not included (the device plan counts them in its runtime part).</summary>
+    public long PeakDeviceBytes => _pool.PeakReservedBytes;
+
+    /// <summary>cuMemFree may not free memory that queued kernels still use: the stream is drained first.</summary>
+    public void TrimCache()
+    {
+        OnCallingThread();
+        RefuseWhileCapturing("trimming the device pool");
+        _stream.Synchronize();
+        _pool.Trim();
+    }
 
     /// <summary>Free device memory (the driver's figure, other processes counted) plus the pool's blocks and the
     /// context, both of which the device estimate (<see cref="Pipeline.DeviceMemoryEstimator"/>) counts in its total.</summary>

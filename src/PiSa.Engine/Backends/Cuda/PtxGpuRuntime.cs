@@ -12,6 +12,11 @@ namespace PiSa.Engine.Backends.Cuda;
 /// follows cuBLASLt's contract on the CPU (<see cref="CpuLinearF16"/>). Everything runs synchronously on the calling
 /// thread, so a kernel failure surfaces from <see cref="Launch"/> itself, naming kernel, block, thread and PTX line.
 /// <see cref="CudaOps"/> runs on this unchanged: `--device ptx`.
+///
+/// Memory is counted twice: <see cref="PtxMemory.PeakBytes"/> is the high-water mark of live allocations, and
+/// <see cref="Pool"/>, the real <see cref="DevicePool"/> fed the same allocations and frees (over an allocator that
+/// hands out no memory), says what the CUDA runtime's pool would hold from the driver for this run, size classes and
+/// cached blocks included: <see cref="PeakDeviceBytes"/> reports that, the figure `pisa bench` prints on a GPU.
 /// </summary>
 public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
 {
@@ -27,6 +32,8 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
     private readonly PtxExecutor _executor;
     private readonly Dictionary<string, PtxModule> _modules = new();
     private readonly Dictionary<IntPtr, long> _live = new();
+    private readonly DevicePool _pool = new(new CountingAllocator());
+    private readonly Dictionary<IntPtr, DeviceBuffer> _pooled = new();
     private readonly Dictionary<string, PtxLaunchStats> _tallies = new();
     private readonly int _seed;
     private long _launches;
@@ -63,7 +70,25 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
     /// <summary>The memory the interpreter emulates (live and peak bytes, live allocations).</summary>
     public PtxMemory Memory => _memory;
 
-    public long PeakDeviceBytes => _memory.PeakBytes;
+    /// <summary>The peak of what the CUDA runtime's pool would hold for the same allocations (see the class summary).</summary>
+    public long PeakDeviceBytes => _pool.PeakReservedBytes;
+
+    /// <summary>The pool the CUDA runtime would have after the same allocations, frees and trims (accounting only).</summary>
+    public DevicePool Pool => _pool;
+
+    /// <summary>The pool's model needs addresses, not memory: each block gets a distinct made-up one.</summary>
+    private sealed class CountingAllocator : IDeviceAllocator
+    {
+        private ulong _next = 1UL << 40;
+        public ulong Allocate(long bytes) { ulong p = _next; _next += (ulong)bytes; return p; }
+        public void Free(ulong ptr) { }
+    }
+
+    public void TrimCache()
+    {
+        RefuseWhileCapturing("trimming the device pool");
+        _pool.Trim();
+    }
 
     /// <summary>PISA_PTX_DEVICE_MEMORY: the device capacity the interpreter pretends to have for planning (e.g. 2G),
     /// so the CUDA backend's automatic tiling runs and is tested without a GPU.</summary>
@@ -90,6 +115,7 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
         if (_graphs.TryReuse(bytes, out var reused)) return reused;
         var p = (IntPtr)(long)_memory.Alloc(bytes);
         _live.Add(p, bytes);
+        _pooled.Add(p, _pool.Rent(bytes));
         _graphs.Allocated(p, bytes);
         return p;
     }
@@ -101,6 +127,7 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
         if (_graphs.KeepOnFree(ptr, bytes)) return;   // a graph's memory: its replays still write it
         _live.Remove(ptr);
         _memory.Free((ulong)(long)ptr);
+        if (_pooled.Remove(ptr, out var b)) b.Dispose();
     }
 
     public void CopyToDevice(IntPtr dst, ReadOnlySpan<byte> src)
@@ -179,5 +206,8 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
     {
         foreach (var p in _live.Keys) _memory.Free((ulong)(long)p);
         _live.Clear();
+        foreach (var b in _pooled.Values) b.Dispose();
+        _pooled.Clear();
+        _pool.Dispose();
     }
 }

@@ -50,6 +50,7 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
     private readonly List<(WeakReference<HostTensor> Owner, Copies Copies)> _entries = [];
     private readonly object _lock = new();
     private int _sweptAtCollection = -1;
+    private readonly List<ICollection<HostTensor>> _trackers = [];
     private long _bytes;
 
     public PackedWeight Packed(HostTensor w)
@@ -153,6 +154,25 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
         }
     }
 
+    /// <summary>Adds every parameter copied for the first time to <paramref name="into"/> until the scope is disposed
+    /// (<see cref="IWeightRelease.TrackWeights"/>).</summary>
+    public IDisposable Track(ICollection<HostTensor> into)
+    {
+        lock (_lock) _trackers.Add(into);
+        return new TrackScope(this, into);
+    }
+
+    private sealed class TrackScope(WeightCache cache, ICollection<HostTensor> into) : IDisposable
+    {
+        private bool _done;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            lock (cache._lock) cache._trackers.Remove(into);
+        }
+    }
+
     /// <summary>Parameters with a device copy.</summary>
     public int Count { get { lock (_lock) return _entries.Count; } }
 
@@ -166,6 +186,7 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
         // in generation 0's count, so this runs once per collection at most).
         if (GC.CollectionCount(0) != _sweptAtCollection) ReleaseUnreachable();
         c = new Copies();
+        foreach (var into in _trackers) into.Add(t);
         _byTensor.Add(t, c);
         _entries.Add((new WeakReference<HostTensor>(t), c));
         return c;

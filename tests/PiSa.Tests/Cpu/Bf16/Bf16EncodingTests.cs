@@ -1,4 +1,5 @@
 using PiSa.Engine.Backends.Cpu.Bf16;
+using PiSa.Engine.Backends.Cpu.X64;
 
 namespace PiSa.Tests.Cpu.Bf16;
 

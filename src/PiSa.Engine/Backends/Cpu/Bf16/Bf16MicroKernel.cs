@@ -1,3 +1,5 @@
+using PiSa.Engine.Backends.Cpu.X64;
+
 namespace PiSa.Engine.Backends.Cpu.Bf16;
 
 /// <summary>

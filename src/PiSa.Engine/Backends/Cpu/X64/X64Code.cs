@@ -1,14 +1,16 @@
-namespace PiSa.Engine.Backends.Cpu.Bf16;
+namespace PiSa.Engine.Backends.Cpu.X64;
 
 /// <summary>
-/// The handful of x86-64 instructions the bf16 micro-kernel needs, encoded by hand (Intel SDM vol. 2, 2.7 "EVEX
-/// encoding"). Each method appends one instruction; the listing in <see cref="Bf16MicroKernel"/> reads like the
-/// assembly. Encodings were checked against `llvm-mc -show-encoding`, and the tests pin a few of them as bytes.
-/// General registers by number: rax 0, rcx 1, rdx 2, rsi 6, rdi 7, r8 8 (SysV argument registers).
+/// The handful of x86-64 instructions the CPU GEMM micro-kernels need (<see cref="Bf16.Bf16MicroKernel"/>,
+/// <see cref="Fp32Avx512Kernel"/>), encoded by hand (Intel SDM vol. 2, 2.7 "EVEX encoding"): .NET has no AVX512-BF16
+/// intrinsics, and the NativeAOT build targets x86-64-v3, where its AVX-512 intrinsics are compile-time false. Each
+/// method appends one instruction; the kernels' listings read like the assembly. Encodings were checked against
+/// `llvm-mc -show-encoding`, and the tests pin them as bytes.
+/// General registers by number: rax 0, rcx 1, rdx 2, rsp 4, rsi 6, rdi 7, r8-r11 8-11 (the SysV argument and scratch registers).
 /// </summary>
 internal sealed class X64Code
 {
-    public const int Rax = 0, Rcx = 1, Rdx = 2, Rsi = 6, Rdi = 7, R8 = 8;
+    public const int Rax = 0, Rcx = 1, Rdx = 2, Rsp = 4, Rsi = 6, Rdi = 7, R8 = 8, R9 = 9, R10 = 10, R11 = 11;
 
     private readonly List<byte> _bytes = [];
 
@@ -20,24 +22,31 @@ internal sealed class X64Code
     // ---- EVEX (AVX-512) ---------------------------------------------------------------------------
 
     /// <summary>
-    /// One 512-bit EVEX instruction with a [base + disp] memory operand.
+    /// One 512-bit EVEX instruction with a [base + index*scale + disp] memory operand (index -1: none).
     /// P0 = R X B R' 0 0 m m (R, X, B, R' stored inverted), P1 = W vvvv(inverted) 1 pp, P2 = z L'L b V'(inverted) aaa.
     /// Displacements use EVEX's compressed disp8*N form: the byte is disp / n, n = 64 for a full zmm, 4 for a
     /// broadcast dword.
     /// </summary>
-    private void EvexMem(int map, int pp, int opcode, int reg, int vvvv, int baseReg, int disp, bool broadcast)
+    private void EvexMem(int map, int pp, int opcode, int reg, int vvvv, int baseReg, int disp, bool broadcast, int index = -1, int scale = 1)
     {
-        if (reg is < 0 or > 31 || vvvv is < 0 or > 31 || baseReg is < 0 or > 15 || (baseReg & 7) is 4 or 5)
-            throw new ArgumentOutOfRangeException(nameof(reg), "register out of the encodable set (rsp/rbp/r12/r13 bases need SIB or disp forms not used here)");
+        if (reg is < 0 or > 31 || vvvv is < 0 or > 31 || baseReg is < 0 or > 15 || (baseReg & 7) == 5 || (index < 0 && (baseReg & 7) == 4))
+            throw new ArgumentOutOfRangeException(nameof(reg), "register out of the encodable set (rbp/r13 bases need disp forms, rsp/r12 an index: not used here)");
+        if (index is 4 or < -1 or > 15 || (index >= 0 && scale is not (1 or 2 or 4 or 8)))
+            throw new ArgumentOutOfRangeException(nameof(index), "index register or scale not encodable");
         int n = broadcast ? 4 : 64;
         if (disp % n != 0 || disp / n is < -128 or > 127)
             throw new ArgumentOutOfRangeException(nameof(disp), $"displacement {disp} is not a disp8*{n}");
-        byte p0 = (byte)(((reg & 8) == 0 ? 0x80 : 0) | 0x40 /* X unused */ | ((baseReg & 8) == 0 ? 0x20 : 0)
+        bool indexHigh = index >= 8;
+        byte p0 = (byte)(((reg & 8) == 0 ? 0x80 : 0) | (indexHigh ? 0 : 0x40) | ((baseReg & 8) == 0 ? 0x20 : 0)
                          | ((reg & 16) == 0 ? 0x10 : 0) | map);
         byte p1 = (byte)((((~vvvv) & 15) << 3) | 0x04 | pp);
         byte p2 = (byte)(0x40 /* L'L = 10: 512 bits */ | (broadcast ? 0x10 : 0) | ((vvvv & 16) == 0 ? 0x08 : 0));
         int mod = disp == 0 ? 0 : 1;
-        Emit(0x62, p0, p1, p2, (byte)opcode, (byte)((mod << 6) | ((reg & 7) << 3) | (baseReg & 7)));
+        if (index < 0)
+            Emit(0x62, p0, p1, p2, (byte)opcode, (byte)((mod << 6) | ((reg & 7) << 3) | (baseReg & 7)));
+        else
+            Emit(0x62, p0, p1, p2, (byte)opcode, (byte)((mod << 6) | ((reg & 7) << 3) | 4),
+                 (byte)((System.Numerics.BitOperations.Log2((uint)scale) << 6) | ((index & 7) << 3) | (baseReg & 7)));
         if (mod == 1) Emit((byte)(sbyte)(disp / n));
     }
 
@@ -50,6 +59,11 @@ internal sealed class X64Code
     /// <summary>vdpbf16ps acc, src, dword [base + disp]{1to16} (EVEX.512.F3.0F38.W0 52 /r): for each of 16 lanes,
     /// acc += src.bf16[2i] * m.bf16[0] + src.bf16[2i+1] * m.bf16[1], the memory dword broadcast to every lane.</summary>
     public void Vdpbf16psBroadcast(int acc, int src, int baseReg, int disp) => EvexMem(map: 2, pp: 2, 0x52, acc, src, baseReg, disp, true);
+
+    /// <summary>vfmadd231ps acc, src, dword [base + index*scale + disp]{1to16} (EVEX.512.66.0F38.W0 B8 /r): for each of
+    /// 16 lanes, acc = src * m + acc rounded once, the memory dword broadcast to every lane (index -1: none).</summary>
+    public void Vfmadd231psBroadcast(int acc, int src, int baseReg, int disp, int index = -1, int scale = 1)
+        => EvexMem(map: 2, pp: 1, 0xB8, acc, src, baseReg, disp, true, index, scale);
 
     /// <summary>vzeroupper (VEX.128.0F.WIG 77): avoids the SSE transition penalty in the caller.</summary>
     public void Vzeroupper() => Emit(0xC5, 0xF8, 0x77);
@@ -93,6 +107,19 @@ internal sealed class X64Code
     {
         Emit(0x0F, 0x85);
         Emit(BitConverter.GetBytes(target - (Length + 4)));
+    }
+
+    /// <summary>push r (50+r, REX.B for r8-r15).</summary>
+    public void Push(int r) { if (r >= 8) Emit(0x41); Emit((byte)(0x50 + (r & 7))); }
+
+    /// <summary>pop r (58+r, REX.B for r8-r15).</summary>
+    public void Pop(int r) { if (r >= 8) Emit(0x41); Emit((byte)(0x58 + (r & 7))); }
+
+    /// <summary>mov dst, [rsp + disp8] (REX.W 8B /r, SIB 24): a stack argument.</summary>
+    public void MovFromStack(int dst, int disp)
+    {
+        if (disp is < 0 or > 127) throw new ArgumentOutOfRangeException(nameof(disp), "stack displacement past disp8");
+        Emit((byte)(0x48 | ((dst & 8) != 0 ? 4 : 0)), 0x8B, (byte)(0x44 | ((dst & 7) << 3)), 0x24, (byte)disp);
     }
 
     /// <summary>ret (C3).</summary>
