@@ -20,7 +20,18 @@ public sealed class DeviceMemoryOnInterpreterTests(ITestOutputHelper log)
     private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
 
     /// <summary>CudaOps without its IWeightRelease face: the model cannot release anything (the control).</summary>
-    private sealed class NoRelease(IOps inner) : DelegatingOps(inner);
+    /// <remarks>It forwards the fused ops too (re-implementing IOps), so both runs take the same fused kernels and their
+    /// outputs can be compared bit for bit; DelegatingOps alone would run IOps' unfused compositions.</remarks>
+    private sealed class NoRelease : DelegatingOps, IOps
+    {
+        private readonly IOps inner;
+        public NoRelease(IOps inner) : base(inner) { this.inner = inner; }
+        public DeviceTensor LinearGeglu(DeviceTensor x, HostTensor w, HostTensor? b) => inner.LinearGeglu(x, w, b);
+        public DeviceTensor Conv2dUpsampled(DeviceTensor x, int h, int w, HostTensor wt, HostTensor? b, int s, Pad2d p) => inner.Conv2dUpsampled(x, h, w, wt, b, s, p);
+        public DeviceTensor Conv2dConcat(DeviceTensor a, DeviceTensor b, HostTensor w, HostTensor? bias, int s, Pad2d p, DeviceTensor? r = null) => inner.Conv2dConcat(a, b, w, bias, s, p, r);
+        public DeviceTensor GroupNormConcat(DeviceTensor a, DeviceTensor b, HostTensor g, HostTensor be, int n, float e, bool s) => inner.GroupNormConcat(a, b, g, be, n, e, s);
+        public bool FoldsConcat => inner.FoldsConcat;
+    }
 
     private sealed record Measured(HostTensor Output, long Peak, long LivePeak, long WeightsAtEnd, DeviceMemoryEstimate Plan);
 
