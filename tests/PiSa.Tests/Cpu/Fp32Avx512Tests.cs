@@ -4,7 +4,7 @@ using static PiSa.Tests.Cpu.CpuTestUtil;
 
 namespace PiSa.Tests.Cpu;
 
-/// <summary>A fact that runs the 512-bit float32 kernel; skipped, with the reason, where AVX-512 is not usable.</summary>
+/// <summary>A theory that runs the 512-bit float32 kernel; skipped, with the reason, where AVX-512 is not usable.</summary>
 public sealed class Avx512TheoryAttribute : TheoryAttribute
 {
     public Avx512TheoryAttribute()
