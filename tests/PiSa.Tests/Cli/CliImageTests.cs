@@ -36,6 +36,22 @@ public sealed class CliImageTests
 
     internal static Rgba32[] Pixels(string path) => Pixels<Rgba32>(path);
 
+    /// <summary>An XMP packet whose dc:format is "pisa-xmp-marker", to find in an output's metadata.</summary>
+    internal static XmpProfile MarkerXmp() => new(System.Text.Encoding.UTF8.GetBytes(
+            "<?xpacket begin=\"\"?><x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description xmlns:dc=\"http://purl.org/dc/elements/1.1/\" dc:format=\"pisa-xmp-marker\"/></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"));
+
+    /// <summary>A minimal ICC v2 display profile header (no tags), with a marker byte in its reserved area.</summary>
+    internal static byte[] MarkerIcc()
+    {
+        var icc = new byte[132];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(icc, 132);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(icc.AsSpan(8), 0x02100000);
+        System.Text.Encoding.ASCII.GetBytes("mntrRGB XYZ ").CopyTo(icc, 12);
+        System.Text.Encoding.ASCII.GetBytes("acsp").CopyTo(icc, 36);
+        icc[100] = 0x5A;
+        return icc;
+    }
+
     [Fact]
     public void Every_format_is_read_and_written_and_gif_becomes_png()
     {
@@ -165,15 +181,8 @@ public sealed class CliImageTests
         var exif = new ExifProfile();
         exif.SetValue(ExifTag.Orientation, (ushort)6);   // display rotated 90 degrees clockwise
         exif.SetValue(ExifTag.Artist, "pisa test");
-        var xmp = new XmpProfile(System.Text.Encoding.UTF8.GetBytes(
-            "<?xpacket begin=\"\"?><x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description xmlns:dc=\"http://purl.org/dc/elements/1.1/\" dc:format=\"pisa-xmp-marker\"/></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"));
-        // A minimal ICC v2 display profile header (no tags), with a marker byte in its reserved area.
-        var icc = new byte[132];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(icc, 132);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(icc.AsSpan(8), 0x02100000);
-        System.Text.Encoding.ASCII.GetBytes("mntrRGB XYZ ").CopyTo(icc, 12);
-        System.Text.Encoding.ASCII.GetBytes("acsp").CopyTo(icc, 36);
-        icc[100] = 0x5A;
+        var xmp = MarkerXmp();
+        var icc = MarkerIcc();
         var meta = new SixLabors.ImageSharp.Metadata.ImageMetadata { ExifProfile = exif, XmpProfile = xmp, IccProfile = new SixLabors.ImageSharp.Metadata.Profiles.Icc.IccProfile(icc) };
         ImageIO.Save(new OutputImage { Rgb = ImageIO.Load(Input("lq_b.png")), Metadata = meta }, input, new EncodeOptions { Format = ImageFormat.Png });   // 16x28
         // Every format that stores them: PNG, JPEG, WebP (lossless, and lossy with --quality), TIFF; then a TIFF

@@ -116,14 +116,8 @@ public sealed class CliTiffTests
         exif.SetValue(ExifTag.UserComment, new EncodedString(EncodedString.CharacterCode.ASCII, "pisa comment"));
         exif.SetValue(ExifTag.GPSLatitudeRef, "N");                                   // GPS sub-IFD
         exif.SetValue(ExifTag.GPSLatitude, [new Rational(48, 1), new Rational(51, 1), new Rational(2, 1)]);
-        var xmp = new XmpProfile(System.Text.Encoding.UTF8.GetBytes(
-            "<?xpacket begin=\"\"?><x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description xmlns:dc=\"http://purl.org/dc/elements/1.1/\" dc:format=\"pisa-xmp-marker\"/></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"));
-        var icc = new byte[132];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(icc, 132);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(icc.AsSpan(8), 0x02100000);
-        System.Text.Encoding.ASCII.GetBytes("mntrRGB XYZ ").CopyTo(icc, 12);
-        System.Text.Encoding.ASCII.GetBytes("acsp").CopyTo(icc, 36);
-        icc[100] = 0x5A;
+        var xmp = MarkerXmp();
+        var icc = MarkerIcc();
         string input = dir.File("meta.png");
         PiSa.Engine.Imaging.ImageIO.Save(new PiSa.Engine.Imaging.OutputImage
         {
