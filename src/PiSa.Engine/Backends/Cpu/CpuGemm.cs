@@ -35,6 +35,29 @@ internal sealed class DirectA : GemmA
 /// that depends on neither threading nor the kernel (each C element adds its products in k order with one fused
 /// multiply-add each, KC at a time), so every machine gives the same bits.
 /// </summary>
+/// <summary>
+/// A micro-kernel's partial tile (rows past M, columns past N): the full kernel runs on a scratch copy of C's valid
+/// part, zero elsewhere, and only the valid part goes back. Shared by the float32 and bf16 GEMMs' kernels.
+/// </summary>
+internal static unsafe class EdgeTile
+{
+    /// <summary>edge[r*width + j] = c[r*ldc + j] for r &lt; rows, j &lt; cols; 0 elsewhere in height x width.</summary>
+    public static void Load(float* c, int ldc, int rows, int cols, float* edge, int height, int width)
+    {
+        for (int r = 0; r < height; r++)
+            for (int j = 0; j < width; j++)
+                edge[r * width + j] = r < rows && j < cols ? c[(long)r * ldc + j] : 0f;
+    }
+
+    /// <summary>c[r*ldc + j] = edge[r*width + j] for r &lt; rows, j &lt; cols.</summary>
+    public static void Store(float* edge, int width, int rows, int cols, float* c, int ldc)
+    {
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                c[(long)r * ldc + j] = edge[r * width + j];
+    }
+}
+
 internal static unsafe class CpuGemm
 {
     public const int MR = 6, NR = 16, KC = 256, MC = 72;
@@ -81,8 +104,7 @@ internal static unsafe class CpuGemm
                         {
                             float* ak = ap + a.Offset + (long)m0 * a.Lda + k0;
                             int kc = Math.Min(KC, k - k0);
-                            if (avx512) Block512(ak, a.Lda, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
-                            else Block(ak, a.Lda, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
+                            Block(avx512, ak, a.Lda, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
                         }
                     }
                 }
@@ -95,8 +117,7 @@ internal static unsafe class CpuGemm
                         {
                             int kc = Math.Min(KC, k - k0);
                             a.Pack(m0, mc, k0, kc, tile.AsSpan(0, mc * kc));
-                            if (avx512) Block512(tp, kc, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
-                            else Block(tp, kc, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
+                            Block(avx512, tp, kc, mc, k0, kc, bp, b, p0, p1, cRow, ldc);
                         }
                     }
                 }
@@ -122,15 +143,21 @@ internal static unsafe class CpuGemm
                 {
                     float* ak = a + (long)m0 * lda + k0;
                     int kc = Math.Min(KC, k - k0);
-                    if (avx512) Block512(ak, lda, mc, k0, kc, bp, b, 0, b.Panels, c + (long)m0 * ldc, ldc);
-                    else Block(ak, lda, mc, k0, kc, bp, b, 0, b.Panels, c + (long)m0 * ldc, ldc);
+                    Block(avx512, ak, lda, mc, k0, kc, bp, b, 0, b.Panels, c + (long)m0 * ldc, ldc);
                 }
             }
         }
     }
 
+    /// <summary>One (mc x kc) A block against panels [p0, p1) on the chosen kernel.</summary>
+    private static void Block(bool avx512, float* a, int lda, int mc, int k0, int kc, float* bBase, PackedMatrix b, int p0, int p1, float* c, int ldc)
+    {
+        if (avx512) Block512(a, lda, mc, k0, kc, bBase, b, p0, p1, c, ldc);
+        else Block(a, lda, mc, k0, kc, bBase, b, p0, p1, c, ldc);
+    }
+
     /// <summary>
-    /// <see cref="Block"/> on the 512-bit kernels: panels two at a time (one for an odd last panel), 14 rows at a time.
+    /// <see cref="Block(float*, int, int, int, int, float*, PackedMatrix, int, int, float*, int)"/> on the 512-bit kernels: panels two at a time (one for an odd last panel), 14 rows at a time.
     /// A partial tile (rows past mc, columns past N) runs the full kernel on scratch copies: A's missing rows repeat
     /// its last row, and only C's valid part is copied back.
     /// </summary>
@@ -162,20 +189,20 @@ internal static unsafe class CpuGemm
                 }
                 if (mr < mr512)
                 {
-                    // Rows past mr would read past A's block: run on a copy whose missing rows repeat the last.
-                    if (edgeA == null) edgeA = (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref edgeArray[0]);
-                    for (int r = 0; r < mr512; r++)
-                        new ReadOnlySpan<float>(ai + (long)Math.Min(r, mr - 1) * lda, kc).CopyTo(new Span<float>(edgeA + r * kc, kc));
+                    // Rows past mr would read past A's block: run on a copy whose missing rows repeat the last. Only
+                    // the block's last row tile is partial, so the copy is made once and serves every panel pair.
+                    if (edgeA == null)
+                    {
+                        edgeA = (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref edgeArray[0]);
+                        for (int r = 0; r < mr512; r++)
+                            new ReadOnlySpan<float>(ai + (long)Math.Min(r, mr - 1) * lda, kc).CopyTo(new Span<float>(edgeA + r * kc, kc));
+                    }
                     ai = edgeA;
                     ldaBytes = (long)kc * sizeof(float);
                 }
-                for (int r = 0; r < mr512; r++)
-                    for (int j = 0; j < panels * NR; j++)
-                        edge[r * w + j] = r < mr && j < nn ? ci[(long)r * ldc + j] : 0f;
+                EdgeTile.Load(ci, ldc, mr, nn, edge, mr512, w);
                 kernel(ai, bp0, kc, edge, w * sizeof(float), bp1, ldaBytes);
-                for (int r = 0; r < mr; r++)
-                    for (int j = 0; j < nn; j++)
-                        ci[(long)r * ldc + j] = edge[r * w + j];
+                EdgeTile.Store(edge, w, mr, nn, ci, ldc);
             }
         }
     }
@@ -199,15 +226,11 @@ internal static unsafe class CpuGemm
                     continue;
                 }
                 // Edge tile: run the full kernel on a scratch tile, rows past mr repeat the last row.
-                for (int r = 0; r < MR; r++)
-                    for (int j = 0; j < NR; j++)
-                        edge[r * NR + j] = r < mr && j < nn ? ci[(long)r * ldc + j] : 0f;
+                EdgeTile.Load(ci, ldc, mr, nn, edge, MR, NR);
                 float* last = ai + (long)(mr - 1) * lda;
                 Kernel(ai, mr > 1 ? ai + lda : last, mr > 2 ? ai + 2 * lda : last, mr > 3 ? ai + 3 * lda : last,
                        mr > 4 ? ai + 4 * lda : last, mr > 5 ? ai + 5 * lda : last, bp, kc, edge, NR);
-                for (int r = 0; r < mr; r++)
-                    for (int j = 0; j < nn; j++)
-                        ci[(long)r * ldc + j] = edge[r * NR + j];
+                EdgeTile.Store(edge, NR, mr, nn, ci, ldc);
             }
         }
     }

@@ -119,13 +119,9 @@ internal static unsafe class Bf16Gemm
                     continue;
                 }
                 // Edge tile: the full kernel on a scratch tile (A's missing rows are zero), then the valid part back.
-                for (int r = 0; r < MR; r++)
-                    for (int j = 0; j < NR; j++)
-                        edge[r * NR + j] = r < mr && j < nn ? ci[(long)r * ldc + j] : 0f;
+                EdgeTile.Load(ci, ldc, mr, nn, edge, MR, NR);
                 kernel(ai, bp, kp, edge, NR * sizeof(float));
-                for (int r = 0; r < mr; r++)
-                    for (int j = 0; j < nn; j++)
-                        ci[(long)r * ldc + j] = edge[r * NR + j];
+                EdgeTile.Store(edge, NR, mr, nn, ci, ldc);
             }
         }
     }
