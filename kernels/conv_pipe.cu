@@ -40,6 +40,17 @@
 //   (channels [C1, C)). A pixel's element offset is then ((n*Hx + (iy >> up))*Wx + (ix >> up)) * Cx + ci: a
 //   multiply-add more per 16-byte chunk than the plain walk, which the plain kernels keep. With concat, the 16-byte
 //   path needs C1 % 8 == 0 too, so that no chunk straddles the two tensors.
+//
+// Hopper (WG = true; compiled only with -DPISA_WGMMA, for sm_90a, or compute_90 for the PTX interpreter): the same
+// loads, walk and epilogue, but the 128x128 tile's two warpgroups (4 warps each, rows 64*wg..64*wg+63) multiply with
+// wgmma.mma_async m64n128k16 straight from shared memory instead of ldmatrix + mma.sync. The stage buffers then hold
+// each operand in the descriptor's canonical K-major layout without swizzle: "core matrices" of 8 rows x 8 halfs,
+// 128 contiguous bytes each, the 4 core matrices of a k-tile's 8 rows next to each other (leading-dimension offset
+// LBO = 128 bytes between k chunks), 8-row groups 512 bytes apart (stride offset SBO). The loader maps 8 consecutive
+// lanes to the 8 rows of one core matrix, so each 128-byte phase of its 16-byte cp.async writes is conflict-free.
+// Shared memory written by cp.async (generic proxy) is made visible to wgmma (async proxy) by each writer's
+// fence.proxy.async after its cp.async.wait_group and before the barrier; a stage is refilled only after the
+// wgmma.wait_group that ends the tile that read it (the next iteration's barrier orders that for every warpgroup).
 typedef unsigned short half_t;
 __device__ __forceinline__ half_t f2h(float f) { half_t h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ float h2f(half_t h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
@@ -106,13 +117,14 @@ struct KWalk {
     }
 };
 
-template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, bool WG = false>
 struct PipeCfg {   // enum constants, not static constexpr members: those can become module-scope .global variables
     enum {
         THREADS = WARPS_M * WARPS_N * 32,
         WTM = BM / WARPS_M, WTN = BN / WARPS_N,          // warp tile
         MT = WTM / 16, NT = WTN / 8,                     // m16 and n8 tiles per warp
-        STAGE_HALFS = (BM + BN) * PIPE_SK,
+        ROW = WG ? PIPE_BK : PIPE_SK,                    // halfs per tile row (wgmma: unpadded core matrices)
+        STAGE_HALFS = (BM + BN) * ROW,
         CS = BN + 8,                                     // fp32 staging row stride (conflict-free float2 writes)
         PIPE_BYTES = STAGES * STAGE_HALFS * 2,
         STAGING_BYTES = BM * CS * 4,
@@ -122,7 +134,59 @@ struct PipeCfg {   // enum constants, not static constexpr members: those can be
     static_assert(BM * PIPE_BK / 8 % THREADS == 0 && BN * PIPE_BK / 8 % THREADS == 0, "whole 16-byte chunks per thread");
     static_assert(PIPE_BK * BM % THREADS == 0 && THREADS % PIPE_BK == 0, "whole scalar rows per thread");
     static_assert(NT % 2 == 0 && TABLE_BYTES % 16 == 0, "B fragments load in pairs; tiles 16-byte aligned");
+    static_assert(!WG || (THREADS == BM * 2 && BN % 8 == 0 && BN <= 256 && PIPE_BK == 32), "wgmma: one warpgroup per 64 rows");
 };
+
+// Shared offset in halfs of element (row, k) of a stage's A or B tile: padded rows for ldmatrix, or the wgmma
+// descriptor's core-matrix layout (see the header).
+template <bool WG> __device__ __forceinline__ int tile_off(int row, int k)
+{
+    if (WG) return (row >> 3) * (8 * PIPE_BK) + (k >> 3) * 64 + ((row & 7) << 3) + (k & 7);
+    return row * PIPE_SK + k;
+}
+
+// ---- wgmma (sm_90a) helpers: templates, so no PTX is emitted for them unless a WG kernel instantiates them ----
+// Shared-memory matrix descriptor: start address, LBO and SBO in 16-byte units (bits 0-13, 16-29, 32-45); base
+// offset 0 and swizzle mode 0 (none), the canonical layout of tile_off<true>.
+template <int LBO, int SBO> __device__ __forceinline__ unsigned long long wg_desc(unsigned saddr)
+{
+    return (unsigned long long)((saddr & 0x3FFFF) >> 4) | ((unsigned long long)(LBO >> 4) << 16) |
+           ((unsigned long long)(SBO >> 4) << 32);
+}
+template <int I> __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+template <int I> __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory"); }
+// cp.async wrote the stage through the generic proxy; wgmma reads it through the async proxy.
+template <int I> __device__ __forceinline__ void proxy_fence_shared() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+// The accumulators are written asynchronously: keep the compiler from moving their reads or writes across a wait.
+template <int N> __device__ __forceinline__ void wg_fence_operands(float* d)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i]) :: "memory");
+}
+// d[64] (+)= A[64 rows][16 k] * B[128 cols][16 k]^T, both K-major from shared memory; d as the PTX ISA's m64nNk16
+// accumulator fragment: d[4j + 2h + e] is row 16*(warp % 4) + lane/4 + 8h, column 8j + 2*(lane % 4) + e.
+template <int N> __device__ __forceinline__ void wgmma_m64n128k16(float* d, unsigned long long da, unsigned long long db)
+{
+    static_assert(N == 128, "one instruction shape");
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+                 "}, %64, %65, p, 1, 1, 0, 0;\n}"
+                 :
+                   "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(1) : "memory");
+}
 
 // The gather's address of channel ci of input pixel (iy, ix) of image n (in bounds): see the header.
 struct Gather {
@@ -134,19 +198,19 @@ struct Gather {
     }
 };
 
-template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, bool GATHER>
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, bool GATHER, bool WG = false>
 __device__ __forceinline__ void conv_pipe(
     const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
     const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
     int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
 {
-    typedef PipeCfg<BM, BN, WARPS_M, WARPS_N, STAGES> P;
+    typedef PipeCfg<BM, BN, WARPS_M, WARPS_N, STAGES, WG> P;
     extern __shared__ __align__(16) unsigned char smem[];
     int* sPix = reinterpret_cast<int*>(smem);   // per tile row: n*H*W, top-left input row, column of its window
     int* sIy = sPix + BM;
     int* sIx = sIy + BM;
-    half_t* pipe = reinterpret_cast<half_t*>(smem + P::TABLE_BYTES);   // [STAGES][A: BM rows | B: BN rows][PIPE_SK]
+    half_t* pipe = reinterpret_cast<half_t*>(smem + P::TABLE_BYTES);   // [STAGES][A: BM rows | B: BN rows] (tile_off)
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int M = N * OH * OW, K = KH * KW * C;
@@ -168,12 +232,15 @@ __device__ __forceinline__ void conv_pipe(
     __syncthreads();
 
     const bool vec = (C & 7) == 0 && (g.C1 & 7) == 0;
-    // 16-byte path: thread owns chunk column kc = (tid & 3) * 8 of rows tid/4 + i*THREADS/4 (A and B alike).
+    // 16-byte path: thread owns chunk column kc of rows chunkRow(i) (A and B alike): kc = (tid & 3) * 8 and rows
+    // tid/4 + i*THREADS/4; with WG, 8 consecutive lanes take the 8 rows of one core matrix, lanes 8q.. chunk q.
     // Scalar path: thread owns k column tid % 32 of rows tid/32 + i*THREADS/32.
-    const int kcol = vec ? (tid & 3) * 8 : (tid & 31);
+    const int kc = WG ? ((tid >> 3) & 3) * 8 : (tid & 3) * 8;
+    auto chunkRow = [&](int i) { return WG ? (((tid >> 5) + i * (P::THREADS / 32)) << 3) + (tid & 7) : (tid >> 2) + i * (P::THREADS / 4); };
+    const int kcol = vec ? kc : (tid & 31);
     KWalk wa;
     wa.start(kt0 * PIPE_BK + kcol, C, KW, W);
-    int kb = kt0 * PIPE_BK + (tid & 3) * 8;   // the B chunk's k (B rows are always 16-byte loads)
+    int kb = kt0 * PIPE_BK + kc;   // the B chunk's k (B rows are always 16-byte loads)
 
     // Loop-invariant addressing, computed once: the 16-byte path's rows (window origin and its element offset) and
     // every shared address as a stage-0 byte offset (a stage adds STAGE_HALFS * 2).
@@ -187,16 +254,16 @@ __device__ __forceinline__ void conv_pipe(
     bool bOk[B_CH];
 #pragma unroll
     for (int i = 0; i < A_CH; i++) {
-        int row = (tid >> 2) + i * (P::THREADS / 4);
+        int row = chunkRow(i);
         rIy[i] = sIy[row]; rIx[i] = sIx[row];
         rBase[i] = ((long long)sPix[row] + (long long)rIy[i] * W + rIx[i]) * C;
         rN[i] = sPix[row];
-        aDst[i] = pipeS + (row * PIPE_SK + (tid & 3) * 8) * 2;
+        aDst[i] = pipeS + tile_off<WG>(row, kc) * 2;
     }
 #pragma unroll
     for (int i = 0; i < B_CH; i++) {
-        int row = (tid >> 2) + i * (P::THREADS / 4), o = n0 + row;
-        bDst[i] = pipeS + ((BM + row) * PIPE_SK + (tid & 3) * 8) * 2;
+        int row = chunkRow(i), o = n0 + row;
+        bDst[i] = pipeS + tile_off<WG>(BM + row, kc) * 2;
         bOk[i] = o < O;
         bSrc[i] = w + (long long)(bOk[i] ? o : 0) * Kp;
     }
@@ -221,7 +288,7 @@ __device__ __forceinline__ void conv_pipe(
                 half_t v = 0;
                 if (wa.k < K && (unsigned)iy < (unsigned)H && (unsigned)ix < (unsigned)W)
                     v = GATHER ? *g.at(sPix[row], iy, ix, wa.ci) : x[((long long)sPix[row] + (long long)iy * W + ix) * C + wa.ci];
-                As[row * PIPE_SK + kcol] = v;
+                As[tile_off<WG>(row, kcol)] = v;
             }
         }
 #pragma unroll
@@ -240,6 +307,9 @@ __device__ __forceinline__ void conv_pipe(
         for (int j = 0; j < P::NT; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+    float wacc[WG ? BN / 2 : 1];   // the warpgroup's m64nBN accumulator fragment (WG only)
+#pragma unroll
+    for (int i = 0; i < (WG ? BN / 2 : 1); i++) wacc[i] = 0.0f;
 
     const int wm = (warp / WARPS_N) * P::WTM, wn = (warp % WARPS_N) * P::WTN;
     // ldmatrix row addresses in stage 0. A m16k16 (row-major): lanes 0-15 address rows 0-15 at column 0, lanes 16-31
@@ -261,22 +331,36 @@ __device__ __forceinline__ void conv_pipe(
     int cstage = 0, lstage = STAGES - 1;   // buffer computed now, buffer loaded now
     for (int t = 0; t < nT; t++) {
         cp_async_wait<STAGES - 2>();   // this thread's copies of tile t have landed ...
+        if (WG) proxy_fence_shared<0>();   // ... and are visible to the async proxy (wgmma) ...
         __syncthreads();               // ... everyone's too, and everyone is done with tile t-1's buffer
         if (t + STAGES - 1 < nT) load_tile(lstage);
         cp_async_commit();
 
         const unsigned so = cstage * (P::STAGE_HALFS * 2);
+        if constexpr (WG) {
+            // this warpgroup's 64 rows of A and all BN rows of B; k16 step kk starts kk/8 core matrices (kk*16
+            // bytes) in; LBO 128 bytes (next k chunk), SBO 512 bytes (next 8 rows)
+            const unsigned aT = pipeS + so + (warp >> 2) * 64 * PIPE_BK * 2, bT = pipeS + so + BM * PIPE_BK * 2;
+            wg_fence<0>();   // the accumulators were last written by ordinary instructions (zeroing, a wait)
 #pragma unroll
-        for (int kk = 0; kk < PIPE_BK; kk += 16) {
-            unsigned a[P::MT][4], b[P::NT][2];
+            for (int kk = 0; kk < PIPE_BK; kk += 16)
+                wgmma_m64n128k16<BN>(wacc, wg_desc<128, 8 * PIPE_BK * 2>(aT + kk * 16), wg_desc<128, 8 * PIPE_BK * 2>(bT + kk * 16));
+            wg_commit<0>();
+            wg_wait<0>();    // this tile's operands are read and its sums are in wacc before the buffer is refilled
+            wg_fence_operands<BN / 2>(wacc);
+        } else {
 #pragma unroll
-            for (int mt = 0; mt < P::MT; mt++) ldmatrix_x4(a[mt][0], a[mt][1], a[mt][2], a[mt][3], aLd[mt] + so + kk * 2);
+            for (int kk = 0; kk < PIPE_BK; kk += 16) {
+                unsigned a[P::MT][4], b[P::NT][2];
 #pragma unroll
-            for (int nt = 0; nt < P::NT; nt += 2) ldmatrix_x4(b[nt][0], b[nt][1], b[nt + 1][0], b[nt + 1][1], bLd[nt / 2] + so + kk * 2);
+                for (int mt = 0; mt < P::MT; mt++) ldmatrix_x4(a[mt][0], a[mt][1], a[mt][2], a[mt][3], aLd[mt] + so + kk * 2);
 #pragma unroll
-            for (int mt = 0; mt < P::MT; mt++)
+                for (int nt = 0; nt < P::NT; nt += 2) ldmatrix_x4(b[nt][0], b[nt][1], b[nt + 1][0], b[nt + 1][1], bLd[nt / 2] + so + kk * 2);
 #pragma unroll
-                for (int nt = 0; nt < P::NT; nt++) mma16816(acc[mt][nt], a[mt], b[nt][0], b[nt][1]);
+                for (int mt = 0; mt < P::MT; mt++)
+#pragma unroll
+                    for (int nt = 0; nt < P::NT; nt++) mma16816(acc[mt][nt], a[mt], b[nt][0], b[nt][1]);
+            }
         }
         cstage = cstage + 1 == STAGES ? 0 : cstage + 1;
         lstage = lstage + 1 == STAGES ? 0 : lstage + 1;
@@ -287,15 +371,24 @@ __device__ __forceinline__ void conv_pipe(
     // ---- epilogue: accumulators -> fp32 staging tile Cs[BM][CS] (row gid / gid+8, cols 2*tig, 2*tig+1) ----
     float* Cs = reinterpret_cast<float*>(smem + P::TABLE_BYTES);
     const int gid = lane >> 2, tig = lane & 3;
+    if constexpr (WG) {
+        const int r0 = (warp >> 2) * 64 + (warp & 3) * 16 + gid;
 #pragma unroll
-    for (int mt = 0; mt < P::MT; mt++)
+        for (int j = 0; j < BN / 8; j++)
 #pragma unroll
-        for (int nt = 0; nt < P::NT; nt++)
+            for (int hf = 0; hf < 2; hf++)
+                *reinterpret_cast<float2*>(Cs + (r0 + hf * 8) * P::CS + 8 * j + 2 * tig) = make_float2(wacc[4 * j + 2 * hf], wacc[4 * j + 2 * hf + 1]);
+    } else {
 #pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
-                int r = wm + mt * 16 + gid + hf * 8, c = wn + nt * 8 + 2 * tig;
-                *reinterpret_cast<float2*>(Cs + r * P::CS + c) = make_float2(acc[mt][nt][2 * hf], acc[mt][nt][2 * hf + 1]);
-            }
+        for (int mt = 0; mt < P::MT; mt++)
+#pragma unroll
+            for (int nt = 0; nt < P::NT; nt++)
+#pragma unroll
+                for (int hf = 0; hf < 2; hf++) {
+                    int r = wm + mt * 16 + gid + hf * 8, c = wn + nt * 8 + 2 * tig;
+                    *reinterpret_cast<float2*>(Cs + r * P::CS + c) = make_float2(acc[mt][nt][2 * hf], acc[mt][nt][2 * hf + 1]);
+                }
+    }
     __syncthreads();
 
     const bool split = gridDim.z > 1;
@@ -368,6 +461,23 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv2d_pipe_128x128_gather_
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
     int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
 { conv_pipe<128, 128, 2, 4, 3, true>(CONV_PIPE_ARGS); }
+
+#ifdef PISA_WGMMA
+// Hopper: grid (ceil(M/128), ceil(O/128), splits), 256 threads (2 warpgroups), 4 stages, dynamic smem
+// LaunchMath.ConvPipeSharedBytes(T128x128Wgmma); compiled only for sm_90a (or compute_90 for the PTX interpreter).
+extern "C" __global__ void __launch_bounds__(256, 1) conv2d_wgmma_128x128_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<128, 128, 2, 4, 4, false, true>(CONV_PIPE_ARGS); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv2d_wgmma_128x128_gather_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<128, 128, 2, 4, 4, true, true>(CONV_PIPE_ARGS); }
+#endif
 
 // grid (ceil(M/128), ceil(O/64), splits), 128 threads
 extern "C" __global__ void __launch_bounds__(128, 4) conv2d_pipe_128x64_f16(

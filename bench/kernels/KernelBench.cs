@@ -38,6 +38,9 @@ public interface IKernelVersion
     string Summary { get; }
     /// <summary>Runs the version on uploaded inputs and returns its output (owned by the caller).</summary>
     DeviceTensor Run(CudaOps ops, KernelCase c, DeviceTensor[] inputs);
+    /// <summary>Why this version cannot run on this backend (e.g. wgmma off sm_90), or null: it is then listed as
+    /// skipped, not failed.</summary>
+    string? Unavailable(CudaOps ops) => null;
 }
 
 /// <summary>A family: its versions (oldest first) and cases, and the relative L2 its versions must stay within.</summary>
@@ -52,9 +55,9 @@ public interface IKernelFamily
 
 /// <summary>The result of one version on one case.</summary>
 public sealed record KernelBenchResult(string Family, string Version, string Case, double RelL2, double Tolerance, string? Error,
-    int Launches, double[]? TimesMs, double Bytes, double Flops, PtxLaunchStats? Counters)
+    int Launches, double[]? TimesMs, double Bytes, double Flops, PtxLaunchStats? Counters, string? Skipped = null)
 {
-    public bool Passed => Error is null && RelL2 <= Tolerance;
+    public bool Passed => Skipped is not null || (Error is null && RelL2 <= Tolerance);
     public double MedianMs => TimesMs is { Length: > 0 } t ? new BenchStats(Version, t).Median : double.NaN;
 }
 
@@ -73,7 +76,10 @@ public sealed class KernelBench(CudaOps ops, int warmup = 3, int runs = 20)
             HostTensor want;
             using (var lease = new Uploaded(cpu, inputs)) want = c.Reference(cpu, lease.Tensors);
             foreach (var v in family.Versions)
-                if (version is null || version(v)) yield return RunOne(family, v, c, inputs, want);
+                if (version is null || version(v))
+                    yield return v.Unavailable(ops) is { } why
+                        ? new KernelBenchResult(family.Name, v.Name, c.Name, double.NaN, family.Tolerance, null, 0, null, c.Bytes, c.Flops, null, why)
+                        : RunOne(family, v, c, inputs, want);
         }
     }
 
@@ -142,6 +148,11 @@ public sealed class KernelBench(CudaOps ops, int warmup = 3, int runs = 20)
             sb.AppendLine(inv, $"{"",-4} {"family",-10} {"version",-16} {"case",-40} {"relL2",9} {"launches",8} {"median ms",10} {"min ms",9} {"max ms",9} {"GB/s",8} {"TFLOP/s",8}");
         foreach (var r in results)
         {
+            if (r.Skipped is not null)
+            {
+                sb.AppendLine(inv, $"{"skip",-4} {r.Family,-10} {r.Version,-16} {r.Case,-40}  {r.Skipped}");
+                continue;
+            }
             string head = string.Format(inv, "{0,-4} {1,-10} {2,-16} {3,-40} {4,9:E2} {5,8}", r.Passed ? "ok" : "FAIL", r.Family, r.Version, r.Case, r.RelL2, r.Launches);
             if (r.Error is not null) { sb.AppendLine(inv, $"{head}  {r.Error}"); continue; }
             if (onInterpreter)

@@ -12,7 +12,10 @@ namespace PiSa.Engine.Bench.Kernels;
 ///   v2-128x64      conv_pipe.cu, 4 warps of 64x32, 4 stages;
 ///   v2-128x128     conv_pipe.cu, 8 warps of 64x32, 3 stages;
 ///   v3-auto        LaunchMath.ChooseConvPlan: the tile per shape and split-K (fp32 partials + a fixed-order reduce)
-///                  where 64x64 tiles leave SMs idle (the UNet's 8x8 and 16x16 latents).
+///                  where 64x64 tiles leave SMs idle (the UNet's 8x8 and 16x16 latents);
+///   v4-wgmma       conv_pipe.cu compiled with PISA_WGMMA: the 128x128 tile's two warpgroups on wgmma.mma_async
+///                  m64n128k16 from shared memory (core-matrix layout, no ldmatrix), 4 stages; sm_90 (and the
+///                  interpreter) only: v3-auto picks it there for the big layers.
 /// Cases: interpreter-sized ones for each gather path (C = 64 16-byte, C = 3 scalar, tails in M and O, residual), and
 /// the SD 2.1 shapes at 512x512 output (UNet 64x64 to 8x8 latents, VAE decoder 128 to 512 px).
 /// </summary>
@@ -32,6 +35,8 @@ public sealed class ConvFamily : IKernelFamily
         new Forced("v2-128x64", "conv_pipe.cu 128x64, 4 warps 64x32, 4 stages", new ConvPlan(ConvTile.T128x64)),
         new Forced("v2-128x128", "conv_pipe.cu 128x128, 8 warps 64x32, 3 stages", new ConvPlan(ConvTile.T128x128)),
         new Forced("v3-auto", "LaunchMath.ChooseConvPlan: tile per shape, split-K for small M", null),
+        new Forced("v4-wgmma", "conv_pipe.cu+wgmma 128x128, 2 warpgroups of wgmma m64n128k16 from smem, 4 stages (sm_90)",
+                   new ConvPlan(ConvTile.T128x128Wgmma)),
     ];
 
     public IReadOnlyList<KernelCase> Cases { get; } =
@@ -104,6 +109,8 @@ public sealed class ConvFamily : IKernelFamily
     {
         public string Name => name;
         public string Summary => summary;
+        public string? Unavailable(CudaOps ops) => plan?.Tile == ConvTile.T128x128Wgmma && !ops.Runtime.WgmmaAvailable
+            ? "needs wgmma: an sm_90 GPU and NVRTC 12 or newer" : null;
         public DeviceTensor Run(CudaOps ops, KernelCase c, DeviceTensor[] inputs)
         {
             var saved = ops.ConvPlanner;

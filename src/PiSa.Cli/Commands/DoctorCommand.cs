@@ -35,12 +35,33 @@ public static class DoctorCommand
                 foreach (var l in DeviceReport.KernelLines(results))
                     lines.Add(l with { Label = $"{l.Label} ({arch})" });
             }
+            kernelsOk &= AddWgmmaLines(lines, archs);
         }
         o.Write(DeviceReport.Format(lines));
         o.WriteLine(gpuOk && kernelsOk ? "doctor: the CUDA backend can run here"
             : kernelsOk ? "doctor: every kernel compiles, but no usable GPU: the CPU backend will run; `--device ptx` runs the CUDA backend's kernels on the PTX interpreter here (slow, fully checked)"
             : "doctor: the CUDA backend cannot run here (see the lines above)");
         return gpuOk && kernelsOk ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The wgmma module (conv_pipe.cu's Hopper tile, <see cref="KernelModule"/>): on an sm_90 GPU with NVRTC 12+ it
+    /// is compiled for sm_90a, the target the backend will use; elsewhere for the PTX interpreter's compute_90, with
+    /// a line saying why a GPU here would not use it. False when it does not compile.
+    /// </summary>
+    private static bool AddWgmmaLines(List<DeviceReport.Line> lines, string[] archs)
+    {
+        var module = KernelModule.Parse(LaunchMath.ConvWgmmaModule);
+        var (major, minor) = KernelCompiler.NvrtcVersion;
+        bool hopper = archs is ["sm_90"] && major >= 12;
+        string arch = hopper ? "sm_90a" : KernelModule.InterpreterHopperArch;
+        var results = KernelCompiler.Default.CompileAll([(module.ToString(), KernelSources.Get(module.File))], arch, module.Options);
+        foreach (var l in DeviceReport.KernelLines(results))
+            lines.Add(l with { Label = $"{l.Label} ({arch}{(hopper ? "" : ", PTX interpreter")})" });
+        lines.Add(new("conv wgmma tile", hopper
+            ? $"used on this GPU unless {PiSaCudaRuntime.EnvWgmma}=off"
+            : $"not used here: needs an sm_90 GPU and NVRTC 12 or newer (NVRTC {major}.{minor}{(archs.Length == 1 ? $", GPU {archs[0]}" : ", no GPU")})"));
+        return results.All(r => r.Module != null);
     }
 
     /// <summary>Which GEMM micro-kernels the CPU backend runs here (informational: the CPU backend always runs).</summary>

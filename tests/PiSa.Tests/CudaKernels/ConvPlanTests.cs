@@ -44,5 +44,26 @@ public class ConvPlanTests
         Assert.Equal(71_168, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x128));
         Assert.Equal(1_536 + 4 * 192 * 80, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x64));
         Assert.Equal(768 + 4 * 128 * 80, LaunchMath.ConvPipeSharedBytes(ConvTile.T64x64));
+        // wgmma: 4 stages x 256 rows x 32 halfs (unpadded core matrices) = 65 536 B < the same staging
+        Assert.Equal(71_168, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x128Wgmma));
+    }
+
+    /// <summary>On sm_90 the heuristic swaps exactly its 128x128 choices for the wgmma tile (same grid and splits).</summary>
+    [Fact]
+    public void With_wgmma_only_the_128x128_plans_change()
+    {
+        int changed = 0;
+        foreach (long m in new long[] { 64, 256, 1024, 4096, 16384, 65536, 512 * 512 })
+            foreach (int o in new[] { 3, 64, 128, 320, 640, 1280 })
+            {
+                int kp = LaunchMath.PaddedK(9 * o);
+                var plain = LaunchMath.ChooseConvPlan(m, o, kp);
+                var hopper = LaunchMath.ChooseConvPlan(m, o, kp, wgmma: true);
+                if (plain.Tile == ConvTile.T128x128) { Assert.Equal(plain with { Tile = ConvTile.T128x128Wgmma }, hopper); changed++; }
+                else Assert.Equal(plain, hopper);
+            }
+        Assert.True(changed >= 5, $"only {changed} shapes took the 128x128 tile");
+        var (bm, bn, threads, _) = LaunchMath.ConvTileShape(ConvTile.T128x128Wgmma);
+        Assert.Equal((128, 128, 256), (bm, bn, threads));   // two warpgroups of 64 rows
     }
 }

@@ -20,6 +20,10 @@ public class CudaOpsLaunchTests
         return t;
     }
 
+    /// <summary>conv_pipe.cu's GEMM kernels: the mma.sync tiles and the wgmma variant's.</summary>
+    private static bool IsPipe(string kernel) =>
+        kernel.StartsWith("conv2d_pipe_", StringComparison.Ordinal) || kernel.StartsWith("conv2d_wgmma_", StringComparison.Ordinal);
+
     /// <summary>Runs every IOps member once or more; returns the runtime with its recorded launches.</summary>
     private static FakeGpuRuntime RunAllOps(bool cublas)
     {
@@ -39,7 +43,7 @@ public class CudaOpsLaunchTests
             K(ops.Conv2d(down, Rand(5, 70, 16, 1, 1), Rand(6, 70), 1, Pad2d.Same(0)));
             // Every conv kernel (the heuristic picks 64x64 for shapes this small): the reference, the larger tiles, split-K.
             foreach (var plan in new[] { new ConvPlan(ConvTile.Reference), new ConvPlan(ConvTile.T128x64), new ConvPlan(ConvTile.T128x128),
-                                         new ConvPlan(ConvTile.T64x64, 2) })
+                                         new ConvPlan(ConvTile.T64x64, 2), new ConvPlan(ConvTile.T128x128Wgmma, 2) })
             {
                 ops.ConvPlanner = (_, _, _) => plan;
                 K(ops.Conv2d(x16, w2, Rand(4, 16), 1, Pad2d.Same(1), K(ops.Conv2d(x16, w2, null, 1, Pad2d.Same(1)))));
@@ -47,7 +51,7 @@ public class CudaOpsLaunchTests
             // The fused ops (the gather kernels, the GEGLU epilogue and its split-K reduce) on every tile.
             var x8 = U(1, 4, 4, 8);
             foreach (var plan in new[] { new ConvPlan(ConvTile.T64x64), new ConvPlan(ConvTile.T128x64), new ConvPlan(ConvTile.T128x128),
-                                         new ConvPlan(ConvTile.T64x64, 2) })
+                                         new ConvPlan(ConvTile.T64x64, 2), new ConvPlan(ConvTile.T128x128Wgmma) })
             {
                 ops.ConvPlanner = (_, _, _) => plan;
                 K(ops.Conv2dUpsampled(x8, 7, 8, Rand(20, 16, 8, 3, 3), Rand(21, 16), 1, Pad2d.Same(1)));
@@ -122,13 +126,13 @@ public class CudaOpsLaunchTests
             Assert.True(threads >= 32 && threads <= 1024 && threads % 32 == 0, where);
             Assert.True(l.Grid.X >= 1 && l.Grid.Y >= 1 && l.Grid.Y <= 65535 && l.Grid.Z >= 1 && l.Grid.Z <= 65535, where);
             // conv_pipe's tiles opt in to more dynamic shared memory (the runtime raises the attribute); the rest stay under 48 KB.
-            Assert.InRange(l.Shared, 0, l.File == "conv_pipe.cu" ? 227 * 1024 : LaunchMath.MaxSharedBytes);
+            Assert.InRange(l.Shared, 0, l.File is "conv_pipe.cu" or LaunchMath.ConvWgmmaModule ? 227 * 1024 : LaunchMath.MaxSharedBytes);
             for (int i = 0; i < l.Args.Count; i++)
             {
                 if (l.Args.Kinds[i] != 'P') continue;
                 IntPtr p = l.Args.PointerAt(i);
                 bool optional = (l.Kernel == "conv2d_igemm_f16" && i is 2 or 3)       // bias, residual
-                                || (l.Kernel.StartsWith("conv2d_pipe_", StringComparison.Ordinal) && i is 2 or 3 or 5 or 21)   // and the split-K partials, x2
+                                || (IsPipe(l.Kernel) && i is 2 or 3 or 5 or 21)   // and the split-K partials, x2
                                 || (l.Kernel == "conv_splitk_reduce_f16" && i is 1 or 2)
                                 || (l.Kernel == "conv_splitk_reduce_geglu_f16" && i is 1);
                 if (p == IntPtr.Zero) { Assert.True(optional, $"{where}: null pointer argument {i}"); continue; }
@@ -164,7 +168,7 @@ public class CudaOpsLaunchTests
                 Assert.True(l.BytesLeft[1] >= (long)o * kp * 2, "packed weight too small");
                 Assert.True(l.BytesLeft[4] >= (long)n * oh * ow * o * 2, "conv output too small");
             }
-            if (l.Kernel.StartsWith("conv2d_pipe_", StringComparison.Ordinal))
+            if (IsPipe(l.Kernel))
             {
                 var tile = Enum.GetValues<ConvTile>().Where(t => t != ConvTile.Reference)
                                .Single(t => LaunchMath.ConvKernelName(t) == l.Kernel || LaunchMath.ConvKernelName(t, gather: true) == l.Kernel);

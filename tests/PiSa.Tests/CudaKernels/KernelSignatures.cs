@@ -16,6 +16,10 @@ internal static partial class KernelSignatures
         foreach (var (file, src) in KernelSources.All())
             foreach (Match m in Sig().Matches(src))
             {
+                // kernels between "#ifdef PISA_WGMMA" and its "#endif" exist only in the wgmma variant of the file
+                int open = src.LastIndexOf("#ifdef PISA_WGMMA", m.Index, StringComparison.Ordinal);
+                bool wgmma = open >= 0 && src.IndexOf("#endif", open, StringComparison.Ordinal) > m.Index;
+                string module = wgmma ? $"{file}+{KernelModule.WgmmaVariant}" : file;
                 var kinds = new System.Text.StringBuilder();
                 foreach (string raw in m.Groups[2].Value.Split(','))
                 {
@@ -26,7 +30,7 @@ internal static partial class KernelSignatures
                     else if (Regex.IsMatch(p, @"^(const\s+)?float\s")) kinds.Append('F');
                     else throw new InvalidOperationException($"{file}: unsupported kernel parameter '{p}' in {m.Groups[1].Value}");
                 }
-                map.Add(m.Groups[1].Value, (file, kinds.ToString()));
+                map.Add(m.Groups[1].Value, (module, kinds.ToString()));
             }
         return map;
     }

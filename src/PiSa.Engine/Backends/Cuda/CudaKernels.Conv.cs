@@ -3,7 +3,8 @@ namespace PiSa.Engine.Backends.Cuda;
 public sealed partial class CudaKernels
 {
     // ---- conv_pipe.cu ----
-    // conv2d_pipe_{128x128,128x64,64x64}[_gather]_f16(const half_t* x, const half_t* w, const float* bias, const half_t* residual,
+    // conv2d_pipe_{128x128,128x64,64x64}[_gather]_f16 and, in module conv_pipe.cu+wgmma, conv2d_wgmma_128x128[_gather]_f16
+    //    (const half_t* x, const half_t* w, const float* bias, const half_t* residual,
     //     half_t* y, float* partial, int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride,
     //     int padTop, int padLeft, int Kp, int kTilesPerSplit, int silu, const half_t* x2, int C1, int up, int geglu)
     //   grid (ceil(M/BM), ceil(O/BN), splits), dynamic smem LaunchMath.ConvPipeSharedBytes. The _gather kernels take
@@ -16,7 +17,7 @@ public sealed partial class CudaKernels
         var (bm, bn, threads, _) = LaunchMath.ConvTileShape(tile);
         long gx = ((long)n * oh * ow + bm - 1) / bm;
         if (gx > int.MaxValue) throw new PisaException($"conv2d: {(long)n * oh * ow} output pixels is too many for one launch");
-        Go("conv_pipe.cu", LaunchMath.ConvKernelName(tile, input.Gathers), new Dim3((int)gx, (o + bn - 1) / bn, splits), new Dim3(threads),
+        Go(LaunchMath.ConvModule(tile), LaunchMath.ConvKernelName(tile, input.Gathers), new Dim3((int)gx, (o + bn - 1) / bn, splits), new Dim3(threads),
            LaunchMath.ConvPipeSharedBytes(tile),
            A().Ptr(input.X).Ptr(w).Ptr(bias).Ptr(residual).Ptr(y).Ptr(partial)
                .Int(n).Int(h).Int(wd).Int(c).Int(o).Int(oh).Int(ow).Int(kh).Int(kw).Int(stride).Int(padTop).Int(padLeft).Int(kp)

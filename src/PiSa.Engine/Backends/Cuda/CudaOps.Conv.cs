@@ -8,7 +8,27 @@ public sealed partial class CudaOps
     /// Tests and the kernel bench use it to run every tile and split on small shapes.</summary>
     public Func<long, int, int, ConvPlan>? ConvPlanner { get; set; }
 
-    private ConvPlan PlanConv(long m, int o, int kp) => ConvPlanner?.Invoke(m, o, kp) ?? LaunchMath.ChooseConvPlan(m, o, kp);
+    private ConvPlan PlanConv(long m, int o, int kp) =>
+        ConvPlanner?.Invoke(m, o, kp) ?? LaunchMath.ChooseConvPlan(m, o, kp, _rt.WgmmaByDefault && WgmmaLoads());
+
+    private bool _wgmmaTried;
+
+    /// <summary>Why the wgmma module failed to compile or load on a GPU that should run it (the convolutions then
+    /// stay on the mma.sync tiles; `pisa doctor` shows the compile log); null when it loaded or was not wanted.</summary>
+    public string? WgmmaFailure { get; private set; }
+
+    /// <summary>The wgmma module compiles and loads here: tried once, so a newer NVRTC or driver that rejects it costs
+    /// the Hopper tile, not the run.</summary>
+    private bool WgmmaLoads()
+    {
+        if (!_wgmmaTried)
+        {
+            _wgmmaTried = true;
+            try { _rt.LoadModule(LaunchMath.ConvWgmmaModule); }
+            catch (Exception e) when (e is PiSa.Cuda.CompileException or PiSa.Cuda.CudaException or PisaException) { WgmmaFailure = e.Message; }
+        }
+        return WgmmaFailure is null;
+    }
 
     /// <summary>Whether a fused conv (gather or GEGLU epilogue) of this GEMM runs on conv_pipe: the reference kernel
     /// has neither, so under it the fused ops compose the unfused ones.</summary>

@@ -40,10 +40,21 @@ public interface IGpuRuntime : IDisposable
     /// <summary>Blocks until all queued work is done; reports any asynchronous kernel failure.</summary>
     void Synchronize();
 
-    /// <summary>Launches <paramref name="kernel"/> (an extern "C" name) from kernels/<paramref name="file"/>,
-    /// compiling that file at first use (source: <see cref="KernelSources.Get"/>). Throws with the
-    /// driver's error name when compilation or the launch fails.</summary>
+    /// <summary>Launches <paramref name="kernel"/> (an extern "C" name) from kernels/<paramref name="file"/> (or a
+    /// variant of it, <see cref="KernelModule"/>), compiling that module at first use (source:
+    /// <see cref="KernelSources.Get"/>). Throws with the driver's error name when compilation or the launch fails.</summary>
     void Launch(string file, string kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args);
+
+    /// <summary>Whether kernels of the wgmma module (<see cref="KernelModule"/>: conv_pipe.cu's Hopper tile) can be
+    /// compiled and run here: an sm_90 GPU with NVRTC 12 or newer, or the PTX interpreter.</summary>
+    bool WgmmaAvailable => false;
+
+    /// <summary>Whether the convolution planner should use the wgmma tile (sm_90 by default, unless turned off).</summary>
+    bool WgmmaByDefault => false;
+
+    /// <summary>Compiles and loads a module now (what <see cref="Launch"/> does at its first use), so a caller can
+    /// fall back when it fails: throws as Launch would.</summary>
+    void LoadModule(string module) { }
 
     /// <summary>True when cuBLASLt is loaded and <see cref="LinearF16"/> may be called.</summary>
     bool HasLinear { get; }

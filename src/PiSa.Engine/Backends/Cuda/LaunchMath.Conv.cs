@@ -1,7 +1,8 @@
 namespace PiSa.Engine.Backends.Cuda;
 
-/// <summary>The convolution kernels: conv.cu's reference conv2d_igemm_f16 and conv_pipe.cu's three block tiles.</summary>
-public enum ConvTile { Reference, T64x64, T128x64, T128x128 }
+/// <summary>The convolution kernels: conv.cu's reference conv2d_igemm_f16, conv_pipe.cu's three mma.sync block tiles
+/// and its Hopper 128x128 tile on wgmma (<see cref="T128x128Wgmma"/>, module <see cref="LaunchMath.ConvWgmmaModule"/>).</summary>
+public enum ConvTile { Reference, T64x64, T128x64, T128x128, T128x128Wgmma }
 
 /// <summary>How one convolution (or fallback linear layer) is launched: the block tile and the number of K splits
 /// (1: the fused epilogue in the GEMM kernel; more: fp32 partials then conv_splitk_reduce_f16).</summary>
@@ -27,12 +28,20 @@ public static partial class LaunchMath
     /// <summary>PISA_CONV_REFERENCE=1: every convolution on the reference kernel (to compare the versions end to end).</summary>
     private static readonly bool ForceReferenceConv = Environment.GetEnvironmentVariable("PISA_CONV_REFERENCE") == "1";
 
+    /// <summary>The module of conv_pipe.cu compiled with -DPISA_WGMMA (sm_90a; compute_90 on the PTX interpreter):
+    /// see <see cref="KernelModule"/>.</summary>
+    public const string ConvWgmmaModule = "conv_pipe.cu+wgmma";
+
+    /// <summary>The module a tile's kernels are in.</summary>
+    public static string ConvModule(ConvTile t) => t == ConvTile.T128x128Wgmma ? ConvWgmmaModule : "conv_pipe.cu";
+
     public static (int M, int N, int Threads, int Stages) ConvTileShape(ConvTile t) => t switch
     {
         ConvTile.Reference => (ConvTileM, ConvTileN, ConvThreads, 1),
         ConvTile.T64x64 => (64, 64, 128, 4),
         ConvTile.T128x64 => (128, 64, 128, 4),
         ConvTile.T128x128 => (128, 128, 256, 3),
+        ConvTile.T128x128Wgmma => (128, 128, 256, 4),
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
 
@@ -47,16 +56,19 @@ public static partial class LaunchMath
         (ConvTile.T64x64, true) => "conv2d_pipe_64x64_gather_f16",
         (ConvTile.T128x64, true) => "conv2d_pipe_128x64_gather_f16",
         (ConvTile.T128x128, true) => "conv2d_pipe_128x128_gather_f16",
+        (ConvTile.T128x128Wgmma, false) => "conv2d_wgmma_128x128_f16",
+        (ConvTile.T128x128Wgmma, true) => "conv2d_wgmma_128x128_gather_f16",
         _ => throw new ArgumentOutOfRangeException(nameof(t), $"no {t} conv kernel{(gather ? " with the general gather" : "")}"),
     };
 
     /// <summary>Dynamic shared memory of a conv_pipe kernel: the row table (3 ints per tile row) and the larger of
-    /// the pipeline (stages x (BM + BN) rows of 40 halfs) and the fp32 epilogue staging (BM rows of BN + 8).
-    /// Mirrors PipeCfg::SMEM in conv_pipe.cu.</summary>
+    /// the pipeline (stages x (BM + BN) rows of 40 halfs, 32 for wgmma's unpadded core matrices) and the fp32
+    /// epilogue staging (BM rows of BN + 8). Mirrors PipeCfg::SMEM in conv_pipe.cu.</summary>
     public static int ConvPipeSharedBytes(ConvTile t)
     {
         var (bm, bn, _, stages) = ConvTileShape(t);
-        int pipe = stages * (bm + bn) * (ConvPipeTileK + 8) * 2;
+        int row = t == ConvTile.T128x128Wgmma ? ConvPipeTileK : ConvPipeTileK + 8;
+        int pipe = stages * (bm + bn) * row * 2;
         int staging = bm * (bn + 8) * 4;
         return bm * 3 * 4 + Math.Max(pipe, staging);
     }
@@ -73,12 +85,15 @@ public static partial class LaunchMath
     /// The tile heuristic: the largest tile that still fills every SM once (128x128 reads 64 FLOP per loaded byte,
     /// 128x64 43, 64x64 32), else 64x64; when even 64x64 leaves SMs idle (the UNet's 8x8 and 16x16 latents:
     /// M = 64..256 against K = 9 x 1280) K is split so that about one block per SM runs, each split keeping at least
-    /// <see cref="ConvMinTilesPerSplit"/> k-tiles.
+    /// <see cref="ConvMinTilesPerSplit"/> k-tiles. With <paramref name="wgmma"/> (an sm_90 GPU that can compile it)
+    /// the 128x128 tile runs on wgmma: the big layers are where mma.sync's issue rate caps Hopper (a prediction; no
+    /// GPU has measured it yet, see bench/RESULTS.md).
     /// </summary>
-    public static ConvPlan ChooseConvPlan(long m, int o, int kp)
+    public static ConvPlan ChooseConvPlan(long m, int o, int kp, bool wgmma = false)
     {
         if (ForceReferenceConv) return new ConvPlan(ConvTile.Reference);
-        if (o > 64 && ConvBlocks(ConvTile.T128x128, m, o) >= ConvTargetSms) return new ConvPlan(ConvTile.T128x128);
+        if (o > 64 && ConvBlocks(ConvTile.T128x128, m, o) >= ConvTargetSms)
+            return new ConvPlan(wgmma ? ConvTile.T128x128Wgmma : ConvTile.T128x128);
         if (ConvBlocks(ConvTile.T128x64, m, o) >= ConvTargetSms) return new ConvPlan(ConvTile.T128x64);
         long blocks = ConvBlocks(ConvTile.T64x64, m, o);
         int splits = 1;

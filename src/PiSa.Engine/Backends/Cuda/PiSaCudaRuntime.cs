@@ -29,6 +29,13 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
     internal nint StreamHandle => _stream.Handle;
     public bool HasLinear => _lt is not null;
 
+    /// <summary>PISA_CUDA_WGMMA=off keeps sm_90 on the mma.sync tiles (to compare the two end to end).</summary>
+    public const string EnvWgmma = "PISA_CUDA_WGMMA";
+
+    public bool WgmmaAvailable { get; }
+
+    public bool WgmmaByDefault => WgmmaAvailable && Environment.GetEnvironmentVariable(EnvWgmma) != "off";
+
     private PiSaCudaRuntime(CudaContext ctx)
     {
         _ctx = ctx;
@@ -37,6 +44,8 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
         int[] sup = KernelCompiler.SupportedArchs();
         if (sup.Length == 0) throw new PisaException($"NVRTC: {KernelCompiler.UnavailableReason}");
         Arch = sup.Contains(cc) ? $"sm_{cc}" : $"compute_{sup.Where(a => a <= cc).DefaultIfEmpty(sup.Min()).Max()}";
+        // wgmma exists on sm_90 only (not on later majors) and needs the arch-specific sm_90a target, new in NVRTC 12.0
+        WgmmaAvailable = cc == 90 && KernelCompiler.NvrtcVersion.Major >= 12;
         _lt = CreateLinear(out string? why);
         LinearUnavailableReason = why;
     }
@@ -154,13 +163,7 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
         OnCallingThread();
         if (!_kernels.TryGetValue((file, kernel), out var fn))
         {
-            if (!_modules.TryGetValue(file, out var module))
-            {
-                var compiled = _compiler.Compile(file, KernelSources.Get(file), Arch);
-                module = CudaModule.Load(compiled);
-                _modules[file] = module;
-            }
-            fn = module.GetKernel(kernel);
+            fn = Module(file).GetKernel(kernel);
             _kernels[(file, kernel)] = fn;
         }
         if (sharedBytes > LaunchMath.MaxSharedBytes && (!_smemRaised.TryGetValue(fn, out int raised) || raised < sharedBytes))
@@ -177,6 +180,26 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
             fn.Launch(new CuDim3((uint)grid.X, (uint)grid.Y, (uint)grid.Z), new CuDim3((uint)block.X, (uint)block.Y, (uint)block.Z),
                       ptrs, _stream.Handle, sharedBytes);
         }
+    }
+
+    public void LoadModule(string module)
+    {
+        OnCallingThread();
+        Module(module);
+    }
+
+    /// <summary>Compiles (disk-cached) and loads a module at its first use: a kernels/*.cu file for <see cref="Arch"/>,
+    /// the wgmma variant for sm_90a.</summary>
+    private CudaModule Module(string file)
+    {
+        if (_modules.TryGetValue(file, out var module)) return module;
+        var m = KernelModule.Parse(file);
+        if (m.NeedsWgmma && !WgmmaAvailable)
+            throw new PisaException($"{file}: the wgmma kernels need an sm_90 GPU and NVRTC 12 or newer (this is {Arch}, NVRTC {KernelCompiler.NvrtcVersion.Major}.{KernelCompiler.NvrtcVersion.Minor})");
+        var compiled = _compiler.Compile(file, KernelSources.Get(m.File), m.NeedsWgmma ? "sm_90a" : Arch, m.Options);
+        module = CudaModule.Load(compiled);
+        _modules[file] = module;
+        return module;
     }
 
     public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)

@@ -42,9 +42,11 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
     /// deliberately broken copies to prove the checks catch them.</param>
     /// <param name="hasLinear">false makes CudaOps route linear layers through the implicit-GEMM conv kernel, as on a GPU without cuBLASLt.</param>
     /// <param name="capacityBytes">device memory to emulate (host memory is only used as allocated).</param>
+    /// <param name="wgmma">plan convolutions as on an sm_90 GPU (the wgmma tile; also PISA_PTX_WGMMA=1).</param>
     public PtxGpuRuntime(Func<string, string>? sourceOf = null, bool hasLinear = true, long capacityBytes = 8L << 30, int? seed = null,
-                         KernelCompiler? compiler = null)
+                         KernelCompiler? compiler = null, bool wgmma = false)
     {
+        WgmmaByDefault = wgmma || Environment.GetEnvironmentVariable(EnvWgmma) == "1";
         if (!KernelCompiler.Available) throw new PisaException($"the PTX interpreter needs NVRTC to compile the kernels: {KernelCompiler.UnavailableReason}");
         _compiler = compiler ?? KernelCompiler.Default;
         _sourceOf = sourceOf ?? KernelSources.Get;
@@ -66,6 +68,14 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
     public string Arch => $"ptx interpreter ({PtxArch})";
 
     public bool HasLinear { get; }
+
+    /// <summary>PISA_PTX_WGMMA=1: the interpreter plans convolutions as an sm_90 GPU does (the wgmma tile).</summary>
+    public const string EnvWgmma = "PISA_PTX_WGMMA";
+
+    /// <summary>The interpreter runs the wgmma module (compiled for <see cref="KernelModule.InterpreterHopperArch"/>).</summary>
+    public bool WgmmaAvailable => true;
+
+    public bool WgmmaByDefault { get; }
 
     /// <summary>The memory the interpreter emulates (live and peak bytes, live allocations).</summary>
     public PtxMemory Memory => _memory;
@@ -185,15 +195,19 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
         _ => throw new PisaException($"unknown kernel argument kind '{kind}'"),
     };
 
-    /// <summary>Compiles kernels/<paramref name="file"/> to PTX (disk-cached) and decodes it, once per file.</summary>
+    /// <summary>Compiles kernels/<paramref name="file"/> (or its variant, <see cref="KernelModule"/>) to PTX
+    /// (disk-cached) and decodes it, once per module.</summary>
     private PtxModule Module(string file)
     {
         if (_modules.TryGetValue(file, out var m)) return m;
-        var compiled = _compiler.Compile(file, _sourceOf(file), PtxArch);
+        var km = KernelModule.Parse(file);
+        var compiled = _compiler.Compile(file, _sourceOf(km.File), km.NeedsWgmma ? KernelModule.InterpreterHopperArch : PtxArch, km.Options);
         m = PtxModule.Parse(compiled.Ptx, file);
         _modules[file] = m;
         return m;
     }
+
+    public void LoadModule(string module) => Module(module);
 
     public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
     {
