@@ -5,10 +5,12 @@
 # to at most 6 minutes, and each leaves its logs in $OUT:
 #   doctor-selftest  environment, `pisa doctor` (every kernel compiles for this GPU), `pisa selftest --device cuda`
 #                    (every op CUDA vs CPU on random inputs incl. SD2.1 sizes, then every golden fixture case on
-#                    CUDA, SPEC 5 tolerances)
+#                    CUDA, SPEC 5 tolerances), `pisa kernels --device cuda --family conv` (every conv version
+#                    checked against the CPU and timed on the UNet/VAE shapes; v4-wgmma on sm_90 only)
 #   random-model     a full-size SD2.1-shaped random-weight model through the whole pipeline on CUDA vs the CPU
 #                    backend on the same weights, every intermediate compared, at 256x256 (the CPU side's time)
-#   bench            `pisa bench` at 512x512, random SD2.1 weights built once for the three modes, 2 warm-ups + 5 runs
+#   bench            `pisa bench` at 512x512, random SD2.1 weights built once for the three modes, 2 warm-ups + 5 runs;
+#                    then default mode again with PISA_CUDA_WGMMA=off (the mma.sync tiles) for the side-by-side
 #   reference        in one command: `pisa bench` 512x512 default+adjustable, `pisa export-random` (the same random
 #                    weights, our intermediates on CUDA), then bench/reference/pisa_torch_gpu.py: PyTorch eager fp16 and
 #                    torch.compile on those weights, times with spreads and relative L2 to ours (carry also
@@ -22,6 +24,8 @@ export PISA_KERNEL_CACHE="${PISA_KERNEL_CACHE:-/tmp/pisa-kernels}"   # kept betw
 # Per-command timeouts in seconds, one place (the listing prints each step's sum; a test keeps each under 9 min).
 T_DOCTOR=60
 T_SELFTEST=240
+T_KERNELS=150
+T_BENCH_NOWGMMA=120
 T_RANDOM_MODEL=360
 T_BENCH=300
 T_REF_BENCH=120
@@ -32,9 +36,9 @@ REF_DATA="${REF_DATA:-/tmp/pisa-ref}"   # GBs of weights: outside $OUT, which co
 STEPS="doctor-selftest random-model bench reference"
 budget() {
   case "$1" in
-    doctor-selftest) echo $((T_DOCTOR + T_SELFTEST)) ;;
+    doctor-selftest) echo $((T_DOCTOR + T_SELFTEST + T_KERNELS)) ;;
     random-model) echo "$T_RANDOM_MODEL" ;;
-    bench) echo "$T_BENCH" ;;
+    bench) echo $((T_BENCH + T_BENCH_NOWGMMA)) ;;
     reference) echo $((T_REF_BENCH + T_REF_EXPORT + T_REF_TORCH)) ;;
   esac
 }
@@ -44,9 +48,9 @@ usage() {
   echo "steps, most decisive first; one device call each (e.g. run command 'bash bench/gpu-check.sh doctor-selftest', carry ['.carry']):"
   for s in $STEPS; do
     case "$s" in
-      doctor-selftest) what="environment, pisa doctor, pisa selftest --device cuda (ops incl. SD2.1 sizes, golden cases)" ;;
+      doctor-selftest) what="environment, pisa doctor, pisa selftest --device cuda (ops incl. SD2.1 sizes, golden cases), pisa kernels --family conv" ;;
       random-model) what="full-size random SD2.1 model, cuda vs cpu, at 256x256" ;;
-      bench) what="pisa bench 512x512, random SD2.1 weights, default+adjustable+fused in one process, 2 warm-ups + 5 runs" ;;
+      bench) what="pisa bench 512x512, random SD2.1 weights, default+adjustable+fused in one process, 2 warm-ups + 5 runs; default again without wgmma" ;;
       reference) what="pisa bench 512 default+adjustable, then PyTorch eager fp16 + torch.compile on the same weights, rel L2 to ours (carry also bench/reference/.vendor)" ;;
     esac
     echo "  step $s: at most $(budget "$s") s: $what"
@@ -93,6 +97,7 @@ case "$step" in
     environment
     run_logged doctor "$T_DOCTOR" "$PISA" doctor
     run_logged selftest "$T_SELFTEST" "$PISA" selftest --device cuda --fixtures tests/fixtures/pisa-tiny
+    run_logged kernels-conv "$T_KERNELS" "$PISA" kernels --device cuda --family conv --warmup 3 --runs 20
     ;;
   random-model)
     run_logged random-model "$T_RANDOM_MODEL" "$PISA" selftest --device cuda --no-large --random-model 256
@@ -100,6 +105,8 @@ case "$step" in
   bench)
     run_logged bench "$T_BENCH" "$PISA" bench --random-weights --device cuda --sizes 512 --mode default,adjustable,fused \
       --warmup 2 --runs 5 --json "$OUT/bench.json"
+    run_logged bench-no-wgmma "$T_BENCH_NOWGMMA" env PISA_CUDA_WGMMA=off "$PISA" bench --random-weights --device cuda --sizes 512 \
+      --mode default --warmup 2 --runs 5 --json "$OUT/bench-no-wgmma.json"
     ;;
   reference)
     [ -d bench/reference/.vendor/src/diffusers ] || { echo "no bench/reference/.vendor/src/diffusers: run bench/gpu-prep.sh and carry bench/reference/.vendor"; exit 2; }

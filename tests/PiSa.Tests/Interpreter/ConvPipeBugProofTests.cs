@@ -72,9 +72,46 @@ public sealed class ConvPipeBugProofTests(ITestOutputHelper output)
     {
         // Without the barrier after the wait a fast warp issues tile t+S-1 into the buffer a slow warp still reads
         // (tile t-1) and reads tile t before the other threads' copies landed: the race check reports it.
-        var results = RunConv(Mutate("        cp_async_wait<STAGES - 2>();   // this thread's copies of tile t have landed ...\n        __syncthreads();",
-                                     "        cp_async_wait<STAGES - 2>();   // this thread's copies of tile t have landed ...\n"),
+        var results = RunConv(Mutate("        __syncthreads();               // ... everyone's too, and everyone is done with tile t-1's buffer", ""),
                               new ConvPlan(ConvTile.T64x64));
+        Assert.Contains(results, r => !r.Passed && r.Error is not null);
+    }
+
+    // ---- the wgmma tile (conv_pipe.cu+wgmma): the same source, so the same mutations reach it ----
+
+    [InterpreterFact]
+    public void A_wrong_wgmma_stride_offset_fails_the_numbers()
+    {
+        // SBO of A one 8-row group too short: rows 8..63 of each warpgroup read the wrong core matrices.
+        var results = RunConv(Mutate("wg_desc<128, 8 * PIPE_BK * 2>(aT + kk * 16)", "wg_desc<128, 4 * PIPE_BK * 2>(aT + kk * 16)"),
+                              new ConvPlan(ConvTile.T128x128Wgmma));
+        Assert.Contains(results, r => !r.Passed);
+    }
+
+    [InterpreterFact]
+    public void A_wrong_accumulator_row_in_the_wgmma_staging_fails_the_numbers()
+    {
+        // warps 2 and 3 of a warpgroup write their 16-row slices over warps 0 and 1's.
+        var results = RunConv(Mutate("const int r0 = (warp >> 2) * 64 + (warp & 3) * 16 + gid;", "const int r0 = (warp >> 2) * 64 + (warp & 1) * 16 + gid;"),
+                              new ConvPlan(ConvTile.T128x128Wgmma));
+        Assert.Contains(results, r => !r.Passed);
+    }
+
+    [InterpreterFact]
+    public void Leaving_the_last_wgmma_group_in_flight_fails()
+    {
+        // wait_group 1 keeps the newest group pending: the epilogue then reads accumulators the last tile never
+        // reached (the interpreter performs a wgmma at the wait that completes it), or the interpreter reports a
+        // thread that exits with a wgmma still queued.
+        var results = RunConv(Mutate("wg_wait<0>();    // this tile's", "wg_wait<1>();    // this tile's"), new ConvPlan(ConvTile.T128x128Wgmma));
+        Assert.Contains(results, r => !r.Passed);
+    }
+
+    [InterpreterFact]
+    public void A_missing_proxy_fence_before_wgmma_is_reported()
+    {
+        // cp.async wrote the stage through the generic proxy; without fence.proxy.async wgmma may read stale bytes.
+        var results = RunConv(Mutate("if (WG) proxy_fence_shared<0>();", ""), new ConvPlan(ConvTile.T128x128Wgmma));
         Assert.Contains(results, r => !r.Passed && r.Error is not null);
     }
 }

@@ -16,7 +16,7 @@ namespace PiSa.Tests.Interpreter;
 public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Plans() =>
-        new() { "T64x64", "T128x64", "T128x128", "T64x64 split 3", "T128x128 split 2" };
+        new() { "T64x64", "T128x64", "T128x128", "T64x64 split 3", "T128x128 split 2", "T128x128Wgmma", "T128x128Wgmma split 2" };
 
     internal static ConvPlan ParsePlan(string s)
     {
@@ -46,6 +46,7 @@ public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
     [InterpreterTheory]
     [InlineData("T64x64")]
     [InlineData("T128x128 split 2")]
+    [InlineData("T128x128Wgmma")]
     [InlineData("Reference")]
     public void The_fused_silu_matches_conv_then_silu_on_the_cpu(string plan)
     {
