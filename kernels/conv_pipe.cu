@@ -49,8 +49,10 @@
 // LBO = 128 bytes between k chunks), 8-row groups 512 bytes apart (stride offset SBO). The loader maps 8 consecutive
 // lanes to the 8 rows of one core matrix, so each 128-byte phase of its 16-byte cp.async writes is conflict-free.
 // Shared memory written by cp.async (generic proxy) is made visible to wgmma (async proxy) by each writer's
-// fence.proxy.async after its cp.async.wait_group and before the barrier; a stage is refilled only after the
-// wgmma.wait_group that ends the tile that read it (the next iteration's barrier orders that for every warpgroup).
+// fence.proxy.async after its cp.async.wait_group and before the barrier. Each tile's two wgmma form one group that
+// stays in flight while the next tile is waited for and issued (wait_group 1 after the next tile's group): the
+// buffer a group reads is refilled two iterations later, after the wait that completed it and a barrier, so the
+// copies run STAGES - 2 tiles ahead instead of STAGES - 1.
 typedef unsigned short half_t;
 __device__ __forceinline__ half_t f2h(float f) { half_t h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ float h2f(half_t h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
@@ -323,17 +325,20 @@ __device__ __forceinline__ void conv_pipe(
     for (int nt = 0; nt < P::NT; nt += 2)
         bLd[nt / 2] = pipeS + ((BM + (wn + nt * 8 + (lane >> 4) * 8 + (lane & 7))) * PIPE_SK + ((lane >> 3) & 1) * 8) * 2;
 
+    // Tiles in flight ahead of the one computed: STAGES - 1; with WG one fewer, because the buffer the previous
+    // tile's wgmma group reads is still busy while this tile's group is issued (it is waited for one tile later).
+    enum { AHEAD = WG ? STAGES - 2 : STAGES - 1 };
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; s++) {
+    for (int s = 0; s < AHEAD; s++) {
         if (s < nT) load_tile(s);
         cp_async_commit();
     }
-    int cstage = 0, lstage = STAGES - 1;   // buffer computed now, buffer loaded now
+    int cstage = 0, lstage = AHEAD;   // buffer computed now, buffer loaded now
     for (int t = 0; t < nT; t++) {
-        cp_async_wait<STAGES - 2>();   // this thread's copies of tile t have landed ...
+        cp_async_wait<AHEAD - 1>();    // this thread's copies of tile t have landed ...
         if (WG) proxy_fence_shared<0>();   // ... and are visible to the async proxy (wgmma) ...
         __syncthreads();               // ... everyone's too, and everyone is done with tile t-1's buffer
-        if (t + STAGES - 1 < nT) load_tile(lstage);
+        if (t + AHEAD < nT) load_tile(lstage);   // into the buffer of tile t-1 (t-2 with WG), free since the barrier
         cp_async_commit();
 
         const unsigned so = cstage * (P::STAGE_HALFS * 2);
@@ -346,8 +351,9 @@ __device__ __forceinline__ void conv_pipe(
             for (int kk = 0; kk < PIPE_BK; kk += 16)
                 wgmma_m64n128k16<BN>(wacc, wg_desc<128, 8 * PIPE_BK * 2>(aT + kk * 16), wg_desc<128, 8 * PIPE_BK * 2>(bT + kk * 16));
             wg_commit<0>();
-            wg_wait<0>();    // this tile's operands are read and its sums are in wacc before the buffer is refilled
-            wg_fence_operands<BN / 2>(wacc);
+            // tile t-1's group is done (its buffer is refilled next iteration, after the barrier); tile t's stays
+            // in flight behind the next iteration's wait, barrier and copies
+            wg_wait<1>();
         } else {
 #pragma unroll
             for (int kk = 0; kk < PIPE_BK; kk += 16) {
@@ -364,6 +370,10 @@ __device__ __forceinline__ void conv_pipe(
         }
         cstage = cstage + 1 == STAGES ? 0 : cstage + 1;
         lstage = lstage + 1 == STAGES ? 0 : lstage + 1;
+    }
+    if constexpr (WG) {
+        wg_wait<0>();    // the last tile's group: its sums are in wacc, its buffer is read
+        wg_fence_operands<BN / 2>(wacc);
     }
     cp_async_wait_all();
     __syncthreads();   // every warp is done reading the pipeline buffers: reuse them for staging
@@ -463,20 +473,20 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv2d_pipe_128x128_gather_
 { conv_pipe<128, 128, 2, 4, 3, true>(CONV_PIPE_ARGS); }
 
 #ifdef PISA_WGMMA
-// Hopper: grid (ceil(M/128), ceil(O/128), splits), 256 threads (2 warpgroups), 4 stages, dynamic smem
+// Hopper: grid (ceil(M/128), ceil(O/128), splits), 256 threads (2 warpgroups), 5 stages (3 tiles ahead), dynamic smem
 // LaunchMath.ConvPipeSharedBytes(T128x128Wgmma); compiled only for sm_90a (or compute_90 for the PTX interpreter).
 extern "C" __global__ void __launch_bounds__(256, 1) conv2d_wgmma_128x128_f16(
     const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
     const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
     int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
-{ conv_pipe<128, 128, 2, 4, 4, false, true>(CONV_PIPE_ARGS); }
+{ conv_pipe<128, 128, 2, 4, 5, false, true>(CONV_PIPE_ARGS); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv2d_wgmma_128x128_gather_f16(
     const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
     const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
     int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
-{ conv_pipe<128, 128, 2, 4, 4, true, true>(CONV_PIPE_ARGS); }
+{ conv_pipe<128, 128, 2, 4, 5, true, true>(CONV_PIPE_ARGS); }
 #endif
 
 // grid (ceil(M/128), ceil(O/64), splits), 128 threads

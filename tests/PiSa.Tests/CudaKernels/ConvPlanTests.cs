@@ -44,8 +44,8 @@ public class ConvPlanTests
         Assert.Equal(71_168, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x128));
         Assert.Equal(1_536 + 4 * 192 * 80, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x64));
         Assert.Equal(768 + 4 * 128 * 80, LaunchMath.ConvPipeSharedBytes(ConvTile.T64x64));
-        // wgmma: 4 stages x 256 rows x 32 halfs (unpadded core matrices) = 65 536 B < the same staging
-        Assert.Equal(71_168, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x128Wgmma));
+        // wgmma: 5 stages x 256 rows x 32 halfs (unpadded core matrices) = 81 920 B > the staging
+        Assert.Equal(1_536 + 5 * 256 * 64, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x128Wgmma));
     }
 
     /// <summary>On sm_90 the heuristic swaps exactly its 128x128 choices for the wgmma tile (same grid and splits).</summary>

@@ -26,10 +26,10 @@ public sealed class ConvPipeBugProofTests(ITestOutputHelper output)
     [InterpreterFact]
     public void Computing_a_stage_before_its_cp_async_wait_fails()
     {
-        // wait_group STAGES-1 lets the newest S-1 groups stay in flight: tile t is then still on its way when it is
+        // wait_group AHEAD (= STAGES-1 here) lets the newest S-1 groups stay in flight: tile t is then still on its way when it is
         // computed. The interpreter performs a copy only at the wait that completes it, so the first tiles read shared
         // memory never written (the uninitialised-shared check) and later ones the previous tile's bytes.
-        var results = RunConv(Mutate("cp_async_wait<STAGES - 2>();", "cp_async_wait<STAGES - 1>();"), new ConvPlan(ConvTile.T64x64));
+        var results = RunConv(Mutate("cp_async_wait<AHEAD - 1>();", "cp_async_wait<AHEAD>();"), new ConvPlan(ConvTile.T64x64));
         Assert.Contains(results, r => !r.Passed);
         Assert.Contains(results, r => r.Error is { } e && e.Contains("never written", StringComparison.OrdinalIgnoreCase) || r.Error?.Contains("uninit", StringComparison.OrdinalIgnoreCase) == true);
     }
@@ -100,10 +100,20 @@ public sealed class ConvPipeBugProofTests(ITestOutputHelper output)
     [InterpreterFact]
     public void Leaving_the_last_wgmma_group_in_flight_fails()
     {
-        // wait_group 1 keeps the newest group pending: the epilogue then reads accumulators the last tile never
-        // reached (the interpreter performs a wgmma at the wait that completes it), or the interpreter reports a
-        // thread that exits with a wgmma still queued.
-        var results = RunConv(Mutate("wg_wait<0>();    // this tile's", "wg_wait<1>();    // this tile's"), new ConvPlan(ConvTile.T128x128Wgmma));
+        // Without the final wait_group 0 the last tile's group is still pending: the epilogue reads accumulators it
+        // never reached (the interpreter performs a wgmma at the wait that completes it), or the interpreter
+        // reports a thread that exits with a wgmma still queued.
+        var results = RunConv(Mutate("wg_wait<0>();    // the last tile's group", "// no final wait"), new ConvPlan(ConvTile.T128x128Wgmma));
+        Assert.Contains(results, r => !r.Passed);
+    }
+
+    [InterpreterFact]
+    public void Refilling_a_buffer_a_wgmma_group_still_reads_fails()
+    {
+        // Copies STAGES - 1 tiles ahead, as the mma.sync tiles do: iteration t refills the buffer of tile t-1 while
+        // its group is still in flight (waited for only after tile t's group is issued).
+        var results = RunConv(Mutate("enum { AHEAD = WG ? STAGES - 2 : STAGES - 1 };", "enum { AHEAD = STAGES - 1 };"),
+                              new ConvPlan(ConvTile.T128x128Wgmma));
         Assert.Contains(results, r => !r.Passed);
     }
 

@@ -41,7 +41,7 @@ public static partial class LaunchMath
         ConvTile.T64x64 => (64, 64, 128, 4),
         ConvTile.T128x64 => (128, 64, 128, 4),
         ConvTile.T128x128 => (128, 128, 256, 3),
-        ConvTile.T128x128Wgmma => (128, 128, 256, 4),
+        ConvTile.T128x128Wgmma => (128, 128, 256, 5),
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
 
