@@ -47,6 +47,8 @@ internal sealed partial class BlockRunner
     ulong[] _wgTrue = [];                       // the real values of in-flight accumulators (indexed as _regs)
     uint[] _proxyFences = [], _wfence = [];     // per thread: fence.proxy.async count; per shared byte: its writer's count then
 
+    string T(int t) { var d = Tid(t); return $"({d.X},{d.Y},{d.Z})"; }
+
     void InitWgmma()
     {
         _nGroups = (_nThreads + 127) / 128;
@@ -98,7 +100,7 @@ internal sealed partial class BlockRunner
                     int at = b;
                     while (_state[at] != AtGroup) at++;
                     throw Fail(PtxCheckKind.BarrierDivergence, at,
-                        $"warpgroup divergence: this thread waits at {_code[_pc[at]].Op} while thread {Tid(u)} of its warpgroup has exited");
+                        $"warpgroup divergence: this thread waits at {_code[_pc[at]].Op} while thread {T(u)} of its warpgroup has exited");
                 }
             return;
         }
@@ -106,7 +108,7 @@ internal sealed partial class BlockRunner
         for (int u = b + 1; u < b + 128; u++)
             if (_pc[u] != pc)
                 throw Fail(PtxCheckKind.BarrierDivergence, u,
-                    $"warpgroup divergence: this thread waits at {_code[_pc[u]].Op} ({_k.Where(_pc[u])}) while thread {Tid(b)} waits at {_code[pc].Op} ({_k.Where(pc)})");
+                    $"warpgroup divergence: this thread waits at {_code[_pc[u]].Op} ({_k.Where(_pc[u])}) while thread {T(b)} waits at {_code[pc].Op} ({_k.Where(pc)})");
         ref var i = ref _code[pc];
         switch (i.Op)
         {
@@ -141,7 +143,7 @@ internal sealed partial class BlockRunner
         for (int u = g * 128; u < g * 128 + 128; u++)
             if (_state[u] == AtBarrier)
                 throw Fail(PtxCheckKind.Deadlock, t,
-                    $"deadlock: this thread waits at {_code[_pc[t]].Op} while thread {Tid(u)} of its warpgroup waits at bar.sync ({_k.Where(_pc[u])})");
+                    $"deadlock: this thread waits at {_code[_pc[t]].Op} while thread {T(u)} of its warpgroup waits at bar.sync ({_k.Where(_pc[u])})");
         throw Fail(PtxCheckKind.Deadlock, t, $"deadlock: {_code[_pc[t]].Op} of warpgroup {g} can never complete");
     }
 
@@ -163,9 +165,9 @@ internal sealed partial class BlockRunner
         {
             if (Rd(u, i.A) != da || Rd(u, i.B) != db)
                 throw Fail(PtxCheckKind.AsyncProtocol, u,
-                    $"wgmma.mma_async descriptors differ across the warpgroup: this thread has a-desc 0x{Rd(u, i.A):x16}, b-desc 0x{Rd(u, i.B):x16}, thread {Tid(b)} has 0x{da:x16}, 0x{db:x16}");
+                    $"wgmma.mma_async descriptors differ across the warpgroup: this thread has a-desc 0x{Rd(u, i.A):x16}, b-desc 0x{Rd(u, i.B):x16}, thread {T(b)} has 0x{da:x16}, 0x{db:x16}");
             if ((Rd(u, i.C) != 0) != (sd != 0))
-                throw Fail(PtxCheckKind.AsyncProtocol, u, $"wgmma.mma_async scale-d differs across the warpgroup (thread {Tid(b)} has {(sd != 0 ? 1 : 0)})");
+                throw Fail(PtxCheckKind.AsyncProtocol, u, $"wgmma.mma_async scale-d differs across the warpgroup (thread {T(b)} has {(sd != 0 ? 1 : 0)})");
         }
         int n = (int)i.Imm;
         if (_gFences[g] == 0)
@@ -200,7 +202,6 @@ internal sealed partial class BlockRunner
             }
         }
         _gQueue[g].Add(op);
-        RecordShared(b, i.Slot, (uint)addrA[0], 16);
     }
 
     /// <summary>
@@ -247,7 +248,7 @@ internal sealed partial class BlockRunner
                 int writer = (int)(ws & 0xFFF) - 1;
                 if (writer >= 0 && writer < _nThreads && _wfence[b] == _proxyFences[writer])
                     throw Fail(PtxCheckKind.AsyncProtocol, t,
-                        $"wgmma.mma_async matrix {name} reads shared offset {b}, written by thread {Tid(writer)} with no fence.proxy.async by that thread since",
+                        $"wgmma.mma_async matrix {name} reads shared offset {b}, written by thread {T(writer)} with no fence.proxy.async by that thread since",
                         (ulong)b, SharedLabel);
             }
             snapshot[2 * e] = _shared[addr[e]];
@@ -347,7 +348,7 @@ internal sealed partial class BlockRunner
                 if (after || otherGroup)
                     throw Fail(PtxCheckKind.SharedRace, b,
                         $"shared-memory race: matrix {name} of the wgmma.mma_async of {_k.Where(op.Pc)} (shared offset {by}) was written by thread " +
-                        $"{(writer >= 0 ? Tid(writer).ToString() : "?")} {(after ? "after the operation was issued, before the wgmma.wait_group that completes it" : "of another warpgroup since the last barrier")}",
+                        $"{(writer >= 0 ? T(writer) : "?")} {(after ? "after the operation was issued, before the wgmma.wait_group that completes it" : "of another warpgroup since the last barrier")}",
                         (ulong)by, SharedLabel);
                 ulong rs = _rst[by];
                 _rst[by] = (uint)(rs >> 32) == _phase && (rs & 0xFFF) != (0xC00u | (uint)g) && (rs & 0xFFF) != 0 ? ((ulong)_phase << 32) | 0xFFFu : stamp;

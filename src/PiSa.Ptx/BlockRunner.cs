@@ -31,7 +31,9 @@ internal sealed partial class BlockRunner
     readonly byte[] _state;
     readonly byte[] _shared;
     readonly int _sharedSize;
-    readonly ulong[] _wst, _rst;     // race/initialisation stamps per shared byte
+    // race/initialisation stamps per shared byte: barrier phase << 32 | warp-collective count << 12 | who, where who
+    // is thread + 1, 0x800 | w (several threads of warp w), 0xC00 | g (a wgmma of warpgroup g) or 0xFFF (several warps)
+    readonly ulong[] _wst, _rst;
     uint _phase, _blockStartPhase;
     readonly uint[] _wsync;          // full-warp collectives completed, per warp
     readonly uint[] _atWarp, _exited; // per warp: lanes waiting at a warp collective / lanes that exited

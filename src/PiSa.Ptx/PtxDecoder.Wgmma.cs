@@ -74,6 +74,6 @@ internal sealed partial class PtxDecoder
         if (Imm(7, 0, 1) != 0) mode |= WgMode.TransB;
         Emit(new Instr { Op = Op.WgMma, Class = InstrClass.Collective, T2 = types[1], Mode = mode, Imm = n,
             A = Src(ops[1], PtxType.B64), B = Src(ops[2], PtxType.B64), C = Src(ops[3], PtxType.Pred),
-            Vec = AddVec(d), VecN = d.Count, Slot = _memSlots++ });
+            Vec = AddVec(d), VecN = d.Count });
     }
 }

@@ -14,7 +14,7 @@ public class PtxWgmmaTests
 {
     // kernel flags: each breaks one rule of the wgmma protocol
     const int NoFence = 1, ReadBeforeWait = 2, OverwriteBeforeWait = 4, NoProxyFence = 8, FenceOnce = 16, Pipelined = 32,
-        NeverWait = 64, NonUniformDesc = 128;
+        NeverWait = 64, NonUniformDesc = 128, OtherGroupWrites = 256;
 
     internal sealed record Variant(int N, bool Bf = false, int ScaleA = 1, int ScaleB = 1, int TransA = 0, int TransB = 0)
     {
@@ -46,6 +46,11 @@ public class PtxWgmmaTests
                     unsigned long long da = descA | (((base + aOff + s * aStep) & 0x3FFFF) >> 4);
                     unsigned long long db = descB | (((base + bOff + s * bStep) & 0x3FFFF) >> 4);
                     if ((flags & {{NonUniformDesc}}) && tid == 37) da += 1;
+                    if ((flags & {{OtherGroupWrites}}) && tid >= 128 && tid < 192) {   // the second warpgroup rewrites A, fenced
+                        uint4* a = (uint4*)((char*)smem + aOff + s * aStep);
+                        a[tid - 128] = make_uint4(0x3c003c00u, 0x3c003c00u, 0x3c003c00u, 0x3c003c00u);
+                        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+                    }
                     if (!(flags & {{NoFence}}) && !((flags & {{FenceOnce}}) && s > 0)) asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
                     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %{{nh + 2}}, 0;\n"
                         "wgmma.mma_async.sync.aligned.m64n{{v.N}}k16.f32.{{t}}.{{t}} {{{regs}}}, %{{nh}}, %{{nh + 1}}, p, {{v.ScaleA}}, {{v.ScaleB}}, {{v.TransA}}, {{v.TransB}};\n}\n"
@@ -127,7 +132,7 @@ public class PtxWgmmaTests
         var dev = new PtxTestDevice();
         ulong pimg = dev.Upload(img, "image");
         ulong pout = dev.Output<float>(threads * v.N / 2, "out");
-        var stats = dev.Launch(kernel, new PtxDim3(1), new PtxDim3(threads), total, new PtxLaunchOptions { Checks = checks },
+        var stats = dev.Launch(kernel, new PtxDim3(1), new PtxDim3(threads), total, new PtxLaunchOptions { Checks = checks, Seed = seed },
             pimg, imgBytes ?? total, descA ?? Desc(ALbo, ASbo), descB ?? Desc(BLbo, BSbo), 0, bOff + bOffExtra, AStepBytes, bStep, steps, flags, pout);
         return new Run { A = A, B = B, Out = dev.Download<float>(pout, threads * v.N / 2), Stats = stats };
     }
@@ -259,6 +264,17 @@ public class PtxWgmmaTests
         // without the checks the operation reads shared memory at the wait: the overwritten A
         var r = Launch(v, flags: OverwriteBeforeWait, checks: false);
         Assert.True(Mismatches(v, r) > 1000, "A was overwritten before the wait, yet the product came out right");
+    }
+
+    [PtxFact]
+    public void AnotherWarpgroupWritingAnOperandWithoutABarrierIsARace()
+    {
+        // whichever comes first in the shuffled schedule (the write or the first warpgroup's wgmma), it is reported
+        foreach (int seed in new[] { 0, 1, 2 })
+        {
+            var e = Check(() => Launch(new Variant(8), flags: OtherGroupWrites, threads: 256, seed: seed));
+            Assert.Equal(PtxCheckKind.SharedRace, e.Kind);
+        }
     }
 
     [PtxFact]
