@@ -344,6 +344,9 @@ internal sealed partial class BlockRunner
                 case Op.CpAsync: _pc[t] = pc; CpAsyncIssue(t, ref rf, ref i); break;
                 case Op.CpAsyncCommit: CpAsyncCommit(t); break;
                 case Op.CpAsyncWait: _pc[t] = pc; CpAsyncWait(t, i.Imm); break;
+                case Op.FenceProxyAsync:
+                    if (_hasWg) _proxyFences[t]++;
+                    break;
                 // ---------------------------------------------------------------- control
                 case Op.Bra:
                 {
@@ -357,6 +360,8 @@ internal sealed partial class BlockRunner
                     continue;
                 }
                 case Op.Ret:
+                    _pc[t] = pc;
+                    if (_hasWg) WgExitCheck(t);
                     _state[t] = Exited;
                     _exited[t >> 5] |= 1u << (t & 31);
                     _pc[t] = pc;
@@ -374,6 +379,11 @@ internal sealed partial class BlockRunner
                     cls[(int)InstrClass.Collective]--;
                     _pc[t] = pc;
                     ArriveWarp(t, ref i);
+                    return;
+                case Op.WgFence or Op.WgCommit or Op.WgWait or Op.WgMma:
+                    cls[(int)InstrClass.Collective]--;   // counted when the warpgroup's collective completes
+                    _pc[t] = pc;
+                    ArriveGroup(t);
                     return;
                 default:
                     _pc[t] = pc;

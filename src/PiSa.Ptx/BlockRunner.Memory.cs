@@ -115,6 +115,7 @@ internal sealed partial class BlockRunner
                 if (!atomic && Conflicts(_rst[b], t, w))
                     throw Fail(PtxCheckKind.SharedRace, t, RaceDetail(true, "read", _rst[b], b), (ulong)b, SharedLabel);
                 _wst[b] = stamp;
+                if (_wfence.Length != 0) _wfence[b] = _proxyFences[t];   // wgmma's proxy check: fenced since?
             }
             else
             {
@@ -140,7 +141,11 @@ internal sealed partial class BlockRunner
         if ((uint)(stamp >> 32) != _phase) return false;          // before the last barrier
         uint tid = (uint)(stamp & 0xFFF);
         if (tid == 0 || tid == (uint)(t + 1)) return false;         // nobody, or this thread
-        int sw = tid >= 0x800 ? (tid == 0xFFF ? -1 : (int)(tid & 0x7FF)) : (int)(tid - 1) >> 5;
+        int sw;
+        if (tid < 0x800) sw = (int)(tid - 1) >> 5;
+        else if (tid == 0xFFF) sw = -1;
+        else if (tid >= 0xC00) return (uint)(w >> 2) != (tid & 0x3FF);   // read by a wgmma of warpgroup tid & 0x3FF: ordered for its own threads
+        else sw = (int)(tid & 0x7FF);
         if (sw != w) return true;                                  // another warp, no barrier between
         uint then = (uint)(stamp >> 12) & 0xFFFFF;
         return then == (_wsync[w] & 0xFFFFF);                      // same warp: synced by a collective since?
@@ -149,7 +154,8 @@ internal sealed partial class BlockRunner
     string RaceDetail(bool write, string earlier, ulong stamp, int b)
     {
         uint tid = (uint)(stamp & 0xFFF);
-        string who = tid >= 0x800 ? (tid == 0xFFF ? "threads of several warps" : $"several threads of warp {tid & 0x7FF}")
+        string who = (tid & 0xC00) == 0xC00 && tid != 0xFFF ? $"a wgmma.mma_async of warpgroup {tid & 0x3FF}"
+            : tid >= 0x800 ? (tid == 0xFFF ? "threads of several warps" : $"several threads of warp {tid & 0x7FF}")
             : $"thread {Tid((int)tid - 1)}";
         return $"shared-memory race: {(write ? "write" : "read")} of offset {b}, {earlier} by {who} since the last barrier";
     }

@@ -31,7 +31,9 @@ internal sealed partial class BlockRunner
     readonly byte[] _state;
     readonly byte[] _shared;
     readonly int _sharedSize;
-    readonly ulong[] _wst, _rst;     // race/initialisation stamps per shared byte
+    // race/initialisation stamps per shared byte: barrier phase << 32 | warp-collective count << 12 | who, where who
+    // is thread + 1, 0x800 | w (several threads of warp w), 0xC00 | g (a wgmma of warpgroup g) or 0xFFF (several warps)
+    readonly ulong[] _wst, _rst;
     uint _phase, _blockStartPhase;
     readonly uint[] _wsync;          // full-warp collectives completed, per warp
     readonly uint[] _atWarp, _exited; // per warp: lanes waiting at a warp collective / lanes that exited
@@ -82,6 +84,8 @@ internal sealed partial class BlockRunner
         _rng = new Random(o.Seed);
         _budget = o.MaxThreadInstructions;
         InitCounters();
+        _hasWg = Array.Exists(_code, x => x.Op is Op.WgFence or Op.WgCommit or Op.WgWait or Op.WgMma);
+        if (_hasWg) InitWgmma();
     }
 
     internal void RunGrid()
@@ -121,6 +125,7 @@ internal sealed partial class BlockRunner
         _phase = ++_ex.Phase;
         _blockStartPhase = _phase;
         ResetCpAsync();
+        ResetWgmma();
         for (int t = 0; t < _nThreads; t++)
         {
             int f = t * _frame;
@@ -138,6 +143,8 @@ internal sealed partial class BlockRunner
             for (int i = 0; i < run.Length; i++) Exec(run[i]);
             _runCount = 0;
             for (int w = 0; w < _nWarps; w++) ResolveWarp(w);
+            if (_hasWg)
+                for (int g = 0; g < _nGroups; g++) ResolveGroup(g);
             if (_runCount > 0) continue;
             if (!ResolveBarrier()) break;
         }
@@ -180,7 +187,7 @@ internal sealed partial class BlockRunner
     /// <summary>All threads blocked and no warp collective can complete: release a barrier, finish, or report.</summary>
     bool ResolveBarrier()
     {
-        int atBar = 0, exited = 0, atWarp = 0, firstBar = -1, firstExit = -1, firstWarp = -1;
+        int atBar = 0, exited = 0, atWarp = 0, atGroup = 0, firstBar = -1, firstExit = -1, firstWarp = -1, firstGroup = -1;
         for (int t = 0; t < _nThreads; t++)
         {
             switch (_state[t])
@@ -188,10 +195,12 @@ internal sealed partial class BlockRunner
                 case AtBarrier: atBar++; if (firstBar < 0) firstBar = t; break;
                 case Exited: exited++; if (firstExit < 0) firstExit = t; break;
                 case AtWarp: atWarp++; if (firstWarp < 0) firstWarp = t; break;
+                case AtGroup: atGroup++; if (firstGroup < 0) firstGroup = t; break;
             }
         }
         if (exited == _nThreads) return false;
         if (atWarp > 0) DiagnoseWarp(firstWarp);
+        if (atGroup > 0) DiagnoseGroup(firstGroup);
         if (exited > 0)
             throw Fail(PtxCheckKind.BarrierDivergence, firstBar,
                 $"barrier divergence: {atBar} thread(s) wait at bar.sync while {exited} exited (first: thread {Tid(firstExit)})");

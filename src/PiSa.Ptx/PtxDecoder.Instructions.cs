@@ -272,6 +272,14 @@ internal sealed partial class PtxDecoder
             case "trap":
                 Emit(new Instr { Op = Op.Trap, Class = InstrClass.Control });
                 return;
+            case "fence" when parts.Length >= 3 && parts[1] == "proxy" && parts[2] == "async" &&
+                              !parts.Skip(3).Any(m => m.StartsWith("global", StringComparison.Ordinal)):
+                // generic -> async proxy ordering of shared memory (what wgmma reads); other fences change nothing here
+                Emit(new Instr { Op = Op.FenceProxyAsync, Class = InstrClass.Memory });
+                return;
+            case "wgmma":
+                Wgmma(form, parts, ops);
+                return;
             case "membar" or "fence" or "prefetch" or "prefetchu":
                 Emit(new Instr { Op = Op.Nop, Class = InstrClass.Control });
                 return;

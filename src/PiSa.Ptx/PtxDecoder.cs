@@ -102,7 +102,8 @@ internal sealed partial class PtxDecoder
         int i = 0;
         if (s.Length == 0 || !(char.IsLetter(s[0]) || s[0] is '$' or '_')) return -1;
         while (i < s.Length && (char.IsLetterOrDigit(s[i]) || s[i] is '$' or '_' or '.')) i++;
-        return i < s.Length && s[i] == ':' ? i : -1;
+        // "fence.proxy.async.shared::cta;" is an instruction: a state-space qualifier's "::" ends no label
+        return i < s.Length && s[i] == ':' && (i + 1 == s.Length || s[i + 1] != ':') ? i : -1;
     }
 
     void Loc(string s)

@@ -49,6 +49,8 @@ public enum PtxCheckKind
     NonCoherentRead,
     UseAfterFree,
     InvalidInstruction,
+    /// <summary>An asynchronous-operation protocol broken (wgmma fence, wait, proxy fence, in-flight registers).</summary>
+    AsyncProtocol,
 }
 
 /// <summary>

@@ -22,10 +22,13 @@ internal enum Op : ushort
     CvtaToGlobal, CvtaToShared, CvtaShared, CvtaToLocal, CvtaLocal,
     AtomGlobal, AtomShared, AtomGeneric,
     CpAsync, CpAsyncCommit, CpAsyncWait,
+    FenceProxyAsync,   // fence.proxy.async: orders this thread's generic shared writes before async-proxy (wgmma) reads
     // control
     Bra, Ret, Trap,
     // collectives (the thread stops and waits for its partners)
     BarSync, WarpSync, Shfl, Vote, Mma, Ldmatrix,
+    // warpgroup collectives (all 128 threads of 4 consecutive warps): wgmma.fence / commit_group / wait_group / mma_async
+    WgFence, WgCommit, WgWait, WgMma,
 }
 
 /// <summary>Instruction classes of the counters.</summary>

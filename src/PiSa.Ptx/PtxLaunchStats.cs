@@ -14,6 +14,9 @@ public sealed class PtxLaunchStats
                                      MemoryInstructions + ControlInstructions + CollectiveInstructions;
     /// <summary>mma.sync executions (per warp).</summary>
     public long MmaCount { get; set; }
+    /// <summary>wgmma.mma_async operations completed (per warpgroup) and their floating-point operations (2 m n k each).</summary>
+    public long WgmmaCount { get; set; }
+    public long WgmmaFlops { get; set; }
     /// <summary>Warp-level global memory requests (one per warp-instruction).</summary>
     public long GlobalRequests { get; set; }
     /// <summary>Distinct 32-byte sectors those requests touched.</summary>
@@ -41,6 +44,8 @@ public sealed class PtxLaunchStats
         ControlInstructions += o.ControlInstructions;
         CollectiveInstructions += o.CollectiveInstructions;
         MmaCount += o.MmaCount;
+        WgmmaCount += o.WgmmaCount;
+        WgmmaFlops += o.WgmmaFlops;
         GlobalRequests += o.GlobalRequests;
         GlobalSectors += o.GlobalSectors;
         SharedRequests += o.SharedRequests;
@@ -55,7 +60,7 @@ public sealed class PtxLaunchStats
     public override string ToString() =>
         $"{Launches} launch(es), {TotalInstructions:N0} thread-instructions (int {IntegerInstructions:N0}, fp32 {Fp32Instructions:N0}, " +
         $"cvt {ConversionInstructions:N0}, mem {MemoryInstructions:N0}, ctrl {ControlInstructions:N0}, coll {CollectiveInstructions:N0}), " +
-        $"mma {MmaCount:N0}, global {GlobalRequests:N0} req / {GlobalSectors:N0} sectors ({SectorsPerRequest:F2}/req), " +
+        $"mma {MmaCount:N0}, wgmma {WgmmaCount:N0}, global {GlobalRequests:N0} req / {GlobalSectors:N0} sectors ({SectorsPerRequest:F2}/req), " +
         $"shared {SharedRequests:N0} req / {SharedWavefronts:N0} wavefronts ({WavefrontsPerSharedRequest:F2}/req), " +
         $"global read {GlobalBytesRead:N0} B, written {GlobalBytesWritten:N0} B, wall {WallTime.TotalMilliseconds:F1} ms";
 }

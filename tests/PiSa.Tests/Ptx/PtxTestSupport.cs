@@ -40,6 +40,13 @@ internal static class PtxCompile
         Cache.GetOrAdd(name + "\n" + source, _ => PtxModule.Parse(Ptx(name, source), name));
 
     public static PtxKernel Kernel(string name, string source, string kernel) => Module(name, source).GetKernel(kernel);
+
+    /// <summary>
+    /// PTX for compute_90 (Hopper): NVRTC copies inline PTX into the output unchecked, so wgmma, which NVRTC 11.8
+    /// cannot compile for sm_90a, reaches the interpreter exactly as written.
+    /// </summary>
+    public static PtxModule Module90(string name, string source) =>
+        Cache.GetOrAdd("compute_90\n" + name + "\n" + source, _ => PtxModule.Parse(KernelCompiler.Default.Compile(name, source, "compute_90").Ptx, name));
 }
 
 /// <summary>A PtxMemory + PtxExecutor with typed upload/download helpers for tests.</summary>

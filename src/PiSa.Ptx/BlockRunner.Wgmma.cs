@@ -1,0 +1,357 @@
+using System.Runtime.InteropServices;
+
+namespace PiSa.Ptx;
+
+/// <summary>
+/// The warpgroup MMA (wgmma.*), modelled so that protocol mistakes show up as wrong results or check failures:
+/// <list type="bullet">
+/// <item>Every wgmma.* is a collective of the 128 threads of a warpgroup (4 consecutive warps): all must arrive at
+/// the same instruction, with the same descriptors and scale-d.</item>
+/// <item>wgmma.mma_async only queues the operation. Its accumulator registers are then "in flight": their values
+/// move to a side copy and the registers read as a NaN (<see cref="InFlight"/>) until the wgmma.wait_group that
+/// completes the operation writes the result back, so a kernel that reads them too early computes NaN, and one
+/// that writes them is reported. wgmma.commit_group closes the warpgroup's open batch; wgmma.wait_group N runs
+/// every committed batch but the N newest, in issue order, reading shared memory then, so a stage buffer
+/// overwritten before the wait gives the new (wrong) bytes, and the race check reports it.</item>
+/// <item>wgmma.fence: an mma_async needs one since the start and since any of its accumulator registers was last
+/// handed back to the threads by a wait_group (the ISA requires it between a thread's access to those registers
+/// and the next mma_async that uses them; chaining in-flight accumulators needs none). The interpreter cannot see
+/// register accesses, so it asks for the fence whenever the threads could have touched them.</item>
+/// <item>With Checks: the operand bytes must be written in this block, each by a thread that executed
+/// fence.proxy.async after writing them (per byte and per writer), must not be written by another warpgroup in
+/// the issuing barrier phase, nor by anyone between the issue and the completing wait.</item>
+/// </list>
+/// Arithmetic as mma.sync: exact products summed in double and rounded once to f32 per operation (k = 16).
+/// </summary>
+internal sealed partial class BlockRunner
+{
+    const byte AtGroup = 4;
+    /// <summary>What an in-flight accumulator register reads as: a quiet NaN with a recognisable payload.</summary>
+    internal const uint InFlight = 0x7FC0_DEADu;
+
+    struct WgOp
+    {
+        public int Pc, Group, N, Vec;
+        public byte Mode;
+        public bool Bf, ScaleD;
+        public ulong DescA, DescB;
+        public uint IssuePhase;
+        public byte[]? Snapshot;     // operand bytes at issue (Checks): must be unchanged at completion
+    }
+
+    readonly bool _hasWg;
+    int _nGroups;
+    int[] _gArrived = [], _gFences = [], _gCommits = [];
+    List<WgOp>[] _gQueue = [];
+    int[] _gInflight = [], _gReleasedAt = [];   // per group x slot: in-flight operations, fence count at hand-back
+    ulong[] _wgTrue = [];                       // the real values of in-flight accumulators (indexed as _regs)
+    uint[] _proxyFences = [], _wfence = [];     // per thread: fence.proxy.async count; per shared byte: its writer's count then
+
+    string T(int t) { var d = Tid(t); return $"({d.X},{d.Y},{d.Z})"; }
+
+    void InitWgmma()
+    {
+        _nGroups = (_nThreads + 127) / 128;
+        _gArrived = new int[_nGroups];
+        _gFences = new int[_nGroups];
+        _gCommits = new int[_nGroups];
+        _gQueue = new List<WgOp>[_nGroups];
+        for (int g = 0; g < _nGroups; g++) _gQueue[g] = new List<WgOp>();
+        _gInflight = new int[_nGroups * _frame];
+        _gReleasedAt = new int[_nGroups * _frame];
+        _wgTrue = new ulong[_regs.Length];
+        _proxyFences = new uint[_nThreads];
+        if (_checks) _wfence = new uint[_sharedSize];
+    }
+
+    void ResetWgmma()
+    {
+        if (!_hasWg) return;
+        Array.Clear(_gArrived);
+        Array.Clear(_gFences);
+        Array.Clear(_gCommits);
+        foreach (var q in _gQueue) q.Clear();
+        Array.Clear(_gInflight);
+        _gReleasedAt.AsSpan().Fill(-1);
+        Array.Clear(_proxyFences);
+    }
+
+    /// <summary>A thread reached a wgmma.* instruction: it waits for the other 127 threads of its warpgroup.</summary>
+    void ArriveGroup(int t)
+    {
+        int g = t >> 7;
+        if (g * 128 + 128 > _nThreads)
+            throw Fail(PtxCheckKind.InactiveLane, t, $"{_code[_pc[t]].Op} is a warpgroup instruction (4 full warps); this block of {_nThreads} threads has only {_nThreads - g * 128} in warpgroup {g}");
+        _state[t] = AtGroup;
+        _gArrived[g]++;
+    }
+
+    /// <summary>Completes warpgroup g's collective once all 128 threads have arrived; reports one that never can.</summary>
+    void ResolveGroup(int g)
+    {
+        if (_gArrived[g] == 0) return;
+        int b = g * 128;
+        if (_gArrived[g] < 128)
+        {
+            for (int w = 4 * g; w < 4 * g + 4; w++)
+                if (_exited[w] != 0)
+                {
+                    int u = w * 32 + System.Numerics.BitOperations.TrailingZeroCount(_exited[w]);
+                    int at = b;
+                    while (_state[at] != AtGroup) at++;
+                    throw Fail(PtxCheckKind.BarrierDivergence, at,
+                        $"warpgroup divergence: this thread waits at {_code[_pc[at]].Op} while thread {T(u)} of its warpgroup has exited");
+                }
+            return;
+        }
+        int pc = _pc[b];
+        for (int u = b + 1; u < b + 128; u++)
+            if (_pc[u] != pc)
+                throw Fail(PtxCheckKind.BarrierDivergence, u,
+                    $"warpgroup divergence: this thread waits at {_code[_pc[u]].Op} ({_k.Where(_pc[u])}) while thread {T(b)} waits at {_code[pc].Op} ({_k.Where(pc)})");
+        ref var i = ref _code[pc];
+        switch (i.Op)
+        {
+            case Op.WgFence: _gFences[g]++; break;
+            case Op.WgCommit:
+            {
+                var q = CollectionsMarshal.AsSpan(_gQueue[g]);
+                for (int k = 0; k < q.Length; k++)
+                    if (q[k].Group < 0) q[k].Group = _gCommits[g];
+                _gCommits[g]++;
+                break;
+            }
+            case Op.WgWait: WgWait(g, (int)i.Imm); break;
+            case Op.WgMma: WgIssue(g, ref i); break;
+        }
+        _gArrived[g] = 0;
+        for (int u = b; u < b + 128; u++)
+        {
+            _state[u] = Running;
+            _pc[u]++;
+            _run[_runCount++] = u;
+        }
+        // every warp of the group passed a .sync.aligned instruction together (orders their lanes, as a full-warp collective)
+        for (int w = 4 * g; w < 4 * g + 4; w++) _wsync[w]++;
+        _cls[(int)InstrClass.Collective] += 128;
+    }
+
+    /// <summary>Nothing can run and a thread of warpgroup g waits at a wgmma.* instruction: say why.</summary>
+    void DiagnoseGroup(int t)
+    {
+        int g = t >> 7;
+        for (int u = g * 128; u < g * 128 + 128; u++)
+            if (_state[u] == AtBarrier)
+                throw Fail(PtxCheckKind.Deadlock, t,
+                    $"deadlock: this thread waits at {_code[_pc[t]].Op} while thread {T(u)} of its warpgroup waits at bar.sync ({_k.Where(_pc[u])})");
+        throw Fail(PtxCheckKind.Deadlock, t, $"deadlock: {_code[_pc[t]].Op} of warpgroup {g} can never complete");
+    }
+
+    /// <summary>A thread exits: its warpgroup must have no wgmma.mma_async left (queued, committed or not).</summary>
+    void WgExitCheck(int t)
+    {
+        var q = _gQueue[t >> 7];
+        if (q.Count == 0) return;
+        int open = q.Count(o => o.Group < 0);
+        throw Fail(PtxCheckKind.AsyncProtocol, t,
+            $"thread exits with {q.Count} wgmma.mma_async not completed by a wgmma.wait_group ({open} not even committed; the first from {_k.Where(q[0].Pc)})");
+    }
+
+    void WgIssue(int g, ref Instr i)
+    {
+        int b = g * 128;
+        ulong da = Rd(b, i.A), db = Rd(b, i.B), sd = Rd(b, i.C);
+        for (int u = b + 1; u < b + 128; u++)
+        {
+            if (Rd(u, i.A) != da || Rd(u, i.B) != db)
+                throw Fail(PtxCheckKind.AsyncProtocol, u,
+                    $"wgmma.mma_async descriptors differ across the warpgroup: this thread has a-desc 0x{Rd(u, i.A):x16}, b-desc 0x{Rd(u, i.B):x16}, thread {T(b)} has 0x{da:x16}, 0x{db:x16}");
+            if ((Rd(u, i.C) != 0) != (sd != 0))
+                throw Fail(PtxCheckKind.AsyncProtocol, u, $"wgmma.mma_async scale-d differs across the warpgroup (thread {T(b)} has {(sd != 0 ? 1 : 0)})");
+        }
+        int n = (int)i.Imm;
+        if (_gFences[g] == 0)
+            throw Fail(PtxCheckKind.AsyncProtocol, b, "wgmma.mma_async with no wgmma.fence before it in this warpgroup");
+        for (int k = 0; k < i.VecN; k++)
+        {
+            int s = _vecs[i.Vec + k];
+            if (_gInflight[g * _frame + s] == 0 && _gReleasedAt[g * _frame + s] == _gFences[g])
+                throw Fail(PtxCheckKind.AsyncProtocol, b,
+                    $"wgmma.mma_async with no wgmma.fence since a wgmma.wait_group handed its accumulator registers back to the threads (d register {k})");
+        }
+        var op = new WgOp { Pc = _pc[b], Group = -1, N = n, Vec = i.Vec, Mode = i.Mode, Bf = i.T2 == PtxType.Bf16, ScaleD = sd != 0,
+            DescA = da, DescB = db, IssuePhase = _phase };
+        // operand addresses are checked now (a bad descriptor is reported where it is used)
+        var addrA = WgAddresses(b, da, 64, (i.Mode & PtxDecoder.WgMode.TransA) != 0, "A");
+        var addrB = WgAddresses(b, db, n, (i.Mode & PtxDecoder.WgMode.TransB) != 0, "B");
+        if (_checks)
+        {
+            op.Snapshot = new byte[(addrA.Length + addrB.Length) * 2];
+            WgIssueChecks(b, addrA, "A", op.Snapshot.AsSpan(0, addrA.Length * 2));
+            WgIssueChecks(b, addrB, "B", op.Snapshot.AsSpan(addrA.Length * 2));
+        }
+        // the accumulators go in flight: real values aside (unless an earlier queued operation already holds them)
+        for (int k = 0; k < i.VecN; k++)
+        {
+            int s = _vecs[i.Vec + k];
+            if (_gInflight[g * _frame + s]++ > 0) continue;
+            for (int u = b; u < b + 128; u++)
+            {
+                _wgTrue[u * _frame + s] = _regs[u * _frame + s];
+                _regs[u * _frame + s] = InFlight;
+            }
+        }
+        _gQueue[g].Add(op);
+    }
+
+    /// <summary>
+    /// The shared offsets of the elements (mn, k), mn &lt; rows, k &lt; 16, of a 2-byte operand described by desc
+    /// (PTX ISA "Matrix Descriptor Format" and "Shared Memory Matrix Layout", no-swizzle mode): element (mn, k) of a
+    /// K-major operand lies in the "core matrix" of rows mn / 8 and columns k / 8, 8 rows of 16 contiguous bytes,
+    /// rows 16 bytes apart; core matrices are LBO apart along K and SBO apart along M/N. MN-major (transposed):
+    /// the rows of a core matrix run along K and hold 8 consecutive mn; core matrices are SBO apart along M/N and
+    /// LBO apart along K.
+    /// </summary>
+    int[] WgAddresses(int t, ulong desc, int rows, bool mnMajor, string name)
+    {
+        int start = (int)(desc & 0x3FFF) << 4, lbo = (int)((desc >> 16) & 0x3FFF) << 4, sbo = (int)((desc >> 32) & 0x3FFF) << 4;
+        int swizzle = (int)(desc >> 62), baseOffset = (int)((desc >> 49) & 7);
+        if (swizzle != 0)
+            throw Fail(PtxCheckKind.InvalidInstruction, t,
+                $"wgmma.mma_async matrix {name}: the {(swizzle == 1 ? "128" : swizzle == 2 ? "64" : "32")}-byte swizzle mode is not supported by the interpreter (descriptor 0x{desc:x16})");
+        _ = baseOffset;   // only meaningful with a swizzle
+        var a = new int[rows * 16];
+        for (int mn = 0; mn < rows; mn++)
+            for (int k = 0; k < 16; k++)
+                a[mn * 16 + k] = mnMajor
+                    ? start + (mn / 8) * sbo + (k / 8) * lbo + (k % 8) * 16 + (mn % 8) * 2
+                    : start + (mn / 8) * sbo + (k / 8) * lbo + (mn % 8) * 16 + (k % 8) * 2;
+        foreach (int o in a)
+            if (o + 2 > _sharedSize)
+                throw Fail(PtxCheckKind.OutOfBounds, t,
+                    $"wgmma.mma_async matrix {name} reads shared offset {o}, past the block's {_sharedSize} bytes (descriptor 0x{desc:x16}: start {start}, LBO {lbo}, SBO {sbo})",
+                    (ulong)o, SharedLabel);
+        return a;
+    }
+
+    /// <summary>At issue: the operand bytes are initialised and each writer fenced them into the async proxy.</summary>
+    void WgIssueChecks(int t, int[] addr, string name, Span<byte> snapshot)
+    {
+        for (int e = 0; e < addr.Length; e++)
+        {
+            for (int b = addr[e]; b < addr[e] + 2; b++)
+            {
+                ulong ws = _wst[b];
+                if ((uint)(ws >> 32) < _blockStartPhase)
+                    throw Fail(PtxCheckKind.UninitialisedShared, t,
+                        $"wgmma.mma_async matrix {name} reads shared memory not written in this launch (offset {b})", (ulong)b, SharedLabel);
+                int writer = (int)(ws & 0xFFF) - 1;
+                if (writer >= 0 && writer < _nThreads && _wfence[b] == _proxyFences[writer])
+                    throw Fail(PtxCheckKind.AsyncProtocol, t,
+                        $"wgmma.mma_async matrix {name} reads shared offset {b}, written by thread {T(writer)} with no fence.proxy.async by that thread since",
+                        (ulong)b, SharedLabel);
+            }
+            snapshot[2 * e] = _shared[addr[e]];
+            snapshot[2 * e + 1] = _shared[addr[e] + 1];
+        }
+    }
+
+    /// <summary>wgmma.wait_group N: runs, in issue order, every committed operation of warpgroup g but the N newest groups.</summary>
+    void WgWait(int g, int keep)
+    {
+        var q = _gQueue[g];
+        int limit = _gCommits[g] - keep;
+        int w = 0;
+        var done = new List<WgOp>();
+        for (int k = 0; k < q.Count; k++)
+        {
+            var op = q[k];
+            if (op.Group >= 0 && op.Group < limit)
+            {
+                WgExecute(g, op);
+                done.Add(op);
+            }
+            else q[w++] = op;
+        }
+        q.RemoveRange(w, q.Count - w);
+        // hand back the accumulators no queued operation still holds
+        int b = g * 128;
+        foreach (var op in done)
+            for (int k = 0; k < op.N / 2; k++)
+            {
+                int s = _vecs[op.Vec + k];
+                if (--_gInflight[g * _frame + s] > 0) continue;
+                _gReleasedAt[g * _frame + s] = _gFences[g];
+                for (int u = b; u < b + 128; u++)
+                {
+                    if ((uint)_regs[u * _frame + s] != InFlight || _regs[u * _frame + s] >> 32 != 0)
+                        throw Fail(PtxCheckKind.AsyncProtocol, u,
+                            $"accumulator register {k} of the wgmma.mma_async of {_k.Where(op.Pc)} was written while the operation was in flight (before the wgmma.wait_group that completes it)");
+                    _regs[u * _frame + s] = _wgTrue[u * _frame + s];
+                }
+            }
+    }
+
+    void WgExecute(int g, WgOp op)
+    {
+        int b = g * 128, n = op.N;
+        var addrA = WgAddresses(b, op.DescA, 64, (op.Mode & PtxDecoder.WgMode.TransA) != 0, "A");
+        var addrB = WgAddresses(b, op.DescB, n, (op.Mode & PtxDecoder.WgMode.TransB) != 0, "B");
+        if (_checks)
+        {
+            WgCompletionChecks(g, op, addrA, "A", 0);
+            WgCompletionChecks(g, op, addrB, "B", addrA.Length * 2);
+        }
+        var A = new double[64 * 16];
+        var Bt = new double[n * 16];
+        double sa = (op.Mode & PtxDecoder.WgMode.NegA) != 0 ? -1 : 1, sb = (op.Mode & PtxDecoder.WgMode.NegB) != 0 ? -1 : 1;
+        for (int e = 0; e < A.Length; e++) A[e] = sa * Half16(BitConverter.ToUInt16(_shared, addrA[e]), op.Bf);
+        for (int e = 0; e < Bt.Length; e++) Bt[e] = sb * Half16(BitConverter.ToUInt16(_shared, addrB[e]), op.Bf);
+        // D fragment (PTX ISA "Matrix Fragments for wgmma .m64nNk16", accumulator D): thread lane l of warp w of the
+        // warpgroup, r = l / 4, c = 2 (l % 4): d[4j] = (16w + r, 8j + c), d[4j+1] = (16w + r, 8j + c + 1),
+        // d[4j+2] = (16w + r + 8, 8j + c), d[4j+3] = (16w + r + 8, 8j + c + 1)
+        for (int lt = 0; lt < 128; lt++)
+        {
+            int u = b + lt, w = lt >> 5, l = lt & 31;
+            for (int k = 0; k < n / 2; k++)
+            {
+                int j = k >> 2, q = k & 3;
+                int m = 16 * w + (l >> 2) + (q >= 2 ? 8 : 0), col = 8 * j + 2 * (l & 3) + (q & 1);
+                int slot = u * _frame + _vecs[op.Vec + k];
+                double s = op.ScaleD ? PtxMath.F(_wgTrue[slot]) : 0;
+                for (int kk = 0; kk < 16; kk++) s += A[m * 16 + kk] * Bt[col * 16 + kk];
+                _wgTrue[slot] = PtxMath.Bits((float)s);
+            }
+        }
+        Stats.WgmmaCount++;
+        Stats.WgmmaFlops += 2L * 64 * n * 16;
+        Stats.SharedBytesRead += (64 + n) * 16 * 2;
+    }
+
+    /// <summary>
+    /// At completion: nobody wrote the operand bytes after the issue (stamped in a later barrier phase, or changed
+    /// bytes), nor another warpgroup in the issuing phase; the read is stamped as this warpgroup's for later writers.
+    /// </summary>
+    void WgCompletionChecks(int g, WgOp op, int[] addr, string name, int snapOff)
+    {
+        int b = g * 128;
+        ulong stamp = ((ulong)_phase << 32) | ((ulong)(_wsync[4 * g] & 0xFFFFF) << 12) | (0xC00u | (uint)g);
+        for (int e = 0; e < addr.Length; e++)
+            for (int x = 0; x < 2; x++)
+            {
+                int by = addr[e] + x;
+                ulong ws = _wst[by];
+                uint ph = (uint)(ws >> 32);
+                int writer = (int)(ws & 0xFFF) - 1;
+                bool after = ph > op.IssuePhase || _shared[by] != op.Snapshot![snapOff + 2 * e + x];
+                bool otherGroup = ph == op.IssuePhase && writer >= 0 && writer >> 7 != g;
+                if (after || otherGroup)
+                    throw Fail(PtxCheckKind.SharedRace, b,
+                        $"shared-memory race: matrix {name} of the wgmma.mma_async of {_k.Where(op.Pc)} (shared offset {by}) was written by thread " +
+                        $"{(writer >= 0 ? T(writer) : "?")} {(after ? "after the operation was issued, before the wgmma.wait_group that completes it" : "of another warpgroup since the last barrier")}",
+                        (ulong)by, SharedLabel);
+                ulong rs = _rst[by];
+                _rst[by] = (uint)(rs >> 32) == _phase && (rs & 0xFFF) != (0xC00u | (uint)g) && (rs & 0xFFF) != 0 ? ((ulong)_phase << 32) | 0xFFFu : stamp;
+            }
+    }
+}
