@@ -96,8 +96,8 @@ public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
     public void Counters_of_each_version_on_the_same_shape()
     {
         var plans = new[] { new ConvPlan(ConvTile.Reference), new ConvPlan(ConvTile.T64x64), new ConvPlan(ConvTile.T128x64),
-                            new ConvPlan(ConvTile.T128x128), new ConvPlan(ConvTile.T64x64, 3) };
-        output.WriteLine("shape | version | thread-instr | int/fp32/cvt/mem/ctl/coll | mma | global req / sectors (per req) | shared req / wavefronts (per req) | MB read / written");
+                            new ConvPlan(ConvTile.T128x128), new ConvPlan(ConvTile.T64x64, 3), new ConvPlan(ConvTile.T128x128Wgmma) };
+        output.WriteLine("shape | version | thread-instr | int/fp32/cvt/mem/ctl/coll | mma (wgmma) | global req / sectors (per req) | shared req / wavefronts (per req) | MB read / written");
         foreach (var (x, o) in new[] { (new[] { 1, 16, 16, 64 }, 64), (new[] { 1, 16, 16, 128 }, 128) })
         {
             var rng = new Random(3);
@@ -117,11 +117,19 @@ public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
                 foreach (var (k, st) in rt.Tallies)
                     if (k.StartsWith("conv", StringComparison.Ordinal)) conv.Add(st);
                 var s = conv;
-                output.WriteLine($"[{string.Join(",", x)}] 3x3 ->{o} | {plan} | {s.TotalInstructions:N0} | {s.IntegerInstructions:N0} / {s.Fp32Instructions:N0} / {s.ConversionInstructions:N0} / {s.MemoryInstructions:N0} / {s.ControlInstructions:N0} / {s.CollectiveInstructions:N0} | {s.MmaCount:N0} | {s.GlobalRequests:N0} / {s.GlobalSectors:N0} ({s.SectorsPerRequest:F2}) | {s.SharedRequests:N0} / {s.SharedWavefronts:N0} ({s.WavefrontsPerSharedRequest:F2}) | {s.GlobalBytesRead / 1e6:F3} / {s.GlobalBytesWritten / 1e6:F3}");
+                output.WriteLine($"[{string.Join(",", x)}] 3x3 ->{o} | {plan} | {s.TotalInstructions:N0} | {s.IntegerInstructions:N0} / {s.Fp32Instructions:N0} / {s.ConversionInstructions:N0} / {s.MemoryInstructions:N0} / {s.ControlInstructions:N0} / {s.CollectiveInstructions:N0} | {s.MmaCount:N0} ({s.WgmmaCount:N0}) | {s.GlobalRequests:N0} / {s.GlobalSectors:N0} ({s.SectorsPerRequest:F2}) | {s.SharedRequests:N0} / {s.SharedWavefronts:N0} ({s.WavefrontsPerSharedRequest:F2}) | {s.GlobalBytesRead / 1e6:F3} / {s.GlobalBytesWritten / 1e6:F3}");
                 var (bm, bn, threads, _) = LaunchMath.ConvTileShape(plan.Tile);
                 long m = (long)x[0] * x[1] * x[2];
                 long blocks = (m + bm - 1) / bm * ((o + bn - 1) / bn);
                 int kTiles = LaunchMath.ConvKTiles(LaunchMath.PaddedK(9 * x[3]));
+                if (plan.Tile == ConvTile.T128x128Wgmma)
+                {
+                    // per block and k-tile: each warpgroup (64 rows) one m64n128k16 per k16 step, no mma.sync
+                    Assert.Equal(0, s.MmaCount);
+                    Assert.Equal(blocks * kTiles * (bm / 64) * (LaunchMath.ConvPipeTileK / 16), s.WgmmaCount);
+                    Assert.Equal(s.WgmmaCount * 2L * 64 * bn * 16, s.WgmmaFlops);
+                    continue;
+                }
                 long mmaPerWarpTile = bm * bn / (threads / 32) / (16 * 8) * (LaunchMath.ConvPipeTileK / 16);
                 Assert.Equal(blocks * kTiles * (threads / 32) * mmaPerWarpTile, s.MmaCount);
             }
