@@ -206,26 +206,42 @@ internal sealed partial class BlockRunner
 
     /// <summary>
     /// The shared offsets of the elements (mn, k), mn &lt; rows, k &lt; 16, of a 2-byte operand described by desc
-    /// (PTX ISA "Matrix Descriptor Format" and "Shared Memory Matrix Layout", no-swizzle mode): element (mn, k) of a
-    /// K-major operand lies in the "core matrix" of rows mn / 8 and columns k / 8, 8 rows of 16 contiguous bytes,
-    /// rows 16 bytes apart; core matrices are LBO apart along K and SBO apart along M/N. MN-major (transposed):
-    /// the rows of a core matrix run along K and hold 8 consecutive mn; core matrices are SBO apart along M/N and
-    /// LBO apart along K.
+    /// (PTX ISA "Matrix Descriptor Format" and "Shared Memory Matrix Layout"; CUTLASS's canonical GMMA layouts say
+    /// the same). No swizzle: element (mn, k) of a K-major operand lies in the "core matrix" of rows mn / 8 and
+    /// columns k / 8, 8 rows of 16 contiguous bytes, rows 16 bytes apart; core matrices are LBO apart along K and
+    /// SBO apart along M/N. MN-major (transposed): the rows of a core matrix run along K and hold 8 consecutive mn;
+    /// core matrices are SBO apart along M/N and LBO apart along K. Swizzled (S = 32, 64 or 128 bytes): K-major rows
+    /// are S bytes long (8 rows, then SBO to the next 8), k contiguous, LBO unused; MN-major rows (one per k, S
+    /// bytes apart, 8 of them then SBO) hold S / 2 consecutive mn, then LBO to the next S / 2; then the 16-byte chunk
+    /// bits 4.. of the shared address are XORed with bits 7.. (log2(S / 16) bits), the pattern repeating every 8 S
+    /// bytes of the address space; a non-zero matrix base offset (a pattern not aligned so) is refused.
     /// </summary>
     int[] WgAddresses(int t, ulong desc, int rows, bool mnMajor, string name)
     {
         int start = (int)(desc & 0x3FFF) << 4, lbo = (int)((desc >> 16) & 0x3FFF) << 4, sbo = (int)((desc >> 32) & 0x3FFF) << 4;
         int swizzle = (int)(desc >> 62), baseOffset = (int)((desc >> 49) & 7);
-        if (swizzle != 0)
+        int w = swizzle switch { 0 => 1, 1 => 8, 2 => 4, _ => 2 };   // 16-byte chunks per swizzled row
+        if (swizzle != 0 && baseOffset != 0)
             throw Fail(PtxCheckKind.InvalidInstruction, t,
-                $"wgmma.mma_async matrix {name}: the {(swizzle == 1 ? "128" : swizzle == 2 ? "64" : "32")}-byte swizzle mode is not supported by the interpreter (descriptor 0x{desc:x16})");
-        _ = baseOffset;   // only meaningful with a swizzle
+                $"wgmma.mma_async matrix {name}: a non-zero matrix base offset ({baseOffset}) is not supported by the interpreter (descriptor 0x{desc:x16})");
         var a = new int[rows * 16];
         for (int mn = 0; mn < rows; mn++)
             for (int k = 0; k < 16; k++)
-                a[mn * 16 + k] = mnMajor
-                    ? start + (mn / 8) * sbo + (k / 8) * lbo + (k % 8) * 16 + (mn % 8) * 2
-                    : start + (mn / 8) * sbo + (k / 8) * lbo + (mn % 8) * 16 + (k % 8) * 2;
+            {
+                int o;
+                if (swizzle == 0)
+                    o = mnMajor
+                        ? start + (mn / 8) * sbo + (k / 8) * lbo + (k % 8) * 16 + (mn % 8) * 2
+                        : start + (mn / 8) * sbo + (k / 8) * lbo + (mn % 8) * 16 + (k % 8) * 2;
+                else
+                {
+                    o = mnMajor
+                        ? start + (mn / (8 * w)) * lbo + (k / 8) * sbo + (k % 8) * 16 * w + (mn % (8 * w)) * 2
+                        : start + (mn / 8) * sbo + (mn % 8) * 16 * w + k * 2;
+                    o ^= ((o >> 7) & (w - 1)) << 4;
+                }
+                a[mn * 16 + k] = o;
+            }
         foreach (int o in a)
             if (o + 2 > _sharedSize)
                 throw Fail(PtxCheckKind.OutOfBounds, t,

@@ -100,12 +100,47 @@ public class PtxWgmmaTests
         ? BitConverter.UInt32BitsToSingle((BitConverter.SingleToUInt32Bits(v) + 0x8000u) & 0xFFFF0000u)
         : (float)(Half)v;
 
+    /// <summary>
+    /// Where one operand lives: Off(step, mn, k) its element's byte offset in the operand's region (Bytes long), the
+    /// descriptor without its start address, and how far the start address moves per k16 step.
+    /// </summary>
+    internal sealed record Layout(Func<int, int, int, int> Off, int Bytes, ulong Desc, int Advance);
+
+    static Layout NoSwizzle(bool mnMajor, int lbo, int sbo, int stepBytes, int steps) =>
+        new((s, mn, k) => s * stepBytes + Offset(mnMajor, lbo, sbo, mn, k), steps * stepBytes, Desc(lbo, sbo), stepBytes);
+
+    // The ISA's swizzled layouts (S = 32, 64 or 128 bytes; the figures of "Shared Memory Matrix Layout"): a swizzle
+    // atom is 8 rows of S bytes, 8 S bytes aligned; the 16-byte chunk c of row r is stored at chunk c ^ (r S / 128).
+    static int Swz(int r, int c, int S) => c ^ (r * S / 128);
+
+    static ulong SwizzleBits(int S) => (ulong)(S == 128 ? 1 : S == 64 ? 2 : 3) << 62;
+
+    /// <summary>K-major, swizzled: row mn holds S / 2 consecutive k; the k16 steps lie in one atom, 32 bytes apart (LBO unused).</summary>
+    static Layout KMajorSwizzled(int S, int rows) => new((s, mn, k) =>
+    {
+        int kk = 16 * s + k, r = mn % 8;
+        return (mn / 8) * 8 * S + r * S + Swz(r, kk / 8, S) * 16 + (kk % 8) * 2;
+    }, rows * S, Desc(16, 8 * S) | SwizzleBits(S), 32);
+
+    /// <summary>MN-major, swizzled: row k holds S / 2 consecutive mn; 8 rows, then SBO to the next 8 k; LBO to the next S / 2 mn.</summary>
+    static Layout MnMajorSwizzled(int S, int rows, int steps)
+    {
+        int lbo = 16 * S, sbo = 8 * S, step = rows / (S / 2) * lbo;
+        return new((s, mn, k) =>
+        {
+            int r = k % 8, e = mn % (S / 2);
+            return s * step + (mn / (S / 2)) * lbo + (k / 8) * sbo + r * S + Swz(r, e / 8, S) * 16 + (e % 8) * 2;
+        }, steps * step, Desc(lbo, sbo) | SwizzleBits(S), step);
+    }
+
     /// <summary>Lays out random operands for `steps` k16 steps, runs the kernel, returns the operands and D as stored per thread.</summary>
     static Run Launch(Variant v, int steps = 1, int flags = 0, int threads = 128, bool checks = true, ulong? descA = null,
-        ulong? descB = null, int? imgBytes = null, int bOffExtra = 0, int seed = 1)
+        ulong? descB = null, int? imgBytes = null, int bOffExtra = 0, int seed = 1, Layout? la = null, Layout? lb = null)
     {
         var rng = new Random(seed * 7919 + v.N);
-        int bStep = 32 * v.N, bOff = steps * AStepBytes, total = bOff + steps * bStep;
+        la ??= NoSwizzle(v.TransA != 0, ALbo, ASbo, AStepBytes, steps);
+        lb ??= NoSwizzle(v.TransB != 0, BLbo, BSbo, 32 * v.N, steps);
+        int bOff = (la.Bytes + 1023) / 1024 * 1024, total = bOff + lb.Bytes;   // swizzle patterns repeat every 1024 bytes at most
         var img = new byte[total];
         var A = new float[steps][,];
         var B = new float[steps][,];
@@ -118,14 +153,14 @@ public class PtxWgmmaTests
                 {
                     float x = Round(rng.NextSingle() * 2 - 1, v.Bf);
                     A[s][m, k] = x;
-                    BitConverter.TryWriteBytes(img.AsSpan(s * AStepBytes + Offset(v.TransA != 0, ALbo, ASbo, m, k)), Enc(x, v.Bf));
+                    BitConverter.TryWriteBytes(img.AsSpan(la.Off(s, m, k)), Enc(x, v.Bf));
                 }
             for (int n = 0; n < v.N; n++)
                 for (int k = 0; k < 16; k++)
                 {
                     float x = Round(rng.NextSingle() * 2 - 1, v.Bf);
                     B[s][k, n] = x;
-                    BitConverter.TryWriteBytes(img.AsSpan(bOff + s * bStep + Offset(v.TransB != 0, BLbo, BSbo, n, k)), Enc(x, v.Bf));
+                    BitConverter.TryWriteBytes(img.AsSpan(bOff + lb.Off(s, n, k)), Enc(x, v.Bf));
                 }
         }
         var kernel = Kernel(v);
@@ -133,7 +168,7 @@ public class PtxWgmmaTests
         ulong pimg = dev.Upload(img, "image");
         ulong pout = dev.Output<float>(threads * v.N / 2, "out");
         var stats = dev.Launch(kernel, new PtxDim3(1), new PtxDim3(threads), total, new PtxLaunchOptions { Checks = checks, Seed = seed },
-            pimg, imgBytes ?? total, descA ?? Desc(ALbo, ASbo), descB ?? Desc(BLbo, BSbo), 0, bOff + bOffExtra, AStepBytes, bStep, steps, flags, pout);
+            pimg, imgBytes ?? total, descA ?? la.Desc, descB ?? lb.Desc, 0, bOff + bOffExtra, la.Advance, lb.Advance, steps, flags, pout);
         return new Run { A = A, B = B, Out = dev.Download<float>(pout, threads * v.N / 2), Stats = stats };
     }
 
@@ -342,12 +377,35 @@ public class PtxWgmmaTests
         Assert.Contains("warpgroup", e.Message);
     }
 
-    [PtxFact]
-    public void ASwizzledDescriptorIsRefusedByName()
+    [PtxTheory]
+    [InlineData(32, false)]
+    [InlineData(64, false)]
+    [InlineData(128, false)]
+    [InlineData(32, true)]
+    [InlineData(64, true)]
+    [InlineData(128, true)]
+    public void SwizzledLayoutsGiveTheProduct(int S, bool mnMajor)
     {
-        var e = Check(() => Launch(new Variant(8), descA: Desc(ALbo, ASbo) | (1UL << 62)));
+        // K-major: the k16 steps walk through one atom (the start address moves 32 bytes, off the pattern's alignment)
+        var v = new Variant(64, TransA: mnMajor ? 1 : 0, TransB: mnMajor ? 1 : 0);
+        int steps = mnMajor ? 2 : S / 32;
+        var r = mnMajor
+            ? Launch(v, steps: steps, la: MnMajorSwizzled(S, 64, steps), lb: MnMajorSwizzled(S, 64, steps))
+            : Launch(v, steps: steps, la: KMajorSwizzled(S, 64), lb: KMajorSwizzled(S, 64));
+        AssertMatches(v, r);
+        // the same bytes read through another swizzle mode are wrong
+        ulong Other(ulong d) => (d & ~(3UL << 62)) | SwizzleBits(S == 128 ? 64 : 128);
+        var la = mnMajor ? MnMajorSwizzled(S, 64, steps) : KMajorSwizzled(S, 64);
+        var wrong = Launch(v, steps: steps, la: la with { Desc = Other(la.Desc) }, lb: la);
+        Assert.True(Mismatches(v, wrong) > 100, $"{S}-byte swizzle: a wrong swizzle mode gave the right product");
+    }
+
+    [PtxFact]
+    public void ASwizzledDescriptorWithABaseOffsetIsRefused()
+    {
+        var e = Check(() => Launch(new Variant(8), la: KMajorSwizzled(128, 64) with { Desc = KMajorSwizzled(128, 64).Desc | (3UL << 49) }));
         Assert.Equal(PtxCheckKind.InvalidInstruction, e.Kind);
-        Assert.Contains("128-byte swizzle", e.Message);
+        Assert.Contains("base offset", e.Message);
     }
 
     [PtxTheory]
