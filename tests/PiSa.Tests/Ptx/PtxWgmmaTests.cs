@@ -14,7 +14,7 @@ public class PtxWgmmaTests
 {
     // kernel flags: each breaks one rule of the wgmma protocol
     const int NoFence = 1, ReadBeforeWait = 2, OverwriteBeforeWait = 4, NoProxyFence = 8, FenceOnce = 16, Pipelined = 32,
-        NeverWait = 64, NonUniformDesc = 128, OtherGroupWrites = 256;
+        NeverWait = 64, NonUniformDesc = 128, OtherGroupWrites = 256, WriteInFlight = 512, OneThreadExits = 1024;
 
     internal sealed record Variant(int N, bool Bf = false, int ScaleA = 1, int ScaleB = 1, int TransA = 0, int TransB = 0)
     {
@@ -42,6 +42,7 @@ public class PtxWgmmaTests
                 float d[{{nh}}];
             #pragma unroll
                 for (int i = 0; i < {{nh}}; i++) d[i] = 1000.0f + i;    // scale-d = 0 on the first step must discard these
+                if ((flags & {{OneThreadExits}}) && tid == 5) return;
                 for (int s = 0; s < steps; s++) {
                     unsigned long long da = descA | (((base + aOff + s * aStep) & 0x3FFFF) >> 4);
                     unsigned long long db = descB | (((base + bOff + s * bStep) & 0x3FFFF) >> 4);
@@ -56,6 +57,7 @@ public class PtxWgmmaTests
                         "wgmma.mma_async.sync.aligned.m64n{{v.N}}k16.f32.{{t}}.{{t}} {{{regs}}}, %{{nh}}, %{{nh + 1}}, p, {{v.ScaleA}}, {{v.ScaleB}}, {{v.TransA}}, {{v.TransB}};\n}\n"
                         : {{outs}} : "l"(da), "l"(db), "r"(s > 0 ? 1 : 0) : "memory");
                     asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+                    if (flags & {{WriteInFlight}}) asm volatile("mov.f32 %0, 0f40A00000;" : "=f"(d[1]));
                     if ((flags & {{OverwriteBeforeWait}}) && tid < 64) {
                         uint4* a = (uint4*)((char*)smem + aOff + s * aStep);
                         a[tid] = make_uint4(0x3c003c00u, 0x3c003c00u, 0x3c003c00u, 0x3c003c00u);
@@ -310,6 +312,23 @@ public class PtxWgmmaTests
             var e = Check(() => Launch(new Variant(8), flags: OtherGroupWrites, threads: 256, seed: seed));
             Assert.Equal(PtxCheckKind.SharedRace, e.Kind);
         }
+    }
+
+    [PtxFact]
+    public void WritingAnAccumulatorInFlightIsReported()
+    {
+        var e = Check(() => Launch(new Variant(8), flags: WriteInFlight));
+        Assert.Equal(PtxCheckKind.AsyncProtocol, e.Kind);
+        Assert.Contains("accumulator register 1 ", e.Message);
+        Assert.Contains("written while the operation was in flight", e.Message);
+    }
+
+    [PtxFact]
+    public void AThreadExitingBeforeAWarpgroupInstructionIsDivergence()
+    {
+        var e = Check(() => Launch(new Variant(8), flags: OneThreadExits));
+        Assert.Equal(PtxCheckKind.BarrierDivergence, e.Kind);
+        Assert.Contains("(5,0,0) of its warpgroup has exited", e.Message);
     }
 
     [PtxFact]
