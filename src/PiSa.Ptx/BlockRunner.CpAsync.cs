@@ -46,6 +46,10 @@ internal sealed partial class BlockRunner
             Stats.GlobalBytesRead += srcSize;
             RecordGlobal(t, i.Slot, src, srcSize);
         }
+        // the copy may land any time from now: not into bytes an in-flight wgmma reads
+        if (_wgReading.Length != 0)
+            for (int b = (int)dst; b < (int)dst + size; b++)
+                if (_wgReading[b] != 0) throw WgWriteRace(t, b);
         (_cp[t] ??= new List<CpOp>()).Add(new CpOp { Pc = _pc[t], Group = -1, Size = size, SrcSize = srcSize, Dst = (uint)dst, Src = src });
     }
 

@@ -115,7 +115,11 @@ internal sealed partial class BlockRunner
                 if (!atomic && Conflicts(_rst[b], t, w))
                     throw Fail(PtxCheckKind.SharedRace, t, RaceDetail(true, "read", _rst[b], b), (ulong)b, SharedLabel);
                 _wst[b] = stamp;
-                if (_wfence.Length != 0) _wfence[b] = _proxyFences[t];   // wgmma's proxy check: fenced since?
+                if (_wfence.Length != 0)
+                {
+                    if (_wgReading[b] != 0) throw WgWriteRace(t, b);
+                    _wfence[b] = _proxyFences[t];   // wgmma's proxy check: fenced since?
+                }
             }
             else
             {

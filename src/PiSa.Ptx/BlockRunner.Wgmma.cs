@@ -18,8 +18,9 @@ namespace PiSa.Ptx;
 /// and the next mma_async that uses them; chaining in-flight accumulators needs none). The interpreter cannot see
 /// register accesses, so it asks for the fence whenever the threads could have touched them.</item>
 /// <item>With Checks: the operand bytes must be written in this block, each by a thread that executed
-/// fence.proxy.async after writing them (per byte and per writer), must not be written by another warpgroup in
-/// the issuing barrier phase, nor by anyone between the issue and the completing wait.</item>
+/// fence.proxy.async after writing them (per byte and per writer), not by another warpgroup since the last
+/// barrier; a store, atomic or cp.async to a byte a queued operation reads (per-byte count) is a race, reported at
+/// the write; after completion the read is stamped like a warpgroup's read for the ordinary race check.</item>
 /// </list>
 /// Arithmetic as mma.sync: exact products summed in double and rounded once to f32 per operation (k = 16).
 /// </summary>
@@ -35,8 +36,6 @@ internal sealed partial class BlockRunner
         public byte Mode;
         public bool Bf, ScaleD;
         public ulong DescA, DescB;
-        public uint IssuePhase;
-        public byte[]? Snapshot;     // operand bytes at issue (Checks): must be unchanged at completion
     }
 
     readonly bool _hasWg;
@@ -46,6 +45,7 @@ internal sealed partial class BlockRunner
     int[] _gInflight = [], _gReleasedAt = [];   // per group x slot: in-flight operations, fence count at hand-back
     ulong[] _wgTrue = [];                       // the real values of in-flight accumulators (indexed as _regs)
     uint[] _proxyFences = [], _wfence = [];     // per thread: fence.proxy.async count; per shared byte: its writer's count then
+    ushort[] _wgReading = [];                   // per shared byte (Checks): queued wgmma operations reading it
 
     string T(int t) { var d = Tid(t); return $"({d.X},{d.Y},{d.Z})"; }
 
@@ -61,7 +61,11 @@ internal sealed partial class BlockRunner
         _gReleasedAt = new int[_nGroups * _frame];
         _wgTrue = new ulong[_regs.Length];
         _proxyFences = new uint[_nThreads];
-        if (_checks) _wfence = new uint[_sharedSize];
+        if (_checks)
+        {
+            _wfence = new uint[_sharedSize];
+            _wgReading = new ushort[_sharedSize];
+        }
     }
 
     void ResetWgmma()
@@ -74,6 +78,7 @@ internal sealed partial class BlockRunner
         Array.Clear(_gInflight);
         _gReleasedAt.AsSpan().Fill(-1);
         Array.Clear(_proxyFences);
+        Array.Clear(_wgReading);
     }
 
     /// <summary>A thread reached a wgmma.* instruction: it waits for the other 127 threads of its warpgroup.</summary>
@@ -180,15 +185,16 @@ internal sealed partial class BlockRunner
                     $"wgmma.mma_async with no wgmma.fence since a wgmma.wait_group handed its accumulator registers back to the threads (d register {k})");
         }
         var op = new WgOp { Pc = _pc[b], Group = -1, N = n, Vec = i.Vec, Mode = i.Mode, Bf = i.T2 == PtxType.Bf16, ScaleD = sd != 0,
-            DescA = da, DescB = db, IssuePhase = _phase };
+            DescA = da, DescB = db };
         // operand addresses are checked now (a bad descriptor is reported where it is used)
         var addrA = WgAddresses(b, da, 64, (i.Mode & PtxDecoder.WgMode.TransA) != 0, "A");
         var addrB = WgAddresses(b, db, n, (i.Mode & PtxDecoder.WgMode.TransB) != 0, "B");
         if (_checks)
         {
-            op.Snapshot = new byte[(addrA.Length + addrB.Length) * 2];
-            WgIssueChecks(b, addrA, "A", op.Snapshot.AsSpan(0, addrA.Length * 2));
-            WgIssueChecks(b, addrB, "B", op.Snapshot.AsSpan(addrA.Length * 2));
+            WgIssueChecks(b, addrA, "A");
+            WgIssueChecks(b, addrB, "B");
+            WgMarkReading(addrA, 1);
+            WgMarkReading(addrB, 1);
         }
         // the accumulators go in flight: real values aside (unless an earlier queued operation already holds them)
         for (int k = 0; k < i.VecN; k++)
@@ -206,26 +212,42 @@ internal sealed partial class BlockRunner
 
     /// <summary>
     /// The shared offsets of the elements (mn, k), mn &lt; rows, k &lt; 16, of a 2-byte operand described by desc
-    /// (PTX ISA "Matrix Descriptor Format" and "Shared Memory Matrix Layout", no-swizzle mode): element (mn, k) of a
-    /// K-major operand lies in the "core matrix" of rows mn / 8 and columns k / 8, 8 rows of 16 contiguous bytes,
-    /// rows 16 bytes apart; core matrices are LBO apart along K and SBO apart along M/N. MN-major (transposed):
-    /// the rows of a core matrix run along K and hold 8 consecutive mn; core matrices are SBO apart along M/N and
-    /// LBO apart along K.
+    /// (PTX ISA "Matrix Descriptor Format" and "Shared Memory Matrix Layout"; CUTLASS's canonical GMMA layouts say
+    /// the same). No swizzle: element (mn, k) of a K-major operand lies in the "core matrix" of rows mn / 8 and
+    /// columns k / 8, 8 rows of 16 contiguous bytes, rows 16 bytes apart; core matrices are LBO apart along K and
+    /// SBO apart along M/N. MN-major (transposed): the rows of a core matrix run along K and hold 8 consecutive mn;
+    /// core matrices are SBO apart along M/N and LBO apart along K. Swizzled (S = 32, 64 or 128 bytes): K-major rows
+    /// are S bytes long (8 rows, then SBO to the next 8), k contiguous, LBO unused; MN-major rows (one per k, S
+    /// bytes apart, 8 of them then SBO) hold S / 2 consecutive mn, then LBO to the next S / 2; then the 16-byte chunk
+    /// bits 4.. of the shared address are XORed with bits 7.. (log2(S / 16) bits), the pattern repeating every 8 S
+    /// bytes of the address space; a non-zero matrix base offset (a pattern not aligned so) is refused.
     /// </summary>
     int[] WgAddresses(int t, ulong desc, int rows, bool mnMajor, string name)
     {
         int start = (int)(desc & 0x3FFF) << 4, lbo = (int)((desc >> 16) & 0x3FFF) << 4, sbo = (int)((desc >> 32) & 0x3FFF) << 4;
         int swizzle = (int)(desc >> 62), baseOffset = (int)((desc >> 49) & 7);
-        if (swizzle != 0)
+        int w = swizzle switch { 0 => 1, 1 => 8, 2 => 4, _ => 2 };   // 16-byte chunks per swizzled row
+        if (swizzle != 0 && baseOffset != 0)
             throw Fail(PtxCheckKind.InvalidInstruction, t,
-                $"wgmma.mma_async matrix {name}: the {(swizzle == 1 ? "128" : swizzle == 2 ? "64" : "32")}-byte swizzle mode is not supported by the interpreter (descriptor 0x{desc:x16})");
-        _ = baseOffset;   // only meaningful with a swizzle
+                $"wgmma.mma_async matrix {name}: a non-zero matrix base offset ({baseOffset}) is not supported by the interpreter (descriptor 0x{desc:x16})");
         var a = new int[rows * 16];
         for (int mn = 0; mn < rows; mn++)
             for (int k = 0; k < 16; k++)
-                a[mn * 16 + k] = mnMajor
-                    ? start + (mn / 8) * sbo + (k / 8) * lbo + (k % 8) * 16 + (mn % 8) * 2
-                    : start + (mn / 8) * sbo + (k / 8) * lbo + (mn % 8) * 16 + (k % 8) * 2;
+            {
+                int o;
+                if (swizzle == 0)
+                    o = mnMajor
+                        ? start + (mn / 8) * sbo + (k / 8) * lbo + (k % 8) * 16 + (mn % 8) * 2
+                        : start + (mn / 8) * sbo + (k / 8) * lbo + (mn % 8) * 16 + (k % 8) * 2;
+                else
+                {
+                    o = mnMajor
+                        ? start + (mn / (8 * w)) * lbo + (k / 8) * sbo + (k % 8) * 16 * w + (mn % (8 * w)) * 2
+                        : start + (mn / 8) * sbo + (mn % 8) * 16 * w + k * 2;
+                    o ^= ((o >> 7) & (w - 1)) << 4;
+                }
+                a[mn * 16 + k] = o;
+            }
         foreach (int o in a)
             if (o + 2 > _sharedSize)
                 throw Fail(PtxCheckKind.OutOfBounds, t,
@@ -234,9 +256,14 @@ internal sealed partial class BlockRunner
         return a;
     }
 
-    /// <summary>At issue: the operand bytes are initialised and each writer fenced them into the async proxy.</summary>
-    void WgIssueChecks(int t, int[] addr, string name, Span<byte> snapshot)
+    /// <summary>
+    /// At issue: the operand bytes are initialised, were not written by another warpgroup since the last barrier,
+    /// and each writer fenced them into the async proxy (the issuing warpgroup's own writes need only that fence:
+    /// every writer takes part in the issue after it).
+    /// </summary>
+    void WgIssueChecks(int t, int[] addr, string name)
     {
+        int g = t >> 7;
         for (int e = 0; e < addr.Length; e++)
         {
             for (int b = addr[e]; b < addr[e] + 2; b++)
@@ -246,15 +273,33 @@ internal sealed partial class BlockRunner
                     throw Fail(PtxCheckKind.UninitialisedShared, t,
                         $"wgmma.mma_async matrix {name} reads shared memory not written in this launch (offset {b})", (ulong)b, SharedLabel);
                 int writer = (int)(ws & 0xFFF) - 1;
+                if ((uint)(ws >> 32) == _phase && writer >= 0 && writer >> 7 != g)
+                    throw Fail(PtxCheckKind.SharedRace, t,
+                        $"shared-memory race: wgmma.mma_async matrix {name} reads shared offset {b}, written by thread {T(writer)} of another warpgroup since the last barrier",
+                        (ulong)b, SharedLabel);
                 if (writer >= 0 && writer < _nThreads && _wfence[b] == _proxyFences[writer])
                     throw Fail(PtxCheckKind.AsyncProtocol, t,
                         $"wgmma.mma_async matrix {name} reads shared offset {b}, written by thread {T(writer)} with no fence.proxy.async by that thread since",
                         (ulong)b, SharedLabel);
             }
-            snapshot[2 * e] = _shared[addr[e]];
-            snapshot[2 * e + 1] = _shared[addr[e] + 1];
         }
     }
+
+    /// <summary>Counts, per shared byte, the queued wgmma operations that read it (a write to one is a race).</summary>
+    void WgMarkReading(int[] addr, int delta)
+    {
+        foreach (int o in addr)
+        {
+            _wgReading[o] = (ushort)(_wgReading[o] + delta);
+            _wgReading[o + 1] = (ushort)(_wgReading[o + 1] + delta);
+        }
+    }
+
+    /// <summary>A write (store, atomic, cp.async) to shared bytes an in-flight wgmma reads: the GPU may read either value.</summary>
+    PtxCheckException WgWriteRace(int t, int b) =>
+        Fail(PtxCheckKind.SharedRace, t,
+            $"shared-memory race: write of offset {b}, which a wgmma.mma_async in flight reads (issued, not yet completed by a wgmma.wait_group)",
+            (ulong)b, SharedLabel);
 
     /// <summary>wgmma.wait_group N: runs, in issue order, every committed operation of warpgroup g but the N newest groups.</summary>
     void WgWait(int g, int keep)
@@ -299,8 +344,10 @@ internal sealed partial class BlockRunner
         var addrB = WgAddresses(b, op.DescB, n, (op.Mode & PtxDecoder.WgMode.TransB) != 0, "B");
         if (_checks)
         {
-            WgCompletionChecks(g, op, addrA, "A", 0);
-            WgCompletionChecks(g, op, addrB, "B", addrA.Length * 2);
+            WgMarkReading(addrA, -1);
+            WgMarkReading(addrB, -1);
+            WgStampRead(g, addrA);
+            WgStampRead(g, addrB);
         }
         var A = new double[64 * 16];
         var Bt = new double[n * 16];
@@ -328,28 +375,14 @@ internal sealed partial class BlockRunner
         Stats.SharedBytesRead += (64 + n) * 16 * 2;
     }
 
-    /// <summary>
-    /// At completion: nobody wrote the operand bytes after the issue (stamped in a later barrier phase, or changed
-    /// bytes), nor another warpgroup in the issuing phase; the read is stamped as this warpgroup's for later writers.
-    /// </summary>
-    void WgCompletionChecks(int g, WgOp op, int[] addr, string name, int snapOff)
+    /// <summary>At completion the read is stamped as warpgroup g's, for the race check of later writers.</summary>
+    void WgStampRead(int g, int[] addr)
     {
-        int b = g * 128;
         ulong stamp = ((ulong)_phase << 32) | ((ulong)(_wsync[4 * g] & 0xFFFFF) << 12) | (0xC00u | (uint)g);
         for (int e = 0; e < addr.Length; e++)
             for (int x = 0; x < 2; x++)
             {
                 int by = addr[e] + x;
-                ulong ws = _wst[by];
-                uint ph = (uint)(ws >> 32);
-                int writer = (int)(ws & 0xFFF) - 1;
-                bool after = ph > op.IssuePhase || _shared[by] != op.Snapshot![snapOff + 2 * e + x];
-                bool otherGroup = ph == op.IssuePhase && writer >= 0 && writer >> 7 != g;
-                if (after || otherGroup)
-                    throw Fail(PtxCheckKind.SharedRace, b,
-                        $"shared-memory race: matrix {name} of the wgmma.mma_async of {_k.Where(op.Pc)} (shared offset {by}) was written by thread " +
-                        $"{(writer >= 0 ? T(writer) : "?")} {(after ? "after the operation was issued, before the wgmma.wait_group that completes it" : "of another warpgroup since the last barrier")}",
-                        (ulong)by, SharedLabel);
                 ulong rs = _rst[by];
                 _rst[by] = (uint)(rs >> 32) == _phase && (rs & 0xFFF) != (0xC00u | (uint)g) && (rs & 0xFFF) != 0 ? ((ulong)_phase << 32) | 0xFFFu : stamp;
             }
