@@ -346,7 +346,11 @@ __device__ __forceinline__ void conv_pipe(
             // this warpgroup's 64 rows of A and all BN rows of B; k16 step kk starts kk/8 core matrices (kk*16
             // bytes) in; LBO 128 bytes (next k chunk), SBO 512 bytes (next 8 rows)
             const unsigned aT = pipeS + so + (warp >> 2) * 64 * PIPE_BK * 2, bT = pipeS + so + BM * PIPE_BK * 2;
-            wg_fence<0>();   // the accumulators were last written by ordinary instructions (zeroing, a wait)
+            // wgmma.fence: required before the first wgmma on registers the threads wrote (the zeroing); between
+            // chained wgmma on the same accumulators it is not, and costs little. The operand fences keep the
+            // compiler from placing moves of the accumulators between asynchronous instructions (as CUTLASS does).
+            wg_fence_operands<BN / 2>(wacc);
+            wg_fence<0>();
 #pragma unroll
             for (int kk = 0; kk < PIPE_BK; kk += 16)
                 wgmma_m64n128k16<BN>(wacc, wg_desc<128, 8 * PIPE_BK * 2>(aT + kk * 16), wg_desc<128, 8 * PIPE_BK * 2>(bT + kk * 16));
@@ -354,6 +358,7 @@ __device__ __forceinline__ void conv_pipe(
             // tile t-1's group is done (its buffer is refilled next iteration, after the barrier); tile t's stays
             // in flight behind the next iteration's wait, barrier and copies
             wg_wait<1>();
+            wg_fence_operands<BN / 2>(wacc);
         } else {
 #pragma unroll
             for (int kk = 0; kk < PIPE_BK; kk += 16) {
