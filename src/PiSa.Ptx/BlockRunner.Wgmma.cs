@@ -35,7 +35,7 @@ internal sealed partial class BlockRunner
         public int Pc, Group, N, Vec;
         public byte Mode;
         public bool Bf, ScaleD;
-        public ulong DescA, DescB;
+        public int[] AddrA, AddrB;   // shared offsets of the operand elements, [mn * 16 + k], worked out at issue
     }
 
     readonly bool _hasWg;
@@ -46,6 +46,7 @@ internal sealed partial class BlockRunner
     ulong[] _wgTrue = [];                       // the real values of in-flight accumulators (indexed as _regs)
     uint[] _proxyFences = [], _wfence = [];     // per thread: fence.proxy.async count; per shared byte: its writer's count then
     ushort[] _wgReading = [];                   // per shared byte (Checks): queued wgmma operations reading it
+    double[]? _wgA, _wgB;                       // operands of the operation being completed, as doubles
 
     string T(int t) { var d = Tid(t); return $"({d.X},{d.Y},{d.Z})"; }
 
@@ -184,11 +185,11 @@ internal sealed partial class BlockRunner
                 throw Fail(PtxCheckKind.AsyncProtocol, b,
                     $"wgmma.mma_async with no wgmma.fence since a wgmma.wait_group handed its accumulator registers back to the threads (d register {k})");
         }
-        var op = new WgOp { Pc = _pc[b], Group = -1, N = n, Vec = i.Vec, Mode = i.Mode, Bf = i.T2 == PtxType.Bf16, ScaleD = sd != 0,
-            DescA = da, DescB = db };
         // operand addresses are checked now (a bad descriptor is reported where it is used)
         var addrA = WgAddresses(b, da, 64, (i.Mode & PtxDecoder.WgMode.TransA) != 0, "A");
         var addrB = WgAddresses(b, db, n, (i.Mode & PtxDecoder.WgMode.TransB) != 0, "B");
+        var op = new WgOp { Pc = _pc[b], Group = -1, N = n, Vec = i.Vec, Mode = i.Mode, Bf = i.T2 == PtxType.Bf16, ScaleD = sd != 0,
+            AddrA = addrA, AddrB = addrB };
         if (_checks)
         {
             WgIssueChecks(b, addrA, "A");
@@ -340,8 +341,7 @@ internal sealed partial class BlockRunner
     void WgExecute(int g, WgOp op)
     {
         int b = g * 128, n = op.N;
-        var addrA = WgAddresses(b, op.DescA, 64, (op.Mode & PtxDecoder.WgMode.TransA) != 0, "A");
-        var addrB = WgAddresses(b, op.DescB, n, (op.Mode & PtxDecoder.WgMode.TransB) != 0, "B");
+        int[] addrA = op.AddrA, addrB = op.AddrB;
         if (_checks)
         {
             WgMarkReading(addrA, -1);
@@ -349,11 +349,11 @@ internal sealed partial class BlockRunner
             WgStampRead(g, addrA);
             WgStampRead(g, addrB);
         }
-        var A = new double[64 * 16];
-        var Bt = new double[n * 16];
+        var A = _wgA ??= new double[64 * 16];
+        var Bt = _wgB ??= new double[256 * 16];
         double sa = (op.Mode & PtxDecoder.WgMode.NegA) != 0 ? -1 : 1, sb = (op.Mode & PtxDecoder.WgMode.NegB) != 0 ? -1 : 1;
         for (int e = 0; e < A.Length; e++) A[e] = sa * Half16(BitConverter.ToUInt16(_shared, addrA[e]), op.Bf);
-        for (int e = 0; e < Bt.Length; e++) Bt[e] = sb * Half16(BitConverter.ToUInt16(_shared, addrB[e]), op.Bf);
+        for (int e = 0; e < n * 16; e++) Bt[e] = sb * Half16(BitConverter.ToUInt16(_shared, addrB[e]), op.Bf);
         // D fragment (PTX ISA "Matrix Fragments for wgmma .m64nNk16", accumulator D): thread lane l of warp w of the
         // warpgroup, r = l / 4, c = 2 (l % 4): d[4j] = (16w + r, 8j + c), d[4j+1] = (16w + r, 8j + c + 1),
         // d[4j+2] = (16w + r + 8, 8j + c), d[4j+3] = (16w + r + 8, 8j + c + 1)
