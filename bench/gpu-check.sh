@@ -24,7 +24,7 @@ export PISA_KERNEL_CACHE="${PISA_KERNEL_CACHE:-/tmp/pisa-kernels}"   # kept betw
 # Per-command timeouts in seconds, one place (the listing prints each step's sum; a test keeps each under 9 min).
 T_DOCTOR=60
 T_SELFTEST=240
-T_KERNELS=150
+T_KERNELS=120
 T_BENCH_NOWGMMA=120
 T_RANDOM_MODEL=360
 T_BENCH=300
