@@ -60,6 +60,31 @@ public sealed class GraphReplayOnInterpreterTests
         Assert.Equal(liveBefore, rt.Memory.LiveAllocations); // graph memory released, nothing else lost
     }
 
+    /// <summary>A graph holds the addresses of the weights it read. Once one is released (an idle weight set, the text
+    /// encoder after the prompt) its memory may hold anything, so the graph must not replay: CudaOps drops its graphs and
+    /// the next call runs plainly, uploading the weight again. Before, the replay read the freed gamma (the interpreter
+    /// refuses a pointer into no live allocation).</summary>
+    [InterpreterFact]
+    public void Releasing_a_weight_drops_the_graphs_that_read_it()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        var gamma = Rand(1, 16); var beta = Rand(2, 16);
+        DeviceTensor F(DeviceTensor t) => ops.GroupNorm(t, gamma, beta, 4, 1e-6f, silu: true);
+        using var x = ops.Upload(Rand(9, 1, 7, 9, 16));
+        float[] Call() { using var y = ops.Replayable("f", x, F); return ops.Download(y).Data; }
+        var want = Call();                                   // warm-up: uploads gamma and beta
+        Assert.Equal(want, Call());                          // recorded and replayed
+        Assert.Equal(1, ops.GraphsRecorded);
+        Assert.True(((IWeightRelease)ops).ReleaseWeights([gamma]) > 0);
+        using (var filler = ops.Upload(Rand(4, 1, 4, 4, 2))) { }   // something else may take the freed memory
+        Assert.Equal(want, Call());                          // runs plainly again: gamma uploaded again
+        Assert.Equal(want, Call());                          // recorded anew (and replayed)
+        Assert.Equal(2, ops.GraphsRecorded);
+        Assert.Equal(want, Call());
+        Assert.Equal(3, ops.GraphReplays);
+    }
+
     [InterpreterFact]
     public void Work_that_copies_to_the_host_cannot_be_recorded_and_leaves_the_backend_usable()
     {
