@@ -1,7 +1,11 @@
 using PiSa.Engine.Backends;
 using PiSa.Engine.Backends.Cpu;
 using PiSa.Engine.Backends.Cuda;
+using PiSa.Engine.Formats;
+using PiSa.Engine.Lora;
+using PiSa.Engine.Models;
 using PiSa.Engine.Pipeline;
+using PiSa.Engine.Text;
 using PiSa.Engine.Tensors;
 using Xunit.Abstractions;
 
@@ -12,7 +16,8 @@ namespace PiSa.Tests.Interpreter;
 /// new fused set releases the idle one's device copies (WeightSetCache), and a set used again after its release is
 /// uploaded again. The outputs must stay the CPU reference's at each run's own lambdas, and device memory must not
 /// grow. The device-memory property itself over the whole pipeline and more lambda pairs is checked on the fake
-/// runtime (WeightCacheTests), where it costs nothing.
+/// runtime (WeightCacheTests), where it costs nothing. The text encoder's release is checked the same way: a prompt
+/// encoded after the release must be the CPU's.
 /// </summary>
 public sealed class LambdaChangeOnInterpreterTests(ITestOutputHelper log)
 {
@@ -63,5 +68,57 @@ public sealed class LambdaChangeOnInterpreterTests(ITestOutputHelper log)
         Assert.Equal(2, gpu.WeightSets.Keys.Count);              // both sets stay cached on the host:
         Assert.Equal(2, gpu.WeightSets.Builds);                  // the third run was not merged again
         Assert.Equal(2, gpu.WeightSets.DeviceReleases);
+    }
+
+    /// <summary>A weight source that hides its inner source's ability to re-read tensors.</summary>
+    private sealed class NotReloadable(IWeightSource inner) : IWeightSource
+    {
+        public bool Contains(string name) => inner.Contains(name);
+        public HostTensor Get(string name) => inner.Get(name);
+        public IEnumerable<string> Names => inner.Names;
+        public int[] ShapeOf(string name) => inner.ShapeOf(name);
+    }
+
+    /// <summary>The model as PisaModel.Load makes it, but with a text weight source that cannot re-read its tensors:
+    /// the text encoder is then kept between prompts and only its device copies go.</summary>
+    private static PisaModel LoadWithKeptTextEncoder(IOps ops)
+    {
+        var files = ModelFiles.Locate(Sd);
+        var unet = SafetensorsWeightSource.Open(files.UNetWeights);
+        var vae = SafetensorsWeightSource.Open(files.VaeWeights);
+        var text = SafetensorsWeightSource.Open(files.TextWeights);
+        return new PisaModel(ops, DiffusersConfig.LoadUNet(files.UNetConfig), unet, DiffusersConfig.LoadVae(files.VaeConfig), vae,
+            DiffusersConfig.LoadClipText(files.TextConfig), new NotReloadable(text), ClipTokenizer.Load(files.TokenizerDir),
+            PisaCheckpoint.Load(Lora));
+    }
+
+    /// <summary>After each new prompt the text encoder's device weights are released (PisaModel); the next new prompt
+    /// uploads them again, whether the encoder was rebuilt from a re-readable source or kept. Each embedding must be the
+    /// CPU's (the prompts' embeddings differ by far more than the tolerance), and none stays on the device.</summary>
+    [InterpreterTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_prompt_encoded_after_the_text_encoder_release_matches_the_cpu(bool reloadable)
+    {
+        var rt = new PtxGpuRuntime();
+        using var cuda = new CudaOps(rt);
+        using var gpu = reloadable ? PisaModel.Load(Sd, Lora, cuda) : LoadWithKeptTextEncoder(cuda);
+        using var cpu = PisaModel.Load(Sd, Lora, new CpuOps());
+        Assert.Equal(reloadable, gpu.TextWeightsReloadable);
+        string[] prompts = ["a photo", "a cat on a mat", "a photo"];
+        var got = new List<float[]>();
+        foreach (var p in prompts)
+        {
+            var e = cuda.Download(gpu.PromptEmbeddings(p)).Data;
+            Assert.Equal(0, cuda.Weights.Bytes);
+            double err = TensorMetrics.RelativeL2(e, cpu.Ops.Download(cpu.PromptEmbeddings(p)).Data);
+            Assert.True(err < 1e-2, $"'{p}': relative L2 {err:E2} to the CPU");
+            got.Add(e);
+        }
+        Assert.Equal(2, gpu.PromptEncodes);
+        Assert.Equal(reloadable ? 0 : 1, gpu.TextEncoderLoaded ? 1 : 0);
+        double apart = TensorMetrics.RelativeL2(got[1], got[0]);
+        log.WriteLine($"{(reloadable ? "rebuilt" : "kept")} text encoder: the two prompts' embeddings {apart:E2} apart, {gpu.TextDeviceBytesReleased} B released");
+        Assert.True(apart > 5e-2, $"the prompts' embeddings are only {apart:E2} apart: the check could not fail");
     }
 }
