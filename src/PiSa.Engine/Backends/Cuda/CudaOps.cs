@@ -21,9 +21,6 @@ public sealed partial class CudaOps : IOps, IWeightRelease, Bench.IDeviceMemoryS
         _ownsRuntime = ownsRuntime;
         _k = new CudaKernels(runtime);
         _weights = new WeightCache(runtime);
-        // A recorded graph holds the addresses of the weights it read: once any is freed (and its memory possibly
-        // reused) a replay would read whatever lives there now, so every graph goes; the next calls record anew.
-        _weights.Freed += DropGraphs;
     }
 
     /// <summary>"cuda", or "ptx" when the kernels run on the PTX interpreter.</summary>

@@ -18,8 +18,7 @@ public sealed record PackedWeight(DeviceMemory Memory, int Rows, int K, int Kp);
 /// collection (<see cref="ReleaseUnreachable"/>). A caller that knows a set is retired frees it at once with
 /// <see cref="Release"/> (PisaModel does, through <see cref="IWeightRelease"/>). Either way the free goes through
 /// <see cref="IGpuRuntime.Free"/>, whose pool is stream-ordered: queued kernels that still read the weight run
-/// before any later work can reuse its memory. Work recorded earlier (a CUDA graph) still holds the freed addresses:
-/// <see cref="Freed"/> tells the owner (CudaOps drops its graphs).
+/// before any later work can reuse its memory.
 /// </summary>
 public sealed class WeightCache(IGpuRuntime rt) : IDisposable
 {
@@ -53,10 +52,6 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
     private int _sweptAtCollection = -1;
     private readonly List<ICollection<HostTensor>> _trackers = [];
     private long _bytes;
-
-    /// <summary>Raised after device copies were freed (by <see cref="Release"/> or the sweep; the sweep before an upload
-    /// raises it under the cache's lock, so a handler must not call back into the cache).</summary>
-    public event Action? Freed;
 
     public PackedWeight Packed(HostTensor w)
     {
@@ -128,9 +123,9 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
     /// that is used again later is simply uploaded again). Returns the bytes freed.</summary>
     public long Release(IEnumerable<HostTensor> tensors)
     {
-        long freed = 0;
         lock (_lock)
         {
+            long freed = 0;
             foreach (var t in tensors)
                 if (_byTensor.TryGetValue(t, out var c))
                 {
@@ -139,21 +134,13 @@ public sealed class WeightCache(IGpuRuntime rt) : IDisposable
                 }
             if (freed > 0) _entries.RemoveAll(e => e.Copies.Released);
             _bytes -= freed;
+            return freed;
         }
-        if (freed > 0) Freed?.Invoke();
-        return freed;
     }
 
     /// <summary>Frees the device copies of every parameter the garbage collector has reclaimed. Runs by itself
     /// before an upload when a collection happened since the last sweep; returns the bytes freed.</summary>
     public long ReleaseUnreachable()
-    {
-        long freed = Sweep();
-        if (freed > 0) Freed?.Invoke();
-        return freed;
-    }
-
-    private long Sweep()
     {
         lock (_lock)
         {
