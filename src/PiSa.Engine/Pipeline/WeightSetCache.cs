@@ -14,6 +14,13 @@ namespace PiSa.Engine.Pipeline;
 /// Sets used by the run in progress (<see cref="BeginRun"/> marks a new run) are never evicted, so the adjustable
 /// mode's two sets cannot push each other out tile after tile; a budget smaller than one run's sets is exceeded
 /// for that run rather than failing, and restored at the next run's first lookup. An evicted set's UNet is disposed (its cached cross-attention K/V) and its merged tensors are released from the backend's weight cache (<see cref="IWeightRelease"/>).
+/// On a device backend the budget keeps sets on the host only: device memory is what the run's plan counts
+/// (<see cref="DeviceMemoryEstimator"/>: the sets of one run), so when a set must be uploaded (new, or released
+/// before) the device copies of every set the current run has not used are released first
+/// (<see cref="UNet2DConditionModel.ReleaseBackendCopies"/>; the set stays cached and is uploaded again if used).
+/// Without this, each new fused lambda pair of a `pisa serve` request added a set's weights on the device until the
+/// host budget evicted one. The device then holds at most the largest run's sets: a run only adds a set after the
+/// idle ones are gone.
 /// Not thread-safe: the model is used by one worker at a time (see PisaUpscaler).
 /// </summary>
 public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource unetBase, PisaCheckpoint lora, long budgetBytes)
@@ -25,6 +32,8 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
         public LoraMergedWeightSource Weights => weights;
         public long Bytes => bytes;
         public long LastRun;
+        /// <summary>Whether the backend may hold device copies of this set (false once released while idle).</summary>
+        public bool OnDevice;
     }
 
     private readonly LinkedList<Entry> _lru = new(); // most recently used first
@@ -35,6 +44,8 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
     public long Bytes => _lru.Sum(e => e.Bytes);
     public IReadOnlyList<string> Keys => _lru.Select(e => e.Key).ToList();
     public int Evictions { get; private set; }
+    /// <summary>Times an idle set's device copies were released to make room for another set's (see the summary).</summary>
+    public int DeviceReleases { get; private set; }
     /// <summary>Weight sets built (merged) so far; a call that raised it was a cold one (PisaUpscaler says so).</summary>
     public int Builds { get; private set; }
 
@@ -57,6 +68,8 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
             _lru.Remove(node);
             _lru.AddFirst(node);
             MakeRoom(0); // a budget exceeded by the previous run's pinned sets is restored here
+            if (!node.Value.OnDevice) ReleaseIdleDeviceCopies();   // it will be uploaded again
+            node.Value.OnDevice = true;
             return node.Value.UNet;
         }
         var weights = set switch
@@ -68,7 +81,8 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
         long bytes = EstimateBytes(weights);
         Builds++;
         MakeRoom(bytes);
-        var entry = new Entry(key, new UNet2DConditionModel(config, weights, ops), weights, bytes) { LastRun = _run };
+        ReleaseIdleDeviceCopies();
+        var entry = new Entry(key, new UNet2DConditionModel(config, weights, ops), weights, bytes) { LastRun = _run, OnDevice = true };
         _byKey[key] = _lru.AddFirst(entry);
         // Building a merged set evicted the base copies it replaced (gigabytes at SD 2.1): collect them now, before
         // the backend adds its packed copies on the first forward, instead of at a later peak.
@@ -110,9 +124,23 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
     {
         _lru.Remove(node);
         _byKey.Remove(node.Value.Key);
-        node.Value.UNet.Dispose();   // frees its cached cross-attention K/V
+        node.Value.UNet.ReleaseBackendCopies();   // its cached cross-attention K/V and what its passes uploaded
+        // Merged tensors a caller handed to the backend outside a UNet pass are the set's alone too.
         if (ops is IWeightRelease release) release.ReleaseWeights(node.Value.Weights.MergedTensors);
         Evictions++;
+    }
+
+    /// <summary>On a device backend, releases the device copies of the cached sets the current run has not used.</summary>
+    private void ReleaseIdleDeviceCopies()
+    {
+        if (ops is not IWeightRelease || !ops.HasDeviceMemory) return;
+        foreach (var e in _lru)
+            if (e.OnDevice && e.LastRun != _run)
+            {
+                e.UNet.ReleaseBackendCopies();
+                e.OnDevice = false;
+                DeviceReleases++;
+            }
     }
 
     public void Clear()

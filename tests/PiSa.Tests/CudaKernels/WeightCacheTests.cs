@@ -85,6 +85,97 @@ public class WeightCacheTests
         Assert.True(afterRetire < withOne / 2, $"{afterRetire} of {withOne} bytes still cached after retiring the set");
     }
 
+    /// <summary>The whole latent path (VAE encode, UNet, VAE decode) on the fake runtime, one model as `pisa serve` keeps
+    /// it (the default weight-set budget, which holds every set here), one run per lambda pair; the device bytes live after
+    /// each run.</summary>
+    private static (List<long> Live, List<long> Cached, PisaModel Model, CudaOps Ops) RunLambdas(LoraMode mode, (float Pix, float Sem)[] lambdas)
+    {
+        var rt = new FakeGpuRuntime();
+        var ops = new CudaOps(rt, ownsRuntime: false);
+        var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        var pipeline = new UpscalePipeline(model);
+        var x = Rand(5, 1, 3, 64, 64);
+        var live = new List<long>();
+        var cached = new List<long>();
+        foreach (var (pix, sem) in lambdas)
+        {
+            pipeline.RunLatentPath(x, new UpscaleOptions { Mode = mode, LambdaPix = pix, LambdaSem = sem });
+            live.Add(rt.LiveBytes);
+            cached.Add(ops.Weights.Bytes);
+        }
+        return (live, cached, model, ops);
+    }
+
+    /// <summary>Issue 9 leftover: each new fused lambda pair is a new merged set, and the host budget (12 GiB) keeps
+    /// several; their device copies used to stay with them (the tiny model grew by 1.64 MB a pair, SD 2.1 would by
+    /// about 1.7 GB a pair until the budget evicted a set). Now the device holds the running set only: after five changes
+    /// (the last back to an earlier pair, uploaded again) it holds what it held after one, with no collection asked for.
+    /// The first run holds more: the fused mode's distance notice also runs the exact pair once.</summary>
+    [Fact]
+    public void Device_memory_after_five_fused_lambda_changes_equals_that_after_one()
+    {
+        (float, float)[] lambdas = [(1f, 0.5f), (0.9f, 0.75f), (0.8f, 1f), (0.7f, 1.25f), (0.6f, 1.5f), (0.9f, 0.75f)];
+        var (live, cached, model, ops) = RunLambdas(LoraMode.Fused, lambdas);
+        using (ops)
+        using (model)
+        {
+            Assert.True(live[1] < live[0], $"after one change {live[1]} B, first run {live[0]} B");
+            for (int i = 2; i < live.Count; i++)
+            {
+                Assert.True(live[i] == live[1], $"device bytes after {i} lambda changes {live[i]}, after one {live[1]}: [{string.Join(", ", live)}]");
+                Assert.Equal(cached[1], cached[i]);
+            }
+            // The host cache still keeps every set (nothing evicted: the last pair was not merged again).
+            Assert.Equal(7, model.WeightSets.Keys.Count);
+            Assert.Equal(7, model.WeightSets.Builds);
+            Assert.Equal(0, model.WeightSets.Evictions);
+            Assert.True(model.WeightSets.DeviceReleases >= 5);
+        }
+    }
+
+    /// <summary>The exact adjustable mode combines the two fixed sets' predictions with the lambdas: a lambda change makes no
+    /// set, and device memory stays what the first run left.</summary>
+    [Fact]
+    public void Device_memory_stays_flat_across_exact_adjustable_lambda_changes()
+    {
+        (float, float)[] lambdas = [(1f, 1f), (0.5f, 0.8f), (1.2f, 0.3f), (0f, 1f), (0.7f, 0.7f)];
+        var (live, cached, model, ops) = RunLambdas(LoraMode.Adjustable, lambdas);
+        using (ops)
+        using (model)
+        {
+            Assert.All(live, b => Assert.Equal(live[0], b));
+            Assert.All(cached, b => Assert.Equal(cached[0], b));
+            Assert.Equal(2, model.WeightSets.Builds);
+            Assert.Equal(0, model.WeightSets.DeviceReleases);
+        }
+    }
+
+    /// <summary>An idle set's release covers everything its passes uploaded, not only its merged tensors: the fused QKV/KV
+    /// projections and the folded time biases the UNet made itself (no source names them) go at once too. Switching from
+    /// the default set to a fused one and back leaves the device as the default set alone left it.</summary>
+    [Fact]
+    public void An_idle_set_releases_its_derived_tensors_and_is_uploaded_again_when_used()
+    {
+        var rt = new FakeGpuRuntime();
+        using var ops = new CudaOps(rt, ownsRuntime: false);
+        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        var prompt = model.PromptEmbeddings("");
+        using var z = ops.Upload(Rand(3, 1, 8, 8, model.UNetConfig.InChannels));
+        long Run(string set, float pix = 1, float sem = 1)
+        {
+            model.BeginRun();
+            model.UNet(set, pix, sem).Forward(z, UpscalePipeline.Timestep, prompt).Dispose();
+            return rt.LiveBytes;
+        }
+        long pisa = Run("pisa");
+        long fused = Run("fused", 0.5f, 1f);
+        long pisaAgain = Run("pisa");
+        Assert.Equal(pisa, pisaAgain);
+        Assert.True(fused > 0);
+        Assert.Equal(2, model.WeightSets.Keys.Count);
+        Assert.Equal(2, model.WeightSets.DeviceReleases);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void UploadUnreferenced(WeightCache cache, int seed) => cache.Packed(Rand(seed, 16, 8, 3, 3));
 

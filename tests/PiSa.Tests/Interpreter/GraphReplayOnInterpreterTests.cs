@@ -60,6 +60,62 @@ public sealed class GraphReplayOnInterpreterTests
         Assert.Equal(liveBefore, rt.Memory.LiveAllocations); // graph memory released, nothing else lost
     }
 
+    /// <summary>A graph holds the addresses of the weights it read. Once one is released (an idle weight set, the text
+    /// encoder after the prompt) its memory may hold anything, so the graph must not replay: the free makes it stale
+    /// (GpuGraph.Stale), CudaOps drops it and the next call runs plainly, uploading the weight again. Before, the replay read the freed gamma (the interpreter
+    /// refuses a pointer into no live allocation).</summary>
+    [InterpreterFact]
+    public void Releasing_a_weight_drops_the_graphs_that_read_it()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        var gamma = Rand(1, 16); var beta = Rand(2, 16);
+        DeviceTensor F(DeviceTensor t) => ops.GroupNorm(t, gamma, beta, 4, 1e-6f, silu: true);
+        using var x = ops.Upload(Rand(9, 1, 7, 9, 16));
+        float[] Call() { using var y = ops.Replayable("f", x, F); return ops.Download(y).Data; }
+        var want = Call();                                   // warm-up: uploads gamma and beta
+        Assert.Equal(want, Call());                          // recorded and replayed
+        Assert.Equal(1, ops.GraphsRecorded);
+        Assert.True(((IWeightRelease)ops).ReleaseWeights([gamma]) > 0);
+        Assert.Equal(0, ops.GraphsInvalidated);              // noticed at the next call
+        using (var filler = ops.Upload(Rand(4, 1, 4, 4, 2))) { }   // something else may take the freed memory
+        Assert.Equal(want, Call());                          // runs plainly again: gamma uploaded again
+        Assert.Equal(1, ops.GraphsInvalidated);
+        Assert.Equal(want, Call());                          // recorded anew (and replayed)
+        Assert.Equal(2, ops.GraphsRecorded);
+        Assert.Equal(want, Call());
+        Assert.Equal(3, ops.GraphReplays);
+    }
+
+    /// <summary>A cross-attention caches the K/V of the last context it saw. A graph recorded for context A reads A's K/V;
+    /// once a plain pass over context B has replaced (freed) them, replaying A's graph read freed memory (the interpreter
+    /// reported UseAfterFree). Now the free makes the graph stale: the next call for A runs plainly (projecting A's K/V
+    /// again) and the one after records anew, with the plain results throughout. One tiny UNet cross-attention: well
+    /// under a second.</summary>
+    [InterpreterFact]
+    public void A_graph_is_not_replayed_after_the_cross_attention_kv_it_read_was_recomputed_for_another_context()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        using var unet = new UNet2DConditionModel(UnetConfig(), UnetWeights(), ops);
+        var attn = unet.Attentions.First(a => !a.SelfAttention);
+        using var ctxA = ops.Upload(Rand(31, 1, 7, attn.ContextDim));
+        using var ctxB = ops.Upload(Rand(32, 1, 7, attn.ContextDim));
+        using var x = ops.Upload(Rand(33, 1, 12, attn.QueryDim));
+        float[] Call(DeviceTensor ctx) { using var y = ops.Replayable((attn, ctx), x, t => attn.Forward(t, ctx)); return ops.Download(y).Data; }
+        var a = Call(ctxA);                     // plain: projects A's K/V
+        Assert.Equal(a, Call(ctxA));            // recorded and replayed
+        var b = Call(ctxB);                     // plain: B's K/V replace A's
+        Assert.NotEqual(a, b);
+        Assert.Equal(a, Call(ctxA));            // A's graph is stale: plain again
+        Assert.Equal(1, ops.GraphsInvalidated);
+        Assert.Equal(1, ops.GraphsRecorded);
+        Assert.Equal(a, Call(ctxA));            // recorded anew
+        Assert.Equal(2, ops.GraphsRecorded);
+        Assert.Equal(a, Call(ctxA));
+        Assert.Equal(3, ops.GraphReplays);
+    }
+
     [InterpreterFact]
     public void Work_that_copies_to_the_host_cannot_be_recorded_and_leaves_the_backend_usable()
     {

@@ -7,6 +7,9 @@ namespace PiSa.Engine.Backends.Cuda;
 /// compile, the prompt's K/V get cached: none of that may be captured); the second records f on graph-owned memory
 /// into a graph (its input and output buffers kept); every call from then on copies its input into the graph's input
 /// buffer, replays, and copies the output out. At most <see cref="MaxGraphs"/> graphs are kept (oldest dropped).
+/// A graph made stale (memory it reads but does not own was freed since: a released weight set, the prompt K/V a
+/// UNet recomputed for another prompt, see <see cref="GpuGraph.Stale"/>) is dropped and its key starts over with a
+/// plain run, which makes that state again.
 /// Off unless <see cref="UseGraphs"/> (PISA_CUDA_GRAPHS=1): the CUDA path has not yet run on a GPU.
 /// </summary>
 public sealed partial class CudaOps
@@ -30,6 +33,8 @@ public sealed partial class CudaOps
     /// <summary>Graphs recorded so far and replays done (for tests and the profile).</summary>
     public int GraphsRecorded { get; private set; }
     public int GraphReplays { get; private set; }
+    /// <summary>Graphs dropped because memory they read was freed (<see cref="GpuGraph.Stale"/>).</summary>
+    public int GraphsInvalidated { get; private set; }
     /// <summary>Kernel launches in the most recently recorded graph.</summary>
     public int LastGraphLaunches { get; private set; }
 
@@ -44,6 +49,14 @@ public sealed partial class CudaOps
             _graphEntries[id] = e;
             _graphOrder.AddLast(id);
             EvictOldGraphs();
+        }
+        if (e.Graph is { Stale: true })
+        {
+            DropEntry(e);
+            e.Graph = null;
+            e.In = e.Out = null;
+            e.Calls = 0;
+            GraphsInvalidated++;
         }
         e.Calls++;
         if (e.Calls == 1) return f(input);   // warm-up: nothing of this may be captured

@@ -11,6 +11,10 @@ namespace PiSa.Engine.Backends.Cuda;
 /// the graph. Freeing it while recording makes it reusable by later allocations of the same size in the same
 /// recording (same order on every replay); freeing it afterwards keeps it with the graph. Disposing the graph
 /// releases what its users freed and hands what is still in use back to ordinary ownership.
+///
+/// Memory older than the recording that the graph reads (weights, a prompt's cached K/V) stays its owners': when any
+/// of it is freed after the recording, the graph is <see cref="GpuGraph.Stale"/> (a replay would read whatever
+/// lives there now) and the runtimes refuse to replay it; the caller records anew.
 /// </summary>
 public interface IGpuGraphRuntime
 {
@@ -31,7 +35,13 @@ public sealed class GpuGraph : IDisposable
     internal readonly Dictionary<IntPtr, long> Owned = new();
     internal readonly HashSet<IntPtr> Released = new();
     internal readonly Dictionary<long, Stack<IntPtr>> Reusable = new();
+    /// <summary>Every device address the recorded work was given (kernel pointer arguments, LinearF16 operands),
+    /// sorted when the recording ends.</summary>
+    internal readonly List<IntPtr> Reads = new();
     private Action<GpuGraph>? _dispose;
+
+    /// <summary>Memory the graph reads but does not own was freed since it was recorded: it must not be replayed.</summary>
+    public bool Stale { get; internal set; }
 
     public int Launches { get; internal set; }
     public int LinearCalls { get; internal set; }
@@ -54,7 +64,40 @@ public sealed class GpuGraph : IDisposable
 internal sealed class GraphMemoryLedger
 {
     private readonly Dictionary<IntPtr, GpuGraph> _owner = new();
+    /// <summary>Recorded graphs not yet dropped (at most CudaOps.MaxGraphs): those a free may make stale.</summary>
+    private readonly List<GpuGraph> _finished = new();
     public GpuGraph? Recording { get; set; }
+
+    /// <summary>While recording: the recorded work is given device address <paramref name="p"/>.</summary>
+    public void Read(IntPtr p)
+    {
+        if (Recording is not null && p != IntPtr.Zero) Recording.Reads.Add(p);
+    }
+
+    /// <summary>The recording ended: <paramref name="g"/> may be replayed from now on (the caller has cleared Recording).</summary>
+    public void Finished(GpuGraph g)
+    {
+        g.Reads.Sort((a, b) => a.CompareTo(b));
+        _finished.Add(g);
+    }
+
+    /// <summary>Refuses to replay a graph that would read freed memory.</summary>
+    public static void CheckReplayable(GpuGraph g)
+    {
+        if (g.Stale) throw new PisaException("replay of a graph that reads device memory freed since it was recorded");
+    }
+
+    /// <summary>Memory [p, p + bytes) that no graph owns is freed: every graph that reads an address in it is stale.</summary>
+    private void Freed(IntPtr p, long bytes)
+    {
+        foreach (var g in _finished)
+        {
+            if (g.Stale) continue;
+            int i = g.Reads.BinarySearch(p);
+            if (i < 0) i = ~i;
+            if (i < g.Reads.Count && (ulong)((long)g.Reads[i] - (long)p) < (ulong)bytes) g.Stale = true;
+        }
+    }
 
     /// <summary>While recording: a block of exactly <paramref name="bytes"/> freed earlier in this recording.</summary>
     public bool TryReuse(long bytes, out IntPtr p)
@@ -78,6 +121,7 @@ internal sealed class GraphMemoryLedger
     {
         if (!_owner.TryGetValue(p, out var g))
         {
+            Freed(p, bytes);   // no graph owns it: graphs recorded earlier that read it cannot be replayed any more
             // Older memory freed while recording: the graph read it before this point, so no one else may have it
             // while the graph lives (the pool would hand it out again and a replay would read someone else's data).
             if (Recording is null) return false;
@@ -97,11 +141,16 @@ internal sealed class GraphMemoryLedger
     /// <summary>The graph's blocks its users already freed (to release now); the others return to ordinary ownership.</summary>
     public List<(IntPtr Ptr, long Bytes)> Drop(GpuGraph g)
     {
+        _finished.Remove(g);
         var release = new List<(IntPtr, long)>();
         foreach (var (p, bytes) in g.Owned)
         {
             _owner.Remove(p);
-            if (g.Released.Contains(p)) release.Add((p, bytes));
+            if (g.Released.Contains(p))
+            {
+                release.Add((p, bytes));
+                Freed(p, bytes);   // another graph may read what this one's work left there
+            }
         }
         g.Owned.Clear();
         g.Released.Clear();

@@ -30,6 +30,7 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuGraphRuntime
         _graphs.Recording = null;
         try { g.Payload = CudaGraph.EndCapture(_stream); }
         catch { g.Dispose(); throw; }
+        _graphs.Finished(g);
         return g;
     }
 
@@ -49,6 +50,7 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuGraphRuntime
         OnCallingThread();
         ObjectDisposedException.ThrowIf(graph.Disposed, graph);
         RefuseWhileCapturing("a graph replay");
+        GraphMemoryLedger.CheckReplayable(graph);
         if (graph.Payload is not CudaGraphExec exec) throw new PisaException("this graph was not captured by the CUDA runtime");
         exec.Launch(_stream);
     }

@@ -171,7 +171,12 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
             fn.SetMaxDynamicSharedMemory(sharedBytes);   // a driver call: once per kernel and size, not per launch
             _smemRaised[fn] = sharedBytes;
         }
-        if (_graphs.Recording is { } rec) rec.Launches++;
+        if (_graphs.Recording is { } rec)
+        {
+            rec.Launches++;
+            for (int i = 0; i < args.Count; i++)
+                if (args.KindAt(i) == 'P') _graphs.Read(args.PointerAt(i));
+        }
         ReadOnlySpan<byte> blob = args.Blob;
         void** ptrs = stackalloc void*[Math.Max(args.Count, 1)];
         fixed (byte* b = blob)
@@ -205,7 +210,11 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
     public void LinearF16(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
     {
         OnCallingThread();
-        if (_graphs.Recording is { } rec) rec.LinearCalls++;
+        if (_graphs.Recording is { } rec)
+        {
+            rec.LinearCalls++;
+            foreach (var p in (ReadOnlySpan<IntPtr>)[x, w, bias, residual, y]) _graphs.Read(p);
+        }
         float beta = 0f;
         if (residual != IntPtr.Zero)
         {

@@ -27,6 +27,7 @@ public sealed partial class PtxGpuRuntime : IGpuGraphRuntime
     {
         var g = _graphs.Recording ?? throw new PisaException("EndCapture without BeginCapture");
         _graphs.Recording = null;
+        _graphs.Finished(g);
         return g;
     }
 
@@ -41,6 +42,7 @@ public sealed partial class PtxGpuRuntime : IGpuGraphRuntime
     {
         ObjectDisposedException.ThrowIf(graph.Disposed, graph);
         RefuseWhileCapturing("a graph replay");
+        GraphMemoryLedger.CheckReplayable(graph);
         if (graph.Payload is not List<object> steps) throw new PisaException("this graph was not recorded by the PTX runtime");
         foreach (var s in steps)
         {
@@ -58,16 +60,19 @@ public sealed partial class PtxGpuRuntime : IGpuGraphRuntime
         _memory.Write((ulong)(long)dst, tmp);
     }
 
-    private void RecordLaunch(GpuGraph g, PtxKernel fn, string kernel, Dim3 grid, Dim3 block, int shared, byte[][] values)
+    private void RecordLaunch(GpuGraph g, PtxKernel fn, string kernel, Dim3 grid, Dim3 block, int shared, byte[][] values, KernelArgs args)
     {
         ((List<object>)g.Payload!).Add(new RecordedLaunch(fn, kernel, grid, block, shared, values));
         g.Launches++;
+        for (int i = 0; i < values.Length; i++)
+            if (args.KindAt(i) == 'P') _graphs.Read(args.PointerAt(i));
     }
 
     private void RecordLinear(GpuGraph g, IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
     {
         ((List<object>)g.Payload!).Add(new RecordedLinear(x, w, bias, residual, y, rows, inF, outF));
         g.LinearCalls++;
+        foreach (var p in (ReadOnlySpan<IntPtr>)[x, w, bias, residual, y]) _graphs.Read(p);
     }
 
     private void RefuseWhileCapturing(string what)

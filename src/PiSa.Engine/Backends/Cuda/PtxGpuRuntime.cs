@@ -169,7 +169,7 @@ public sealed partial class PtxGpuRuntime : IGpuRuntime, IDeviceMemoryStats
                 throw new PisaException($"{kernel}: argument {i} ({args.KindAt(i)}, {size} bytes) does not match parameter {fn.Params[i].Name} ({fn.Params[i].Size} bytes)");
             values[i] = blob.Slice(args.OffsetAt(i), size).ToArray();
         }
-        if (_graphs.Recording is { } g) { RecordLaunch(g, fn, kernel, grid, block, sharedBytes, values); return; }
+        if (_graphs.Recording is { } g) { RecordLaunch(g, fn, kernel, grid, block, sharedBytes, values, args); return; }
         Execute(fn, kernel, grid, block, sharedBytes, values);
     }
 

@@ -20,6 +20,10 @@ public sealed class UNet2DConditionModel : IDisposable
     private readonly UNetMidBlock _mid;
     private readonly UNetUpBlock[] _up;
     private float? _foldedTimestep;
+    /// <summary>The parameters whose backend copies this model's passes made (<see cref="IWeightRelease.TrackWeights"/>):
+    /// its merged and derived tensors (fused projections, folded biases) and any shared base tensor it was the first to
+    /// use. Tracked rather than listed, so a tensor a layer makes in future cannot be missed.</summary>
+    private readonly List<HostTensor> _backendCopies = [];
 
     public UNetConfig Config => _cfg;
 
@@ -85,6 +89,22 @@ public sealed class UNet2DConditionModel : IDisposable
         foreach (var a in Attentions) a.Dispose();
     }
 
+    /// <summary>
+    /// Frees what this model holds on a device backend (<see cref="IWeightRelease"/>): the cached cross-attention K/V and
+    /// the backend's copies of every parameter its passes uploaded (a weight set retired, or idle while another set
+    /// runs). The model stays usable: its next pass uploads again what it needs. A shared base tensor it uploaded first
+    /// goes too; the next pass of another model that uses it uploads it again (vectors and conv_in: small). Returns the
+    /// bytes freed; 0 on a backend without its own copies.
+    /// </summary>
+    public long ReleaseBackendCopies()
+    {
+        Dispose();
+        if (_ops is not IWeightRelease release) return 0;
+        long freed = release.ReleaseWeights(_backendCopies);
+        _backendCopies.Clear();
+        return freed;
+    }
+
     private IEnumerable<ResnetBlock2D> AllResnets() =>
         _down.SelectMany(b => b.Resnets).Concat(_mid.Resnets).Concat(_up.SelectMany(b => b.Resnets));
 
@@ -117,6 +137,8 @@ public sealed class UNet2DConditionModel : IDisposable
         if (encoderHiddenStates.Dim(0) != n && encoderHiddenStates.Dim(0) != 1)
             throw new PisaException($"UNet: encoder_hidden_states batch {encoderHiddenStates.Dim(0)} does not match sample batch {n}");
 
+        // Every parameter this pass copies to the backend for the first time is recorded (ReleaseBackendCopies).
+        using var tracking = (_ops as IWeightRelease)?.TrackWeights(_backendCopies);
         var context = encoderHiddenStates.Dim(0) == n ? encoderHiddenStates : RepeatBatch(encoderHiddenStates, n);
         PrepareTimestep(timestep);
         DeviceTensor? tembAct = null; // resnets use their folded conv1 biases
