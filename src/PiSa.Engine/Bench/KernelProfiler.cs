@@ -116,13 +116,13 @@ public sealed class KernelProfiler : ILaunchObserver, IDisposable
             {
                 long stageInstr = rows.Sum(r => r.Counters?.TotalInstructions ?? 0);
                 sb.AppendLine(inv, $"stage {stage.Key}: {stage.Count()} launches, {stageInstr / 1e6:F2} M thread-instructions (interpreter counters, not GPU times)");
-                sb.AppendLine(inv, $"  {"block",-18} {"kernel",-30} {"calls",6} {"Minstr",10} {"share",6} {"mma",10} {"sect/req",8} {"wave/req",8} {"MB r/w",14} {"GFLOP",9}");
+                sb.AppendLine(inv, $"  {"block",-18} {"kernel",-30} {"calls",6} {"Minstr",10} {"share",6} {"mma/wgmma",12} {"sect/req",8} {"wave/req",8} {"MB r/w",14} {"GFLOP",9}");
                 foreach (var r in rows.OrderByDescending(r => r.Counters?.TotalInstructions ?? 0))
                 {
                     var c = r.Counters;
                     long instr = c?.TotalInstructions ?? 0;
                     string rw = c is null ? "-" : $"{c.GlobalBytesRead / 1e6:F1}/{c.GlobalBytesWritten / 1e6:F1}";
-                    sb.AppendLine(inv, $"  {r.Block,-18} {r.Kernel,-30} {r.Calls,6} {instr / 1e6,10:F2} {Share(instr, stageInstr),6} {(c?.MmaCount ?? 0),10} {(c?.SectorsPerRequest ?? 0),8:F2} {(c?.WavefrontsPerSharedRequest ?? 0),8:F2} {rw,14} {r.Flops / 1e9,9:F3}");
+                    sb.AppendLine(inv, $"  {r.Block,-18} {r.Kernel,-30} {r.Calls,6} {instr / 1e6,10:F2} {Share(instr, stageInstr),6} {$"{c?.MmaCount ?? 0}/{c?.WgmmaCount ?? 0}",12} {(c?.SectorsPerRequest ?? 0),8:F2} {(c?.WavefrontsPerSharedRequest ?? 0),8:F2} {rw,14} {r.Flops / 1e9,9:F3}");
                 }
             }
             else
@@ -169,6 +169,7 @@ public sealed class KernelProfiler : ILaunchObserver, IDisposable
                 {
                     j.WriteNumber("thread_instructions", c.TotalInstructions);
                     j.WriteNumber("mma", c.MmaCount);
+                    j.WriteNumber("wgmma", c.WgmmaCount);
                     j.WriteNumber("sectors_per_request", c.SectorsPerRequest);
                     j.WriteNumber("wavefronts_per_shared_request", c.WavefrontsPerSharedRequest);
                     j.WriteNumber("bytes_read", c.GlobalBytesRead);

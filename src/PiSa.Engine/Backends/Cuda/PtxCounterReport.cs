@@ -6,7 +6,7 @@ namespace PiSa.Engine.Backends.Cuda;
 
 /// <summary>
 /// The interpreter's counters per kernel as a table (selftest and profile on --device ptx): launches, thread-instructions
-/// and their mix, mma count, coalescing (32-byte sectors per global request; 4 is ideal for 4-byte lanes, 16 for 16-byte),
+/// and their mix, mma.sync and wgmma counts, coalescing (32-byte sectors per global request; 4 is ideal for 4-byte lanes, 16 for 16-byte),
 /// bank conflicts (shared wavefronts per request; 1 is conflict-free), bytes moved, and the interpreter's own time and rate.
 /// These are a model of where GPU time goes, not GPU times.
 /// </summary>
@@ -17,7 +17,7 @@ public static class PtxCounterReport
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.AppendLine(string.Format(inv, "{0,-24} {1,8} {2,12} {3,26} {4,10} {5,8} {6,8} {7,10} {8,10} {9,8} {10,8}",
-            "kernel", "launches", "Minstr", "int/fp32/cvt/mem/ctl/coll %", "mma", "sect/req", "wave/req", "MB read", "MB write", "wall s", "Minstr/s"));
+            "kernel", "launches", "Minstr", "int/fp32/cvt/mem/ctl/coll %", "mma/wgmma", "sect/req", "wave/req", "MB read", "MB write", "wall s", "Minstr/s"));
         PtxLaunchStats? all = null;
         foreach (var (name, s) in tallies.OrderByDescending(kv => kv.Value.TotalInstructions))
         {
@@ -37,7 +37,7 @@ public static class PtxCounterReport
             .Select(v => (100.0 * v / t).ToString("F0", inv)));
         double wall = s.WallTime.TotalSeconds;
         sb.AppendLine(string.Format(inv, "{0,-24} {1,8} {2,12:F2} {3,26} {4,10} {5,8:F2} {6,8:F2} {7,10:F2} {8,10:F2} {9,8:F2} {10,8:F1}",
-            name, s.Launches, s.TotalInstructions / 1e6, mix, s.MmaCount, s.SectorsPerRequest, s.WavefrontsPerSharedRequest,
+            name, s.Launches, s.TotalInstructions / 1e6, mix, $"{s.MmaCount}/{s.WgmmaCount}", s.SectorsPerRequest, s.WavefrontsPerSharedRequest,
             s.GlobalBytesRead / 1e6, s.GlobalBytesWritten / 1e6, wall, wall > 0 ? s.TotalInstructions / 1e6 / wall : 0));
     }
 }
