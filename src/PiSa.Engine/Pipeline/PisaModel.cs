@@ -178,8 +178,10 @@ public sealed class PisaModel : IDisposable
     /// are the base objects, shared by all sets (and by the backend's weight cache).</summary>
     public UNet2DConditionModel UNet(string set, float lambdaPix = 1, float lambdaSem = 1) => _unets.Get(set, lambdaPix, lambdaSem);
 
-    /// <summary>One image's run begins: the weight sets it uses stay cached until it ends.</summary>
-    public void BeginRun() => _unets.BeginRun();
+    /// <summary>One image's run begins: the weight sets it uses stay cached until it ends; with
+    /// <paramref name="sets"/> (<see cref="WeightSetCache.KeyOf"/>) the device keeps only those (see
+    /// <see cref="WeightSetCache.BeginRun"/>).</summary>
+    public void BeginRun(IReadOnlyCollection<string>? sets = null) => _unets.BeginRun(sets);
 
     public void Dispose()
     {

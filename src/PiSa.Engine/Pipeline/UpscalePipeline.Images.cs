@@ -36,7 +36,7 @@ public sealed partial class UpscalePipeline
         if (grid != null && o.Mode != LoraMode.Adjustable)
             throw new PisaException("a lambda grid needs the adjustable mode");
         if (grid is { Count: 0 }) throw new ArgumentException("empty lambda grid");
-        model.BeginRun();
+        model.BeginRun(WeightSetsOf(o));
         bool deep = input.Rgb16 != null;
         hooks.StageStarted("preprocess");
         var pre = Timer.Time("preprocess", () => deep

@@ -28,13 +28,23 @@ public sealed partial class UpscalePipeline(PisaModel model)
     public List<string> Notices { get; } = [];
     private bool _fusedDistanceReported;
 
+    /// <summary>The weight sets (<see cref="WeightSetCache.KeyOf"/>) a run in these options uses: the fused mode's first
+    /// run also runs the exact pair for its distance notice.</summary>
+    private string[] WeightSetsOf(UpscaleOptions o) => o.Mode switch
+    {
+        LoraMode.Default => ["pisa"],
+        LoraMode.Adjustable => ["pisa", "pix"],
+        _ when _fusedDistanceReported => [WeightSetCache.KeyOf("fused", o.LambdaPix, o.LambdaSem)],
+        _ => [WeightSetCache.KeyOf("fused", o.LambdaPix, o.LambdaSem), "pisa", "pix"],
+    };
+
     private (int W, int H) _lastSize;
 
     public UpscaleResult Run(RgbImage input, UpscaleOptions o, bool keepTensors = false, RunHooks? hooks = null)
     {
         o.Validate();
         hooks ??= RunHooks.None;
-        model.BeginRun();
+        model.BeginRun(WeightSetsOf(o));
         var tensors = keepTensors ? new Dictionary<string, HostTensor>() : null;
 
         hooks.StageStarted("preprocess");
@@ -60,7 +70,7 @@ public sealed partial class UpscalePipeline(PisaModel model)
     public HostTensor RunLatentPath(HostTensor modelInput, UpscaleOptions o, RunHooks? hooks = null)
     {
         o.Validate();
-        model.BeginRun();
+        model.BeginRun(WeightSetsOf(o));
         ReleaseCachesOnNewSize(modelInput);
         return LatentPath(modelInput, o, null, hooks ?? RunHooks.None);
     }

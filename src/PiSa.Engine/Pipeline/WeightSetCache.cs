@@ -49,8 +49,22 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
     /// <summary>Weight sets built (merged) so far; a call that raised it was a cold one (PisaUpscaler says so).</summary>
     public int Builds { get; private set; }
 
-    /// <summary>A new run starts: sets it touches from now on are pinned until the next call.</summary>
-    public void BeginRun() => _run++;
+    /// <summary>A new run starts: sets it touches from now on are pinned until the next call. With
+    /// <paramref name="keys"/> (<see cref="KeyOf"/>, the sets the run will use), a device backend first releases the
+    /// device copies of every other set, so the run holds what its plan counts (a default run after a fused one
+    /// that also ran the exact pair would otherwise keep three sets on the device).</summary>
+    public void BeginRun(IReadOnlyCollection<string>? keys = null)
+    {
+        _run++;
+        if (keys is null || ops is not IWeightRelease || !ops.HasDeviceMemory) return;
+        foreach (var e in _lru)
+            if (e.OnDevice && !keys.Contains(e.Key))
+            {
+                e.UNet.ReleaseBackendCopies();
+                e.OnDevice = false;
+                DeviceReleases++;
+            }
+    }
 
     public static string KeyOf(string set, float lambdaPix, float lambdaSem) => set switch
     {

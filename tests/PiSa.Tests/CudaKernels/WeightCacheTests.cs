@@ -176,6 +176,30 @@ public class WeightCacheTests
         Assert.Equal(2, model.WeightSets.DeviceReleases);
     }
 
+    /// <summary>A default run right after a fused one (whose distance notice also ran the exact pair: three sets on the
+    /// device) holds on the device what a default run alone holds: the run says its sets up front.</summary>
+    [Fact]
+    public void A_default_run_after_a_fused_one_keeps_only_its_own_set_on_the_device()
+    {
+        long DefaultAlone()
+        {
+            var (live, _, model, ops) = RunLambdas(LoraMode.Default, [(1f, 1f)]);
+            using (ops) using (model) return live[0];
+        }
+        var rt = new FakeGpuRuntime();
+        using var ops = new CudaOps(rt, ownsRuntime: false);
+        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        var pipeline = new UpscalePipeline(model);
+        var x = Rand(5, 1, 3, 64, 64);
+        pipeline.RunLatentPath(x, new UpscaleOptions { Mode = LoraMode.Fused, LambdaPix = 0.8f, LambdaSem = 1.2f });
+        long afterFused = rt.LiveBytes;
+        pipeline.RunLatentPath(x, new UpscaleOptions { Mode = LoraMode.Default });
+        long afterDefault = rt.LiveBytes;
+        Assert.True(afterDefault < afterFused, $"default run after fused: {afterDefault} B, fused run {afterFused} B");
+        Assert.Equal(DefaultAlone(), afterDefault);
+        Assert.Equal(3, model.WeightSets.Keys.Count);   // still cached on the host
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void UploadUnreferenced(WeightCache cache, int seed) => cache.Packed(Rand(seed, 16, 8, 3, 3));
 
