@@ -31,21 +31,13 @@ public class PtxCheckTests
         return (dev, [px, pw, pb, 0UL, py, N, H, W, C, O, H, W, KH, KW, 1, 1, 1, Kp], py);
     }
 
-    static PtxCheckException Check(Action a)
-    {
-        var e = Assert.Throws<PtxCheckException>(a);
-        Assert.Contains("seed", e.Message);
-        Assert.Contains("PTX line", e.Message);
-        return e;
-    }
-
     [PtxFact]
     public void RemovingTheSyncthreadsAfterTheMmaLoopOfConvIsARace()
     {
         var src = Broken("conv.cu", "        __syncthreads();\n    }\n\n    // ---- epilogue", "    }\n\n    // ---- epilogue");
         var k = PtxCompile.Kernel("conv_race.cu", src, "conv2d_igemm_f16");
         var (dev, args, _) = ConvSetup();
-        var e = Check(() => dev.Launch(k, new PtxDim3(1, 1), new PtxDim3(128), args));
+        var e = PtxChecks.Expect(() => dev.Launch(k, new PtxDim3(1, 1), new PtxDim3(128), args));
         Assert.Equal(PtxCheckKind.SharedRace, e.Kind);
         Assert.Equal("conv2d_igemm_f16", e.Kernel);
         Assert.Contains("shared memory", e.BufferLabel);
@@ -72,7 +64,7 @@ public class PtxCheckTests
         int n = 300;
         ulong px = dev.Upload(Enumerable.Range(0, n).Select(i => (Half)(i * 0.01f)).ToArray(), "x");
         ulong py = dev.Output<Half>(n, "y");
-        var e = Check(() => dev.Launch(k, new PtxDim3(2), new PtxDim3(256), px, py, n));
+        var e = PtxChecks.Expect(() => dev.Launch(k, new PtxDim3(2), new PtxDim3(256), px, py, n));
         Assert.Equal(PtxCheckKind.OutOfBounds, e.Kind);
         Assert.Equal(new PtxDim3(1, 0, 0), e.Block);            // block and thread indices, not dimensions
         Assert.Equal(new PtxDim3(300 - 256, 0, 0), e.Thread);
@@ -86,7 +78,7 @@ public class PtxCheckTests
         var src = Broken("conv.cu", "if (tid < BM) {", "if (tid < BM - 1) {");
         var k = PtxCompile.Kernel("conv_uninit.cu", src, "conv2d_igemm_f16");
         var (dev, args, _) = ConvSetup();
-        var e = Check(() => dev.Launch(k, new PtxDim3(1, 1), new PtxDim3(128), args));
+        var e = PtxChecks.Expect(() => dev.Launch(k, new PtxDim3(1, 1), new PtxDim3(128), args));
         Assert.Equal(PtxCheckKind.UninitialisedShared, e.Kind);
         Assert.NotNull(e.Address);
     }
@@ -129,7 +121,7 @@ public class PtxCheckTests
     {
         var dev = new PtxTestDevice();
         ulong y = dev.Output<float>(64, "y");
-        var e = Check(() => dev.Launch(T("early_exit_barrier"), new PtxDim3(1), new PtxDim3(64), y));
+        var e = PtxChecks.Expect(() => dev.Launch(T("early_exit_barrier"), new PtxDim3(1), new PtxDim3(64), y));
         Assert.Equal(PtxCheckKind.BarrierDivergence, e.Kind);
     }
 
@@ -138,7 +130,7 @@ public class PtxCheckTests
     {
         var dev = new PtxTestDevice();
         ulong y = dev.Output<float>(64, "y");
-        var e = Check(() => dev.Launch(T("shfl_vs_barrier"), new PtxDim3(1), new PtxDim3(64), y));
+        var e = PtxChecks.Expect(() => dev.Launch(T("shfl_vs_barrier"), new PtxDim3(1), new PtxDim3(64), y));
         Assert.Equal(PtxCheckKind.Deadlock, e.Kind);
         Assert.Contains("bar.sync", e.Message);
     }
@@ -148,7 +140,7 @@ public class PtxCheckTests
     {
         var dev = new PtxTestDevice();
         ulong y = dev.Output<float>(32, "y");
-        var e = Check(() => dev.Launch(T("shfl_exited"), new PtxDim3(1), new PtxDim3(32), y));
+        var e = PtxChecks.Expect(() => dev.Launch(T("shfl_exited"), new PtxDim3(1), new PtxDim3(32), y));
         Assert.Equal(PtxCheckKind.InactiveLane, e.Kind);
         Assert.Contains("exited", e.Message);
     }
@@ -158,7 +150,7 @@ public class PtxCheckTests
     {
         var dev = new PtxTestDevice();
         ulong p = dev.Upload(new byte[16], "bytes"), y = dev.Output<float>(1, "y");
-        var e = Check(() => dev.Launch(T("misaligned"), new PtxDim3(1), new PtxDim3(1), p, y));
+        var e = PtxChecks.Expect(() => dev.Launch(T("misaligned"), new PtxDim3(1), new PtxDim3(1), p, y));
         Assert.Equal(PtxCheckKind.Misaligned, e.Kind);
         Assert.Equal(p + 2, e.Address);
         Assert.Equal("bytes", e.BufferLabel);
@@ -170,7 +162,7 @@ public class PtxCheckTests
         var k = PtxCompile.Kernel("elementwise.cu", KernelSources.Get("elementwise.cu"), "f16_to_f32");
         var dev = new PtxTestDevice();
         ulong x = dev.Output<Half>(64, "never written"), y = dev.Output<float>(64, "y");
-        var e = Check(() => dev.Launch(k, new PtxDim3(1), new PtxDim3(64), x, y, 64));
+        var e = PtxChecks.Expect(() => dev.Launch(k, new PtxDim3(1), new PtxDim3(64), x, y, 64));
         Assert.Equal(PtxCheckKind.UninitialisedGlobal, e.Kind);
         Assert.Equal("never written", e.BufferLabel);
         // with the checks off the poison (0xFFFF, a NaN) is read as the GPU would read garbage
@@ -183,7 +175,7 @@ public class PtxCheckTests
     {
         var dev = new PtxTestDevice();
         ulong y = dev.Output<float>(64, "y"), z = dev.Output<float>(64, "z");
-        var e = Check(() => dev.Launch(T("nc_after_write"), new PtxDim3(1), new PtxDim3(64), y, z));
+        var e = PtxChecks.Expect(() => dev.Launch(T("nc_after_write"), new PtxDim3(1), new PtxDim3(64), y, z));
         Assert.Equal(PtxCheckKind.NonCoherentRead, e.Kind);
         Assert.Equal("y", e.BufferLabel);
         // the same load in the next launch is fine: y was written by an earlier launch
@@ -197,7 +189,7 @@ public class PtxCheckTests
         var dev = new PtxTestDevice();
         ulong x = dev.Upload(new Half[64], "freed x"), y = dev.Output<float>(64, "y");
         dev.Memory.Free(x);
-        var e = Check(() => dev.Launch(k, new PtxDim3(1), new PtxDim3(64), x, y, 64));
+        var e = PtxChecks.Expect(() => dev.Launch(k, new PtxDim3(1), new PtxDim3(64), x, y, 64));
         Assert.Equal(PtxCheckKind.UseAfterFree, e.Kind);
         Assert.Equal("freed x", e.BufferLabel);
     }

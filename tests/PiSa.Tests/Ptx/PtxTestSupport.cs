@@ -50,6 +50,19 @@ internal static class PtxCompile
 }
 
 /// <summary>A PtxMemory + PtxExecutor with typed upload/download helpers for tests.</summary>
+/// <summary>Asserts that an interpreter run stops with a check failure that says where (PTX line) and how to
+/// reproduce it (the seed); returns it for the caller's own assertions.</summary>
+internal static class PtxChecks
+{
+    public static PtxCheckException Expect(Action a)
+    {
+        var e = Assert.Throws<PtxCheckException>(a);
+        Assert.Contains("seed", e.Message);
+        Assert.Contains("PTX line", e.Message);
+        return e;
+    }
+}
+
 internal sealed class PtxTestDevice
 {
     public PtxMemory Memory { get; } = new(1L << 30);
