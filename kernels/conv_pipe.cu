@@ -42,8 +42,9 @@
 //   path needs C1 % 8 == 0 too, so that no chunk straddles the two tensors.
 //
 // Hopper (WG = true; compiled only with -DPISA_WGMMA, for sm_90a, or compute_90 for the PTX interpreter): the same
-// loads, walk and epilogue, but the 128x128 tile's two warpgroups (4 warps each, rows 64*wg..64*wg+63) multiply with
-// wgmma.mma_async m64n128k16 straight from shared memory instead of ldmatrix + mma.sync. The stage buffers then hold
+// tiles, loads, walk and epilogue, but each warpgroup (4 warps, tile rows 64*wg..64*wg+63) multiplies its rows by the
+// whole BN-column B tile with one wgmma.mma_async m64nBNk16 per k16 step straight from shared memory, instead of
+// ldmatrix + mma.sync. The stage buffers then hold
 // each operand in the descriptor's canonical K-major layout without swizzle: "core matrices" of 8 rows x 8 halfs,
 // 128 contiguous bytes each, the 4 core matrices of a k-tile's 8 rows next to each other (leading-dimension offset
 // LBO = 128 bytes between k chunks), 8-row groups 512 bytes apart (stride offset SBO). The loader maps 8 consecutive
@@ -136,7 +137,7 @@ struct PipeCfg {   // enum constants, not static constexpr members: those can be
     static_assert(BM * PIPE_BK / 8 % THREADS == 0 && BN * PIPE_BK / 8 % THREADS == 0, "whole 16-byte chunks per thread");
     static_assert(PIPE_BK * BM % THREADS == 0 && THREADS % PIPE_BK == 0, "whole scalar rows per thread");
     static_assert(NT % 2 == 0 && TABLE_BYTES % 16 == 0, "B fragments load in pairs; tiles 16-byte aligned");
-    static_assert(!WG || (THREADS == BM * 2 && BN % 8 == 0 && BN <= 256 && PIPE_BK == 32), "wgmma: one warpgroup per 64 rows");
+    static_assert(!WG || (THREADS == BM * 2 && (BN == 64 || BN == 128) && PIPE_BK == 32), "wgmma: one warpgroup per 64 rows");
 };
 
 // Shared offset in halfs of element (row, k) of a stage's A or B tile: padded rows for ldmatrix, or the wgmma
@@ -188,6 +189,29 @@ template <int N> __device__ __forceinline__ void wgmma_m64n128k16(float* d, unsi
                    "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
                    "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
                  : "l"(da), "l"(db), "r"(1) : "memory");
+}
+
+// d[32] (+)= A[64 rows][16 k] * B[64 cols][16 k]^T: the same, for the 64-column tiles.
+template <int N> __device__ __forceinline__ void wgmma_m64n64k16(float* d, unsigned long long da, unsigned long long db)
+{
+    static_assert(N == 64, "one instruction shape");
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+                 "}, %32, %33, p, 1, 1, 0, 0;\n}"
+                 :
+                   "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db), "r"(1) : "memory");
+}
+// The warpgroup's instruction for a tile BN columns wide.
+template <int BN> __device__ __forceinline__ void wgmma_tile(float* d, unsigned long long da, unsigned long long db)
+{
+    if constexpr (BN == 128) wgmma_m64n128k16<BN>(d, da, db);
+    else wgmma_m64n64k16<BN>(d, da, db);
 }
 
 // The gather's address of channel ci of input pixel (iy, ix) of image n (in bounds): see the header.
@@ -325,6 +349,10 @@ __device__ __forceinline__ void conv_pipe(
     for (int nt = 0; nt < P::NT; nt += 2)
         bLd[nt / 2] = pipeS + ((BM + (wn + nt * 8 + (lane >> 4) * 8 + (lane & 7))) * PIPE_SK + ((lane >> 3) & 1) * 8) * 2;
 
+    // wgmma descriptors of stage 0: this warpgroup's 64 rows of A and all BN rows of B, K-major core matrices with
+    // LBO 128 bytes (next k chunk) and SBO 512 bytes (next 8 rows); see the header.
+    const unsigned long long descA0 = wg_desc<128, 8 * PIPE_BK * 2>(pipeS + (warp >> 2) * 64 * PIPE_BK * 2);
+    const unsigned long long descB0 = wg_desc<128, 8 * PIPE_BK * 2>(pipeS + BM * PIPE_BK * 2);
     // Tiles in flight ahead of the one computed: STAGES - 1; with WG one fewer, because the buffer the previous
     // tile's wgmma group reads is still busy while this tile's group is issued (it is waited for one tile later).
     enum { AHEAD = WG ? STAGES - 2 : STAGES - 1 };
@@ -343,9 +371,10 @@ __device__ __forceinline__ void conv_pipe(
 
         const unsigned so = cstage * (P::STAGE_HALFS * 2);
         if constexpr (WG) {
-            // this warpgroup's 64 rows of A and all BN rows of B; k16 step kk starts kk/8 core matrices (kk*16
-            // bytes) in; LBO 128 bytes (next k chunk), SBO 512 bytes (next 8 rows)
-            const unsigned aT = pipeS + so + (warp >> 2) * 64 * PIPE_BK * 2, bT = pipeS + so + BM * PIPE_BK * 2;
+            // The stage's descriptors: stage 0's plus the stage offset in the 16-byte units of the start-address
+            // field (the sum stays below 2^14 for any shared address, so nothing carries into LBO); k16 step kk
+            // starts kk/8 core matrices (kk*16 bytes, kk units) in.
+            const unsigned long long dA = descA0 + (so >> 4), dB = descB0 + (so >> 4);
             // wgmma.fence: required before the first wgmma on registers the threads wrote (the zeroing); between
             // chained wgmma on the same accumulators it is not, and costs little. The operand fences keep the
             // compiler from placing moves of the accumulators between asynchronous instructions (as CUTLASS does).
@@ -353,7 +382,7 @@ __device__ __forceinline__ void conv_pipe(
             wg_fence<0>();
 #pragma unroll
             for (int kk = 0; kk < PIPE_BK; kk += 16)
-                wgmma_m64n128k16<BN>(wacc, wg_desc<128, 8 * PIPE_BK * 2>(aT + kk * 16), wg_desc<128, 8 * PIPE_BK * 2>(bT + kk * 16));
+                wgmma_tile<BN>(wacc, dA + kk, dB + kk);
             wg_commit<0>();
             // tile t-1's group is done (its buffer is refilled next iteration, after the barrier); tile t's stays
             // in flight behind the next iteration's wait, barrier and copies
@@ -478,8 +507,9 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv2d_pipe_128x128_gather_
 { conv_pipe<128, 128, 2, 4, 3, true>(CONV_PIPE_ARGS); }
 
 #ifdef PISA_WGMMA
-// Hopper: grid (ceil(M/128), ceil(O/128), splits), 256 threads (2 warpgroups), 5 stages (3 tiles ahead), dynamic smem
-// LaunchMath.ConvPipeSharedBytes(T128x128Wgmma); compiled only for sm_90a (or compute_90 for the PTX interpreter).
+// Hopper twins of the three tiles (compiled only for sm_90a, or compute_90 for the PTX interpreter): one warpgroup per
+// 64 tile rows, so 128x128 and 128x64 take 256 threads (2 warpgroups) and 64x64 128 (1); 5 stages (3 tiles ahead);
+// grid (ceil(M/BM), ceil(O/BN), splits), dynamic smem LaunchMath.ConvPipeSharedBytes.
 extern "C" __global__ void __launch_bounds__(256, 1) conv2d_wgmma_128x128_f16(
     const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
     const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
@@ -492,6 +522,30 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv2d_wgmma_128x128_gather
     int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
     int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
 { conv_pipe<128, 128, 2, 4, 5, true, true>(CONV_PIPE_ARGS); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv2d_wgmma_128x64_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<128, 64, 2, 4, 5, false, true>(CONV_PIPE_ARGS); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv2d_wgmma_128x64_gather_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<128, 64, 2, 4, 5, true, true>(CONV_PIPE_ARGS); }
+extern "C" __global__ void __launch_bounds__(128, 1) conv2d_wgmma_64x64_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<64, 64, 2, 2, 5, false, true>(CONV_PIPE_ARGS); }
+extern "C" __global__ void __launch_bounds__(128, 1) conv2d_wgmma_64x64_gather_f16(
+    const half_t* __restrict__ x, const half_t* __restrict__ w, const float* __restrict__ bias,
+    const half_t* __restrict__ residual, half_t* __restrict__ y, float* __restrict__ partial,
+    int N, int H, int W, int C, int O, int OH, int OW, int KH, int KW, int stride, int padTop, int padLeft, int Kp,
+    int kTilesPerSplit, int silu, const half_t* __restrict__ x2, int C1, int up, int geglu)
+{ conv_pipe<64, 64, 2, 2, 5, true, true>(CONV_PIPE_ARGS); }
 #endif
 
 // grid (ceil(M/128), ceil(O/64), splits), 128 threads

@@ -13,9 +13,10 @@ namespace PiSa.Engine.Bench.Kernels;
 ///   v2-128x128     conv_pipe.cu, 8 warps of 64x32, 3 stages;
 ///   v3-auto        LaunchMath.ChooseConvPlan: the tile per shape and split-K (fp32 partials + a fixed-order reduce)
 ///                  where 64x64 tiles leave SMs idle (the UNet's 8x8 and 16x16 latents);
-///   v4-wgmma       conv_pipe.cu compiled with PISA_WGMMA: the 128x128 tile's two warpgroups on wgmma.mma_async
-///                  m64n128k16 from shared memory (core-matrix layout, no ldmatrix), 4 stages; sm_90 (and the
-///                  interpreter) only: v3-auto picks it there for the big layers.
+///   v4-wgmma-*     conv_pipe.cu compiled with PISA_WGMMA: each tile's warpgroups (one per 64 rows) on
+///                  wgmma.mma_async m64nBNk16 from shared memory (core-matrix layout, no ldmatrix), 5 stages;
+///   v5-auto-wgmma  v3's tile and split on its wgmma twin, as the heuristic plans on sm_90.
+///                  v4/v5 run on sm_90 and the interpreter only (skipped on other GPUs).
 /// Cases: interpreter-sized ones for each gather path (C = 64 16-byte, C = 3 scalar, tails in M and O, residual), and
 /// the SD 2.1 shapes at 512x512 output (UNet 64x64 to 8x8 latents, VAE decoder 128 to 512 px).
 /// </summary>
@@ -35,8 +36,11 @@ public sealed class ConvFamily : IKernelFamily
         new Forced("v2-128x64", "conv_pipe.cu 128x64, 4 warps 64x32, 4 stages", new ConvPlan(ConvTile.T128x64)),
         new Forced("v2-128x128", "conv_pipe.cu 128x128, 8 warps 64x32, 3 stages", new ConvPlan(ConvTile.T128x128)),
         new Forced("v3-auto", "LaunchMath.ChooseConvPlan: tile per shape, split-K for small M", null),
-        new Forced("v4-wgmma", "conv_pipe.cu+wgmma 128x128, 2 warpgroups of wgmma m64n128k16 from smem, 4 stages (sm_90)",
-                   new ConvPlan(ConvTile.T128x128Wgmma)),
+        new Forced("v4-wgmma-64x64", "conv_pipe.cu+wgmma 64x64, 1 warpgroup of wgmma m64n64k16 from smem, 5 stages (sm_90)",
+                   new ConvPlan(ConvTile.T64x64Wgmma)),
+        new Forced("v4-wgmma-128x64", "conv_pipe.cu+wgmma 128x64, 2 warpgroups of m64n64k16, 5 stages (sm_90)", new ConvPlan(ConvTile.T128x64Wgmma)),
+        new Forced("v4-wgmma-128x128", "conv_pipe.cu+wgmma 128x128, 2 warpgroups of m64n128k16, 5 stages (sm_90)", new ConvPlan(ConvTile.T128x128Wgmma)),
+        new Hopper("v5-auto-wgmma", "LaunchMath.ChooseConvPlan as on sm_90: v3's tile and split on its wgmma twin"),
     ];
 
     public IReadOnlyList<KernelCase> Cases { get; } =
@@ -104,13 +108,30 @@ public sealed class ConvFamily : IKernelFamily
             ops.Conv2d(inputs[0], Weight, Bias, Stride, Pad, Residual ? inputs[1] : null);
     }
 
+    private static string? WgmmaUnavailable(CudaOps ops) =>
+        ops.Runtime.WgmmaAvailable ? null : "needs wgmma: an sm_90 GPU and NVRTC 12 or newer";
+
+    /// <summary>The heuristic as on sm_90 (each plan on its wgmma twin), wherever wgmma can run.</summary>
+    private sealed class Hopper(string name, string summary) : IKernelVersion
+    {
+        public string Name => name;
+        public string Summary => summary;
+        public string? Unavailable(CudaOps ops) => WgmmaUnavailable(ops);
+        public DeviceTensor Run(CudaOps ops, KernelCase c, DeviceTensor[] inputs)
+        {
+            var saved = ops.ConvPlanner;
+            ops.ConvPlanner = (m, o, kp) => LaunchMath.ChooseConvPlan(m, o, kp, wgmma: true);
+            try { return ((Case)c).Apply(ops, inputs); }
+            finally { ops.ConvPlanner = saved; }
+        }
+    }
+
     /// <summary>The shipped CudaOps.Conv2d with its plan forced (null: the heuristic).</summary>
     private sealed class Forced(string name, string summary, ConvPlan? plan) : IKernelVersion
     {
         public string Name => name;
         public string Summary => summary;
-        public string? Unavailable(CudaOps ops) => plan?.Tile == ConvTile.T128x128Wgmma && !ops.Runtime.WgmmaAvailable
-            ? "needs wgmma: an sm_90 GPU and NVRTC 12 or newer" : null;
+        public string? Unavailable(CudaOps ops) => plan is { } p && LaunchMath.IsWgmma(p.Tile) ? WgmmaUnavailable(ops) : null;
         public DeviceTensor Run(CudaOps ops, KernelCase c, DeviceTensor[] inputs)
         {
             var saved = ops.ConvPlanner;

@@ -44,26 +44,31 @@ public class ConvPlanTests
         Assert.Equal(71_168, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x128));
         Assert.Equal(1_536 + 4 * 192 * 80, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x64));
         Assert.Equal(768 + 4 * 128 * 80, LaunchMath.ConvPipeSharedBytes(ConvTile.T64x64));
-        // wgmma: 5 stages x 256 rows x 32 halfs (unpadded core matrices) = 81 920 B > the staging
+        // wgmma: 5 stages x (BM + BN) rows x 32 halfs (unpadded core matrices), more than the staging
         Assert.Equal(1_536 + 5 * 256 * 64, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x128Wgmma));
+        Assert.Equal(1_536 + 5 * 192 * 64, LaunchMath.ConvPipeSharedBytes(ConvTile.T128x64Wgmma));
+        Assert.Equal(768 + 5 * 128 * 64, LaunchMath.ConvPipeSharedBytes(ConvTile.T64x64Wgmma));
     }
 
-    /// <summary>On sm_90 the heuristic swaps exactly its 128x128 choices for the wgmma tile (same grid and splits).</summary>
+    /// <summary>On sm_90 the heuristic keeps its tile and split and takes the tile's wgmma twin (one warpgroup per
+    /// 64 rows, the same block shape).</summary>
     [Fact]
-    public void With_wgmma_only_the_128x128_plans_change()
+    public void With_wgmma_every_pipelined_plan_takes_its_twin()
     {
-        int changed = 0;
+        var seen = new HashSet<ConvTile>();
         foreach (long m in new long[] { 64, 256, 1024, 4096, 16384, 65536, 512 * 512 })
             foreach (int o in new[] { 3, 64, 128, 320, 640, 1280 })
             {
                 int kp = LaunchMath.PaddedK(9 * o);
                 var plain = LaunchMath.ChooseConvPlan(m, o, kp);
                 var hopper = LaunchMath.ChooseConvPlan(m, o, kp, wgmma: true);
-                if (plain.Tile == ConvTile.T128x128) { Assert.Equal(plain with { Tile = ConvTile.T128x128Wgmma }, hopper); changed++; }
-                else Assert.Equal(plain, hopper);
+                Assert.Equal(plain with { Tile = LaunchMath.OnWgmma(plain.Tile) }, hopper);
+                Assert.True(LaunchMath.IsWgmma(hopper.Tile));
+                var (bm, bn, _, _) = LaunchMath.ConvTileShape(plain.Tile);
+                var (wm, wn, threads, _) = LaunchMath.ConvTileShape(hopper.Tile);
+                Assert.Equal((bm, bn, bm * 2), (wm, wn, threads));   // two threads a row: a warpgroup per 64 rows
+                seen.Add(hopper.Tile);
             }
-        Assert.True(changed >= 5, $"only {changed} shapes took the 128x128 tile");
-        var (bm, bn, threads, _) = LaunchMath.ConvTileShape(ConvTile.T128x128Wgmma);
-        Assert.Equal((128, 128, 256), (bm, bn, threads));   // two warpgroups of 64 rows
+        Assert.Equal([ConvTile.T64x64Wgmma, ConvTile.T128x64Wgmma, ConvTile.T128x128Wgmma], seen.Order());
     }
 }

@@ -43,7 +43,8 @@ public class CudaOpsLaunchTests
             K(ops.Conv2d(down, Rand(5, 70, 16, 1, 1), Rand(6, 70), 1, Pad2d.Same(0)));
             // Every conv kernel (the heuristic picks 64x64 for shapes this small): the reference, the larger tiles, split-K.
             foreach (var plan in new[] { new ConvPlan(ConvTile.Reference), new ConvPlan(ConvTile.T128x64), new ConvPlan(ConvTile.T128x128),
-                                         new ConvPlan(ConvTile.T64x64, 2), new ConvPlan(ConvTile.T128x128Wgmma, 2) })
+                                         new ConvPlan(ConvTile.T64x64, 2), new ConvPlan(ConvTile.T128x128Wgmma, 2),
+                                         new ConvPlan(ConvTile.T128x64Wgmma), new ConvPlan(ConvTile.T64x64Wgmma, 2) })
             {
                 ops.ConvPlanner = (_, _, _) => plan;
                 K(ops.Conv2d(x16, w2, Rand(4, 16), 1, Pad2d.Same(1), K(ops.Conv2d(x16, w2, null, 1, Pad2d.Same(1)))));
@@ -51,7 +52,8 @@ public class CudaOpsLaunchTests
             // The fused ops (the gather kernels, the GEGLU epilogue and its split-K reduce) on every tile.
             var x8 = U(1, 4, 4, 8);
             foreach (var plan in new[] { new ConvPlan(ConvTile.T64x64), new ConvPlan(ConvTile.T128x64), new ConvPlan(ConvTile.T128x128),
-                                         new ConvPlan(ConvTile.T64x64, 2), new ConvPlan(ConvTile.T128x128Wgmma) })
+                                         new ConvPlan(ConvTile.T64x64, 2), new ConvPlan(ConvTile.T128x128Wgmma),
+                                         new ConvPlan(ConvTile.T128x64Wgmma), new ConvPlan(ConvTile.T64x64Wgmma, 2) })
             {
                 ops.ConvPlanner = (_, _, _) => plan;
                 K(ops.Conv2dUpsampled(x8, 7, 8, Rand(20, 16, 8, 3, 3), Rand(21, 16), 1, Pad2d.Same(1)));

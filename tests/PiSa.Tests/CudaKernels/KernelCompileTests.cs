@@ -81,9 +81,10 @@ public class KernelCompileTests(ITestOutputHelper output)
         var m = new KernelCompiler(null).Compile(module.ToString(), KernelSources.Get(module.File), KernelModule.InterpreterHopperArch, module.Options);
         Assert.False(m.IsCubin);
         var declared = KernelSignatures.All().Where(kv => kv.Value.File == module.ToString()).Select(kv => kv.Key).ToList();
-        Assert.Equal(["conv2d_wgmma_128x128_f16", "conv2d_wgmma_128x128_gather_f16"], declared.Order(StringComparer.Ordinal));
+        Assert.Equal(["conv2d_wgmma_128x128_f16", "conv2d_wgmma_128x128_gather_f16", "conv2d_wgmma_128x64_f16", "conv2d_wgmma_128x64_gather_f16",
+                      "conv2d_wgmma_64x64_f16", "conv2d_wgmma_64x64_gather_f16"], declared.Order(StringComparer.Ordinal));
         foreach (string fn in declared) Assert.Contains($".entry {fn}(", m.Ptx);
-        foreach (string ins in new[] { "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", "wgmma.fence.sync.aligned",
+        foreach (string ins in new[] { "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", "wgmma.fence.sync.aligned",
                                        "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned 0", "fence.proxy.async.shared::cta" })
             Assert.Contains(ins, m.Ptx);
     }

@@ -83,7 +83,7 @@ public sealed class ConvPipeBugProofTests(ITestOutputHelper output)
     public void A_wrong_wgmma_stride_offset_fails_the_numbers()
     {
         // SBO of A one 8-row group too short: rows 8..63 of each warpgroup read the wrong core matrices.
-        var results = RunConv(Mutate("wg_desc<128, 8 * PIPE_BK * 2>(aT + kk * 16)", "wg_desc<128, 4 * PIPE_BK * 2>(aT + kk * 16)"),
+        var results = RunConv(Mutate("descA0 = wg_desc<128, 8 * PIPE_BK * 2>(", "descA0 = wg_desc<128, 4 * PIPE_BK * 2>("),
                               new ConvPlan(ConvTile.T128x128Wgmma));
         Assert.Contains(results, r => !r.Passed);
     }

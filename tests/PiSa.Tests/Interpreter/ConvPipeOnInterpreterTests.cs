@@ -16,7 +16,8 @@ namespace PiSa.Tests.Interpreter;
 public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Plans() =>
-        new() { "T64x64", "T128x64", "T128x128", "T64x64 split 3", "T128x128 split 2", "T128x128Wgmma", "T128x128Wgmma split 2" };
+        new() { "T64x64", "T128x64", "T128x128", "T64x64 split 3", "T128x128 split 2",
+                "T64x64Wgmma", "T128x64Wgmma", "T128x128Wgmma", "T64x64Wgmma split 3", "T128x128Wgmma split 2" };
 
     internal static ConvPlan ParsePlan(string s)
     {
@@ -47,6 +48,7 @@ public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
     [InlineData("T64x64")]
     [InlineData("T128x128 split 2")]
     [InlineData("T128x128Wgmma")]
+    [InlineData("T64x64Wgmma split 2")]
     [InlineData("Reference")]
     public void The_fused_silu_matches_conv_then_silu_on_the_cpu(string plan)
     {
@@ -96,7 +98,8 @@ public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
     public void Counters_of_each_version_on_the_same_shape()
     {
         var plans = new[] { new ConvPlan(ConvTile.Reference), new ConvPlan(ConvTile.T64x64), new ConvPlan(ConvTile.T128x64),
-                            new ConvPlan(ConvTile.T128x128), new ConvPlan(ConvTile.T64x64, 3), new ConvPlan(ConvTile.T128x128Wgmma) };
+                            new ConvPlan(ConvTile.T128x128), new ConvPlan(ConvTile.T64x64, 3),
+                            new ConvPlan(ConvTile.T64x64Wgmma), new ConvPlan(ConvTile.T128x64Wgmma), new ConvPlan(ConvTile.T128x128Wgmma) };
         output.WriteLine("shape | version | thread-instr | int/fp32/cvt/mem/ctl/coll | mma (wgmma) | global req / sectors (per req) | shared req / wavefronts (per req) | MB read / written");
         foreach (var (x, o) in new[] { (new[] { 1, 16, 16, 64 }, 64), (new[] { 1, 16, 16, 128 }, 128) })
         {
@@ -122,9 +125,9 @@ public sealed class ConvPipeOnInterpreterTests(ITestOutputHelper output)
                 long m = (long)x[0] * x[1] * x[2];
                 long blocks = (m + bm - 1) / bm * ((o + bn - 1) / bn);
                 int kTiles = LaunchMath.ConvKTiles(LaunchMath.PaddedK(9 * x[3]));
-                if (plan.Tile == ConvTile.T128x128Wgmma)
+                if (LaunchMath.IsWgmma(plan.Tile))
                 {
-                    // per block and k-tile: each warpgroup (64 rows) one m64n128k16 per k16 step, no mma.sync
+                    // per block and k-tile: each warpgroup (64 rows) one m64nBNk16 per k16 step, no mma.sync
                     Assert.Equal(0, s.MmaCount);
                     Assert.Equal(blocks * kTiles * (bm / 64) * (LaunchMath.ConvPipeTileK / 16), s.WgmmaCount);
                     Assert.Equal(s.WgmmaCount * 2L * 64 * bn * 16, s.WgmmaFlops);

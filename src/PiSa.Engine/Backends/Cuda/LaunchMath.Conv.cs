@@ -1,8 +1,8 @@
 namespace PiSa.Engine.Backends.Cuda;
 
 /// <summary>The convolution kernels: conv.cu's reference conv2d_igemm_f16, conv_pipe.cu's three mma.sync block tiles
-/// and its Hopper 128x128 tile on wgmma (<see cref="T128x128Wgmma"/>, module <see cref="LaunchMath.ConvWgmmaModule"/>).</summary>
-public enum ConvTile { Reference, T64x64, T128x64, T128x128, T128x128Wgmma }
+/// and their Hopper twins on wgmma (module <see cref="LaunchMath.ConvWgmmaModule"/>; <see cref="LaunchMath.OnWgmma"/>).</summary>
+public enum ConvTile { Reference, T64x64, T128x64, T128x128, T64x64Wgmma, T128x64Wgmma, T128x128Wgmma }
 
 /// <summary>How one convolution (or fallback linear layer) is launched: the block tile and the number of K splits
 /// (1: the fused epilogue in the GEMM kernel; more: fp32 partials then conv_splitk_reduce_f16).</summary>
@@ -33,7 +33,18 @@ public static partial class LaunchMath
     public const string ConvWgmmaModule = "conv_pipe.cu+wgmma";
 
     /// <summary>The module a tile's kernels are in.</summary>
-    public static string ConvModule(ConvTile t) => t == ConvTile.T128x128Wgmma ? ConvWgmmaModule : "conv_pipe.cu";
+    public static string ConvModule(ConvTile t) => IsWgmma(t) ? ConvWgmmaModule : "conv_pipe.cu";
+
+    public static bool IsWgmma(ConvTile t) => t is ConvTile.T64x64Wgmma or ConvTile.T128x64Wgmma or ConvTile.T128x128Wgmma;
+
+    /// <summary>A conv_pipe tile's Hopper twin: the same block tile, one warpgroup per 64 rows on wgmma.</summary>
+    public static ConvTile OnWgmma(ConvTile t) => t switch
+    {
+        ConvTile.T64x64 => ConvTile.T64x64Wgmma,
+        ConvTile.T128x64 => ConvTile.T128x64Wgmma,
+        ConvTile.T128x128 => ConvTile.T128x128Wgmma,
+        _ => t,
+    };
 
     public static (int M, int N, int Threads, int Stages) ConvTileShape(ConvTile t) => t switch
     {
@@ -41,6 +52,8 @@ public static partial class LaunchMath
         ConvTile.T64x64 => (64, 64, 128, 4),
         ConvTile.T128x64 => (128, 64, 128, 4),
         ConvTile.T128x128 => (128, 128, 256, 3),
+        ConvTile.T64x64Wgmma => (64, 64, 128, 5),
+        ConvTile.T128x64Wgmma => (128, 64, 256, 5),
         ConvTile.T128x128Wgmma => (128, 128, 256, 5),
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
@@ -56,7 +69,11 @@ public static partial class LaunchMath
         (ConvTile.T64x64, true) => "conv2d_pipe_64x64_gather_f16",
         (ConvTile.T128x64, true) => "conv2d_pipe_128x64_gather_f16",
         (ConvTile.T128x128, true) => "conv2d_pipe_128x128_gather_f16",
+        (ConvTile.T64x64Wgmma, false) => "conv2d_wgmma_64x64_f16",
+        (ConvTile.T128x64Wgmma, false) => "conv2d_wgmma_128x64_f16",
         (ConvTile.T128x128Wgmma, false) => "conv2d_wgmma_128x128_f16",
+        (ConvTile.T64x64Wgmma, true) => "conv2d_wgmma_64x64_gather_f16",
+        (ConvTile.T128x64Wgmma, true) => "conv2d_wgmma_128x64_gather_f16",
         (ConvTile.T128x128Wgmma, true) => "conv2d_wgmma_128x128_gather_f16",
         _ => throw new ArgumentOutOfRangeException(nameof(t), $"no {t} conv kernel{(gather ? " with the general gather" : "")}"),
     };
@@ -67,7 +84,7 @@ public static partial class LaunchMath
     public static int ConvPipeSharedBytes(ConvTile t)
     {
         var (bm, bn, _, stages) = ConvTileShape(t);
-        int row = t == ConvTile.T128x128Wgmma ? ConvPipeTileK : ConvPipeTileK + 8;
+        int row = IsWgmma(t) ? ConvPipeTileK : ConvPipeTileK + 8;
         int pipe = stages * (bm + bn) * row * 2;
         int staging = bm * (bn + 8) * 4;
         return bm * 3 * 4 + Math.Max(pipe, staging);
@@ -86,14 +103,19 @@ public static partial class LaunchMath
     /// 128x64 43, 64x64 32), else 64x64; when even 64x64 leaves SMs idle (the UNet's 8x8 and 16x16 latents:
     /// M = 64..256 against K = 9 x 1280) K is split so that about one block per SM runs, each split keeping at least
     /// <see cref="ConvMinTilesPerSplit"/> k-tiles. With <paramref name="wgmma"/> (an sm_90 GPU that can compile it)
-    /// the 128x128 tile runs on wgmma: the big layers are where mma.sync's issue rate caps Hopper (a prediction; no
-    /// GPU has measured it yet, see bench/RESULTS.md).
+    /// the same tile and split run on its wgmma twin (<see cref="OnWgmma"/>): on Hopper mma.sync is the slower
+    /// tensor-core path (a prediction; no GPU has measured it yet, see bench/RESULTS.md).
     /// </summary>
     public static ConvPlan ChooseConvPlan(long m, int o, int kp, bool wgmma = false)
     {
+        var plan = ChooseMmaSyncPlan(m, o, kp);
+        return wgmma ? plan with { Tile = OnWgmma(plan.Tile) } : plan;
+    }
+
+    private static ConvPlan ChooseMmaSyncPlan(long m, int o, int kp)
+    {
         if (ForceReferenceConv) return new ConvPlan(ConvTile.Reference);
-        if (o > 64 && ConvBlocks(ConvTile.T128x128, m, o) >= ConvTargetSms)
-            return new ConvPlan(wgmma ? ConvTile.T128x128Wgmma : ConvTile.T128x128);
+        if (o > 64 && ConvBlocks(ConvTile.T128x128, m, o) >= ConvTargetSms) return new ConvPlan(ConvTile.T128x128);
         if (ConvBlocks(ConvTile.T128x64, m, o) >= ConvTargetSms) return new ConvPlan(ConvTile.T128x64);
         long blocks = ConvBlocks(ConvTile.T64x64, m, o);
         int splits = 1;
