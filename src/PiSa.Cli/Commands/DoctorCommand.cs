@@ -58,7 +58,7 @@ public static class DoctorCommand
         var results = KernelCompiler.Default.CompileAll([(module.ToString(), KernelSources.Get(module.File))], arch, module.Options);
         foreach (var l in DeviceReport.KernelLines(results))
             lines.Add(l with { Label = $"{l.Label} ({arch}{(hopper ? "" : ", PTX interpreter")})" });
-        lines.Add(new("conv wgmma tile", hopper
+        lines.Add(new("conv wgmma tiles", hopper
             ? $"used on this GPU unless {PiSaCudaRuntime.EnvWgmma}=off"
             : $"not used here: needs an sm_90 GPU and NVRTC 12 or newer (NVRTC {major}.{minor}{(archs.Length == 1 ? $", GPU {archs[0]}" : ", no GPU")})"));
         return results.All(r => r.Module != null);
