@@ -33,4 +33,24 @@ public sealed class GoldenOnInterpreterTests(ITestOutputHelper output)
                          $"peak device memory {rt.PeakDeviceBytes / 1e6:F1} MB, {sw.Elapsed.TotalSeconds:F1} s");
         Assert.True(r.Passed, string.Join("; ", r.Lines));
     }
+
+    /// <summary>The default case as an sm_90 GPU plans it: every pipelined conv (and conv-path linear) on its wgmma
+    /// twin, end to end against the official outputs.</summary>
+    [InterpreterFact]
+    public void The_default_case_matches_on_the_wgmma_tiles()
+    {
+        var c = GoldenManifest.Load(FixturePaths.Tiny).Single(g => g.Name == "a_default");
+        var rt = new PtxGpuRuntime(wgmma: true);
+        using var ops = new CudaOps(rt);
+        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var floor = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps()));
+        var r = GoldenCheck.Run(model, c, fp16: true, floor);
+        foreach (var line in r.Lines) output.WriteLine(line);
+        Assert.True(r.Passed, string.Join("; ", r.Lines));
+        var convs = rt.Tallies.Keys.Where(k => k.StartsWith("conv2d_", StringComparison.Ordinal)).ToList();
+        output.WriteLine(string.Join(", ", convs));
+        Assert.Contains(convs, k => k.StartsWith("conv2d_wgmma_", StringComparison.Ordinal));
+        Assert.DoesNotContain(convs, k => k.StartsWith("conv2d_pipe_", StringComparison.Ordinal));
+        Assert.Null(ops.WgmmaFailure);
+    }
 }
