@@ -285,11 +285,13 @@ __device__ __forceinline__ void conv_pipe(
         rBase[i] = ((long long)sPix[row] + (long long)rIy[i] * W + rIx[i]) * C;
         rN[i] = sPix[row];
         aDst[i] = pipeS + tile_off<WG>(row, kc) * 2;
+        asm("" : "+r"(aDst[i]));   // opaque: kept in a register, not re-derived from tid in the k loop
     }
 #pragma unroll
     for (int i = 0; i < B_CH; i++) {
         int row = chunkRow(i), o = n0 + row;
         bDst[i] = pipeS + tile_off<WG>(BM + row, kc) * 2;
+        asm("" : "+r"(bDst[i]));
         bOk[i] = o < O;
         bSrc[i] = w + (long long)(bOk[i] ? o : 0) * Kp;
     }
