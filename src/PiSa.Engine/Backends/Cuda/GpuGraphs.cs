@@ -74,6 +74,19 @@ internal sealed class GraphMemoryLedger
         if (Recording is not null && p != IntPtr.Zero) Recording.Reads.Add(p);
     }
 
+    /// <summary>While recording: a recorded kernel launch is given these arguments (its pointers are what it reads).</summary>
+    public void Read(KernelArgs args)
+    {
+        for (int i = 0; i < args.Count; i++)
+            if (args.KindAt(i) == 'P') Read(args.PointerAt(i));
+    }
+
+    /// <summary>While recording: a recorded LinearF16 call's operands.</summary>
+    public void ReadLinear(IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y)
+    {
+        foreach (var p in (ReadOnlySpan<IntPtr>)[x, w, bias, residual, y]) Read(p);
+    }
+
     /// <summary>The recording ended: <paramref name="g"/> may be replayed from now on (the caller has cleared Recording).</summary>
     public void Finished(GpuGraph g)
     {

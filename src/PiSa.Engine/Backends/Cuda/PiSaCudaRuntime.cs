@@ -174,8 +174,7 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
         if (_graphs.Recording is { } rec)
         {
             rec.Launches++;
-            for (int i = 0; i < args.Count; i++)
-                if (args.KindAt(i) == 'P') _graphs.Read(args.PointerAt(i));
+            _graphs.Read(args);
         }
         ReadOnlySpan<byte> blob = args.Blob;
         void** ptrs = stackalloc void*[Math.Max(args.Count, 1)];
@@ -213,7 +212,7 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
         if (_graphs.Recording is { } rec)
         {
             rec.LinearCalls++;
-            foreach (var p in (ReadOnlySpan<IntPtr>)[x, w, bias, residual, y]) _graphs.Read(p);
+            _graphs.ReadLinear(x, w, bias, residual, y);
         }
         float beta = 0f;
         if (residual != IntPtr.Zero)

@@ -64,15 +64,14 @@ public sealed partial class PtxGpuRuntime : IGpuGraphRuntime
     {
         ((List<object>)g.Payload!).Add(new RecordedLaunch(fn, kernel, grid, block, shared, values));
         g.Launches++;
-        for (int i = 0; i < values.Length; i++)
-            if (args.KindAt(i) == 'P') _graphs.Read(args.PointerAt(i));
+        _graphs.Read(args);
     }
 
     private void RecordLinear(GpuGraph g, IntPtr x, IntPtr w, IntPtr bias, IntPtr residual, IntPtr y, int rows, int inF, int outF)
     {
         ((List<object>)g.Payload!).Add(new RecordedLinear(x, w, bias, residual, y, rows, inF, outF));
         g.LinearCalls++;
-        foreach (var p in (ReadOnlySpan<IntPtr>)[x, w, bias, residual, y]) _graphs.Read(p);
+        _graphs.ReadLinear(x, w, bias, residual, y);
     }
 
     private void RefuseWhileCapturing(string what)
