@@ -56,14 +56,7 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
     public void BeginRun(IReadOnlyCollection<string>? keys = null)
     {
         _run++;
-        if (keys is null || ops is not IWeightRelease || !ops.HasDeviceMemory) return;
-        foreach (var e in _lru)
-            if (e.OnDevice && !keys.Contains(e.Key))
-            {
-                e.UNet.ReleaseBackendCopies();
-                e.OnDevice = false;
-                DeviceReleases++;
-            }
+        if (keys is not null) ReleaseDeviceCopies(e => !keys.Contains(e.Key));
     }
 
     public static string KeyOf(string set, float lambdaPix, float lambdaSem) => set switch
@@ -145,11 +138,15 @@ public sealed class WeightSetCache(IOps ops, UNetConfig config, IWeightSource un
     }
 
     /// <summary>On a device backend, releases the device copies of the cached sets the current run has not used.</summary>
-    private void ReleaseIdleDeviceCopies()
+    private void ReleaseIdleDeviceCopies() => ReleaseDeviceCopies(e => e.LastRun != _run);
+
+    /// <summary>On a device backend, releases the device copies of the cached sets <paramref name="release"/> picks
+    /// (they stay cached on the host and are uploaded again when used).</summary>
+    private void ReleaseDeviceCopies(Func<Entry, bool> release)
     {
         if (ops is not IWeightRelease || !ops.HasDeviceMemory) return;
         foreach (var e in _lru)
-            if (e.OnDevice && e.LastRun != _run)
+            if (e.OnDevice && release(e))
             {
                 e.UNet.ReleaseBackendCopies();
                 e.OnDevice = false;
