@@ -53,8 +53,9 @@ public static class DoctorCommand
     {
         var module = KernelModule.Parse(LaunchMath.ConvWgmmaModule);
         var (major, minor) = KernelCompiler.NvrtcVersion;
-        bool hopper = archs is ["sm_90"] && major >= 12;
-        string arch = hopper ? "sm_90a" : KernelModule.InterpreterHopperArch;
+        string? gpuArch = archs is ["sm_90"] ? KernelModule.GpuHopperArch(90) : null;
+        bool hopper = gpuArch is not null;
+        string arch = gpuArch ?? KernelModule.InterpreterHopperArch;
         var results = KernelCompiler.Default.CompileAll([(module.ToString(), KernelSources.Get(module.File))], arch, module.Options);
         foreach (var l in DeviceReport.KernelLines(results))
             lines.Add(l with { Label = $"{l.Label} ({arch}{(hopper ? "" : ", PTX interpreter")})" });

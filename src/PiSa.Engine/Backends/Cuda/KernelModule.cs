@@ -17,6 +17,11 @@ public readonly record struct KernelModule(string File, string? Variant)
     /// <summary>The virtual architecture the PTX interpreter compiles the wgmma variant for.</summary>
     public const string InterpreterHopperArch = "compute_90";
 
+    /// <summary>The target a GPU of compute capability <paramref name="cc"/> compiles the wgmma variant for, or null
+    /// where it cannot: wgmma exists on sm_90 only (not on later majors) and needs the arch-specific sm_90a target,
+    /// new in NVRTC 12.0.</summary>
+    public static string? GpuHopperArch(int cc) => cc == 90 && KernelCompiler.NvrtcVersion.Major >= 12 ? "sm_90a" : null;
+
     public static KernelModule Parse(string name)
     {
         int plus = name.IndexOf('+');

@@ -32,9 +32,12 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
     /// <summary>PISA_CUDA_WGMMA=off keeps sm_90 on the mma.sync tiles (to compare the two end to end).</summary>
     public const string EnvWgmma = "PISA_CUDA_WGMMA";
 
-    public bool WgmmaAvailable { get; }
+    /// <summary>The target the wgmma module compiles for on this GPU (<see cref="KernelModule.GpuHopperArch"/>), or null.</summary>
+    private readonly string? _hopperArch;
 
-    public bool WgmmaByDefault => WgmmaAvailable && Environment.GetEnvironmentVariable(EnvWgmma) != "off";
+    public bool WgmmaAvailable => _hopperArch is not null;
+
+    public bool WgmmaByDefault { get; }
 
     private PiSaCudaRuntime(CudaContext ctx)
     {
@@ -44,8 +47,8 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
         int[] sup = KernelCompiler.SupportedArchs();
         if (sup.Length == 0) throw new PisaException($"NVRTC: {KernelCompiler.UnavailableReason}");
         Arch = sup.Contains(cc) ? $"sm_{cc}" : $"compute_{sup.Where(a => a <= cc).DefaultIfEmpty(sup.Min()).Max()}";
-        // wgmma exists on sm_90 only (not on later majors) and needs the arch-specific sm_90a target, new in NVRTC 12.0
-        WgmmaAvailable = cc == 90 && KernelCompiler.NvrtcVersion.Major >= 12;
+        _hopperArch = KernelModule.GpuHopperArch(cc);
+        WgmmaByDefault = WgmmaAvailable && Environment.GetEnvironmentVariable(EnvWgmma) != "off";   // read once, not per conv
         _lt = CreateLinear(out string? why);
         LinearUnavailableReason = why;
     }
@@ -198,9 +201,9 @@ public sealed unsafe partial class PiSaCudaRuntime : IGpuRuntime, Bench.IDeviceM
     {
         if (_modules.TryGetValue(file, out var module)) return module;
         var m = KernelModule.Parse(file);
-        if (m.NeedsWgmma && !WgmmaAvailable)
-            throw new PisaException($"{file}: the wgmma kernels need an sm_90 GPU and NVRTC 12 or newer (this is {Arch}, NVRTC {KernelCompiler.NvrtcVersion.Major}.{KernelCompiler.NvrtcVersion.Minor})");
-        var compiled = _compiler.Compile(file, KernelSources.Get(m.File), m.NeedsWgmma ? "sm_90a" : Arch, m.Options);
+        string arch = !m.NeedsWgmma ? Arch : _hopperArch
+            ?? throw new PisaException($"{file}: the wgmma kernels need an sm_90 GPU and NVRTC 12 or newer (this is {Arch}, NVRTC {KernelCompiler.NvrtcVersion.Major}.{KernelCompiler.NvrtcVersion.Minor})");
+        var compiled = _compiler.Compile(file, KernelSources.Get(m.File), arch, m.Options);
         module = CudaModule.Load(compiled);
         _modules[file] = module;
         return module;
