@@ -21,8 +21,15 @@ public sealed class GoldenOnInterpreterTests(ITestOutputHelper output)
     [MemberData(nameof(Cases))]
     public void Case_matches_the_official_outputs_on_the_interpreter(string name)
     {
-        var c = GoldenManifest.Load(FixturePaths.Tiny).Single(g => g.Name == name);
         var rt = new PtxGpuRuntime();
+        Check(name, rt);
+    }
+
+    /// <summary>Runs golden case <paramref name="name"/> on the CUDA backend over <paramref name="rt"/> and asserts it
+    /// passes; returns the backend (disposed) for the caller's own checks of what ran.</summary>
+    private CudaOps Check(string name, PtxGpuRuntime rt)
+    {
+        var c = GoldenManifest.Load(FixturePaths.Tiny).Single(g => g.Name == name);
         using var ops = new CudaOps(rt);
         using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
         using var floor = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps()));
@@ -32,6 +39,7 @@ public sealed class GoldenOnInterpreterTests(ITestOutputHelper output)
         output.WriteLine($"{rt.Launches} launches, {rt.TotalInstructions:N0} thread-instructions, " +
                          $"peak device memory {rt.PeakDeviceBytes / 1e6:F1} MB, {sw.Elapsed.TotalSeconds:F1} s");
         Assert.True(r.Passed, string.Join("; ", r.Lines));
+        return ops;
     }
 
     /// <summary>The default case as an sm_90 GPU plans it: every pipelined conv (and conv-path linear) on its wgmma
@@ -39,14 +47,8 @@ public sealed class GoldenOnInterpreterTests(ITestOutputHelper output)
     [InterpreterFact]
     public void The_default_case_matches_on_the_wgmma_tiles()
     {
-        var c = GoldenManifest.Load(FixturePaths.Tiny).Single(g => g.Name == "a_default");
         var rt = new PtxGpuRuntime(wgmma: true);
-        using var ops = new CudaOps(rt);
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
-        using var floor = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps()));
-        var r = GoldenCheck.Run(model, c, fp16: true, floor);
-        foreach (var line in r.Lines) output.WriteLine(line);
-        Assert.True(r.Passed, string.Join("; ", r.Lines));
+        var ops = Check("a_default", rt);
         var convs = rt.Tallies.Keys.Where(k => k.StartsWith("conv2d_", StringComparison.Ordinal)).ToList();
         output.WriteLine(string.Join(", ", convs));
         Assert.Contains(convs, k => k.StartsWith("conv2d_wgmma_", StringComparison.Ordinal));
