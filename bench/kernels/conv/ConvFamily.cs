@@ -108,36 +108,28 @@ public sealed class ConvFamily : IKernelFamily
             ops.Conv2d(inputs[0], Weight, Bias, Stride, Pad, Residual ? inputs[1] : null);
     }
 
-    private static string? WgmmaUnavailable(CudaOps ops) =>
-        ops.Runtime.WgmmaAvailable ? null : "needs wgmma: an sm_90 GPU and NVRTC 12 or newer";
+    /// <summary>The shipped CudaOps.Conv2d under a given planner (null: the heuristic as this backend plans it);
+    /// versions that need wgmma are skipped where it cannot run.</summary>
+    private class Planned(string name, string summary, Func<long, int, int, ConvPlan>? planner, bool wgmma) : IKernelVersion
+    {
+        public string Name => name;
+        public string Summary => summary;
+        public string? Unavailable(CudaOps ops) =>
+            wgmma && !ops.Runtime.WgmmaAvailable ? "needs wgmma: an sm_90 GPU and NVRTC 12 or newer" : null;
+        public DeviceTensor Run(CudaOps ops, KernelCase c, DeviceTensor[] inputs)
+        {
+            var saved = ops.ConvPlanner;
+            ops.ConvPlanner = planner;
+            try { return ((Case)c).Apply(ops, inputs); }
+            finally { ops.ConvPlanner = saved; }
+        }
+    }
+
+    /// <summary>One plan forced (null: the heuristic).</summary>
+    private sealed class Forced(string name, string summary, ConvPlan? plan)
+        : Planned(name, summary, plan is { } p ? (_, _, _) => p : null, plan is { } q && LaunchMath.IsWgmma(q.Tile));
 
     /// <summary>The heuristic as on sm_90 (each plan on its wgmma twin), wherever wgmma can run.</summary>
-    private sealed class Hopper(string name, string summary) : IKernelVersion
-    {
-        public string Name => name;
-        public string Summary => summary;
-        public string? Unavailable(CudaOps ops) => WgmmaUnavailable(ops);
-        public DeviceTensor Run(CudaOps ops, KernelCase c, DeviceTensor[] inputs)
-        {
-            var saved = ops.ConvPlanner;
-            ops.ConvPlanner = (m, o, kp) => LaunchMath.ChooseConvPlan(m, o, kp, wgmma: true);
-            try { return ((Case)c).Apply(ops, inputs); }
-            finally { ops.ConvPlanner = saved; }
-        }
-    }
-
-    /// <summary>The shipped CudaOps.Conv2d with its plan forced (null: the heuristic).</summary>
-    private sealed class Forced(string name, string summary, ConvPlan? plan) : IKernelVersion
-    {
-        public string Name => name;
-        public string Summary => summary;
-        public string? Unavailable(CudaOps ops) => plan is { } p && LaunchMath.IsWgmma(p.Tile) ? WgmmaUnavailable(ops) : null;
-        public DeviceTensor Run(CudaOps ops, KernelCase c, DeviceTensor[] inputs)
-        {
-            var saved = ops.ConvPlanner;
-            ops.ConvPlanner = plan is { } p ? (_, _, _) => p : null;
-            try { return ((Case)c).Apply(ops, inputs); }
-            finally { ops.ConvPlanner = saved; }
-        }
-    }
+    private sealed class Hopper(string name, string summary)
+        : Planned(name, summary, (m, o, kp) => LaunchMath.ChooseConvPlan(m, o, kp, wgmma: true), wgmma: true);
 }
