@@ -46,7 +46,7 @@ public class ImagingGoldenTests
     public void AdaIn_and_resize_back_match_final_and_output(string name)
     {
         var c = GoldenCase.Get(name);
-        Assert.Equal("adain", c.ColorFix);
+        Assert.Equal(ColorFixMethod.AdaIn, c.Options.ColorFix);
         using var t = SafetensorsFile.Open(c.ExpectedTensors);
         int[] hwc = t.Shape("pre_colorfix_u8");
         var target = new RgbImage(hwc[1], hwc[0], t.U8("pre_colorfix_u8"));

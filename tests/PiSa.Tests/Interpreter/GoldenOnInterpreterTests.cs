@@ -29,7 +29,7 @@ public sealed class GoldenOnInterpreterTests(ITestOutputHelper output)
     /// passes; returns the backend (disposed) for the caller's own checks of what ran.</summary>
     private CudaOps Check(string name, PtxGpuRuntime rt)
     {
-        var c = GoldenManifest.Load(FixturePaths.Tiny).Single(g => g.Name == name);
+        var c = GoldenCase.Get(name).Case;
         using var ops = new CudaOps(rt);
         using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
         using var floor = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps()));

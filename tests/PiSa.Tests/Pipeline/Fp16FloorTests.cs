@@ -16,7 +16,7 @@ public sealed class Fp16FloorTests(ITestOutputHelper output)
     private static PisaModel Load(IOps ops) =>
         PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
 
-    private static Engine.Pipeline.GoldenCase Case(string name) => GoldenManifest.Load(FixturePaths.Tiny).Single(g => g.Name == name);
+    private static Engine.Pipeline.GoldenCase Case(string name) => GoldenCase.Get(name).Case;
 
     [Fact]
     public void Outputs_and_weights_are_rounded_to_fp16_and_biases_are_not()

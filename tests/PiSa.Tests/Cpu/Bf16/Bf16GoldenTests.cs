@@ -76,7 +76,7 @@ public sealed class Bf16GoldenTests(ITestOutputHelper log)
     [Bf16Fact]
     public void Bf16_backend_computes_float32_on_bf16_rounded_gemm_inputs()
     {
-        var golden = GoldenManifest.Load(FixturePaths.Tiny).Single(g => g.Name == "a_default");
+        var golden = GoldenCase.Get("a_default").Case;
         var engine = Run(new CpuOps(CpuPrecision.Bf16), golden);
         var emulated = Run(new RoundedGemmInputsOps(new CpuOps()), golden);
         var nudged = Run(new RoundedGemmInputsOps(new CpuOps(), nudge: 3e-7f), golden);
