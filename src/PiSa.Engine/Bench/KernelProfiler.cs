@@ -22,6 +22,7 @@ public sealed class KernelProfiler : ILaunchObserver, IDisposable
     private readonly PiSaCudaRuntime? _cuda;
     private readonly List<Launch> _launches = new();
     private CudaEvent? _pending;
+    private readonly bool _graphsWere;
 
     public sealed class Launch
     {
@@ -39,6 +40,10 @@ public sealed class KernelProfiler : ILaunchObserver, IDisposable
         _ptx = ops.Runtime as PtxGpuRuntime;
         _cuda = ops.Runtime as PiSaCudaRuntime;
         ops.LaunchObserver = this;
+        // Every launch must be issued on its own to be timed or counted: with PISA_CUDA_GRAPHS=1 the profiled pass
+        // would be recorded (launches deferred, events inside the capture) or replayed (no launch seen at all).
+        _graphsWere = ops.UseGraphs;
+        ops.UseGraphs = false;
     }
 
     public bool OnInterpreter => _ptx is not null;
@@ -199,6 +204,7 @@ public sealed class KernelProfiler : ILaunchObserver, IDisposable
     public void Dispose()
     {
         if (ReferenceEquals(_ops.LaunchObserver, this)) _ops.LaunchObserver = null;
+        _ops.UseGraphs = _graphsWere;
         _pending?.Dispose();
         foreach (var l in _launches) { l.Start?.Dispose(); l.End?.Dispose(); }
     }

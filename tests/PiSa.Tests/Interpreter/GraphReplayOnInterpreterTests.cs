@@ -2,6 +2,7 @@ using PiSa.Engine;
 using PiSa.Engine.Backends;
 using PiSa.Engine.Backends.Cuda;
 using PiSa.Engine.Models.Unet;
+using PiSa.Engine.Pipeline;
 using PiSa.Engine.Tensors;
 using static PiSa.Tests.Models.UnetClip.UnetClipFixtures;
 
@@ -151,5 +152,53 @@ public sealed class GraphReplayOnInterpreterTests
         Assert.Equal(Plain(x2), r2);
         Assert.Equal(Plain(x1), Replayed(x1));
         Assert.Equal(2, ops.GraphReplays);
+    }
+    /// <summary>A whole latent path (text encoder, VAE encoder, UNet, VAE decoder) of the tiny model, image after image:
+    /// the UNet pass and both untiled VAE halves become graphs on the second image and replay from then on, with the
+    /// plain run's bits.</summary>
+    [InterpreterFact]
+    public void The_unet_and_both_vae_halves_replay_as_graphs_with_the_plain_results()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        var pipeline = new UpscalePipeline(model);
+        var o = new UpscaleOptions();       // the default mode; a 32x32 input needs no VAE or latent tiles
+        float[] Run(int seed) => pipeline.RunLatentPath(Rand(seed, 1, 3, 32, 32), o).Data;
+
+        var first = Run(1);                                 // warm-up: everything plain
+        Assert.Equal(0, ops.GraphsRecorded);
+        var second = Run(2);                                // recorded, then replayed
+        Assert.Equal(3, ops.GraphsRecorded);                // VAE encoder, UNet, VAE decoder
+        Assert.Equal(3, ops.GraphReplays);
+        Assert.Equal(first, Run(1));                        // replays only
+        Assert.Equal(3, ops.GraphsRecorded);
+        Assert.Equal(6, ops.GraphReplays);
+        Assert.NotEqual(first, second);
+        ops.UseGraphs = false;
+        Assert.Equal(second, Run(2));                       // the plain run of the second image
+    }
+    /// <summary>`pisa profile` times or counts each launch, so with PISA_CUDA_GRAPHS=1 its pass (the second, after a
+    /// warm-up) must not be recorded or replayed: the profiler turns graphs off while it observes, and back on after.</summary>
+    [InterpreterFact]
+    public void A_profiled_pass_issues_every_launch_even_with_graphs_on()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        var gamma = Rand(1, 16); var beta = Rand(2, 16);
+        DeviceTensor F(DeviceTensor t) { using var n = ops.GroupNorm(t, gamma, beta, 4, 1e-6f, silu: true); return ops.Axpby(n, t, 0.5f, 2f); }
+        using var x = ops.Upload(Rand(9, 1, 7, 9, 16));
+        using (var warm = ops.Replayable("f", x, F)) { }
+        int seen;
+        using (var profiler = new Engine.Bench.KernelProfiler(ops))
+        {
+            using (var y = ops.Replayable("f", x, F)) { }
+            seen = profiler.Launches.Count(l => l.Counters is not null);
+        }
+        Assert.Equal(0, ops.GraphsRecorded);
+        Assert.True(seen >= 2, $"{seen} launches counted");
+        Assert.True(ops.UseGraphs);
+        using (var y = ops.Replayable("f", x, F)) { }      // graphs again once the profile is over
+        Assert.Equal(1, ops.GraphsRecorded);
     }
 }

@@ -3,8 +3,9 @@ using PiSa.Engine.Tensors;
 namespace PiSa.Engine.Backends.Cuda;
 
 /// <summary>
-/// IOps.Replayable on CUDA graphs. Per (key, input shape): the first call runs f plainly (weights upload, kernels
-/// compile, the prompt's K/V get cached: none of that may be captured); the second records f on graph-owned memory
+/// IOps.Replayable on CUDA graphs (the pipeline offers the UNet pass and the untiled VAE encoder and decoder passes).
+/// Per (key, input shape): the first call runs f plainly (weights upload, kernels compile, the prompt's K/V get
+/// cached: none of that may be captured); the second records f on graph-owned memory
 /// into a graph (its input and output buffers kept); every call from then on copies its input into the graph's input
 /// buffer, replays, and copies the output out. At most <see cref="MaxGraphs"/> graphs are kept (oldest dropped).
 /// A graph made stale (memory it reads but does not own was freed since: a released weight set, the prompt K/V a

@@ -46,20 +46,26 @@ public static class TiledVae
         return RunDecoder(vae, p, tileSize, parkTilesOnHost, hooks, stage);
     }
 
-    /// <summary>The hooked encoder module: plain forward for small inputs, VAEHook tiling otherwise.</summary>
+    /// <summary>The hooked encoder module: plain forward for small inputs, VAEHook tiling otherwise.
+    /// The plain forward is replayable per (VAE, input shape): the backend may record it as a CUDA graph (its weights
+    /// are fixed). The tiled path is not: its pooled GroupNorm statistics meet on the host between rounds.</summary>
     public static DeviceTensor RunEncoder(AutoencoderKL vae, DeviceTensor x, int tileSize, bool parkTilesOnHost = false,
         RunHooks? hooks = null, string stage = "vae encode")
     {
-        if (!VaeTileSplitter.NeedsTiling(x.Dim(1), x.Dim(2), tileSize, isDecoder: false)) return vae.RunEncoder(x, hooks?.Token ?? default);
+        var ct = hooks?.Token ?? default;
+        if (!VaeTileSplitter.NeedsTiling(x.Dim(1), x.Dim(2), tileSize, isDecoder: false))
+            return vae.Ops.Replayable((vae, "encoder"), x, t => vae.RunEncoder(t, ct));
         var plan = VaeTileSplitter.Split(x.Dim(1), x.Dim(2), tileSize, isDecoder: false, vae.ScaleFactor);
         return RunTiled(vae.Ops, vae.EncoderHookSteps, x, plan, parkTilesOnHost, hooks, stage);
     }
 
-    /// <summary>The hooked decoder module (input already through post_quant_conv).</summary>
+    /// <summary>The hooked decoder module (input already through post_quant_conv); replayable as the encoder.</summary>
     public static DeviceTensor RunDecoder(AutoencoderKL vae, DeviceTensor z, int tileSize, bool parkTilesOnHost = false,
         RunHooks? hooks = null, string stage = "vae decode")
     {
-        if (!VaeTileSplitter.NeedsTiling(z.Dim(1), z.Dim(2), tileSize, isDecoder: true)) return vae.RunDecoder(z, hooks?.Token ?? default);
+        var ct = hooks?.Token ?? default;
+        if (!VaeTileSplitter.NeedsTiling(z.Dim(1), z.Dim(2), tileSize, isDecoder: true))
+            return vae.Ops.Replayable((vae, "decoder"), z, t => vae.RunDecoder(t, ct));
         var plan = VaeTileSplitter.Split(z.Dim(1), z.Dim(2), tileSize, isDecoder: true, vae.ScaleFactor);
         return RunTiled(vae.Ops, vae.DecoderHookSteps, z, plan, parkTilesOnHost, hooks, stage);
     }
