@@ -10,7 +10,8 @@
 #   random-model     a full-size SD2.1-shaped random-weight model through the whole pipeline on CUDA vs the CPU
 #                    backend on the same weights, every intermediate compared, at 256x256 (the CPU side's time)
 #   bench            `pisa bench` at 512x512, random SD2.1 weights built once for the three modes, 2 warm-ups + 5 runs;
-#                    then default mode again with PISA_CUDA_WGMMA=off (the mma.sync tiles) for the side-by-side
+#                    then default mode again with PISA_CUDA_WGMMA=off (the mma.sync tiles) for the side-by-side,
+#                    graphs off then on (--graphs both: the launch overhead CUDA graphs remove)
 #   reference        in one command: `pisa bench` 512x512 default+adjustable, `pisa export-random` (the same random
 #                    weights, our intermediates on CUDA), then bench/reference/pisa_torch_gpu.py: PyTorch eager fp16 and
 #                    torch.compile on those weights, times with spreads and relative L2 to ours (carry also
@@ -50,7 +51,7 @@ usage() {
     case "$s" in
       doctor-selftest) what="environment, pisa doctor, pisa selftest --device cuda (ops incl. SD2.1 sizes, golden cases), pisa kernels --family conv" ;;
       random-model) what="full-size random SD2.1 model, cuda vs cpu, at 256x256" ;;
-      bench) what="pisa bench 512x512, random SD2.1 weights, default+adjustable+fused in one process, 2 warm-ups + 5 runs; default again without wgmma" ;;
+      bench) what="pisa bench 512x512, random SD2.1 weights, default+adjustable+fused in one process, 2 warm-ups + 5 runs; default again without wgmma, graphs off then on" ;;
       reference) what="pisa bench 512 default+adjustable, then PyTorch eager fp16 + torch.compile on the same weights, rel L2 to ours (carry also bench/reference/.vendor)" ;;
     esac
     echo "  step $s: at most $(budget "$s") s: $what"
@@ -106,7 +107,7 @@ case "$step" in
     run_logged bench "$T_BENCH" "$PISA" bench --random-weights --device cuda --sizes 512 --mode default,adjustable,fused \
       --warmup 2 --runs 5 --json "$OUT/bench.json"
     run_logged bench-no-wgmma "$T_BENCH_NOWGMMA" env PISA_CUDA_WGMMA=off "$PISA" bench --random-weights --device cuda --sizes 512 \
-      --mode default --warmup 2 --runs 5 --json "$OUT/bench-no-wgmma.json"
+      --mode default --warmup 2 --runs 5 --graphs both --json "$OUT/bench-no-wgmma.json"
     ;;
   reference)
     [ -d bench/reference/.vendor/src/diffusers ] || { echo "no bench/reference/.vendor/src/diffusers: run bench/gpu-prep.sh and carry bench/reference/.vendor"; exit 2; }

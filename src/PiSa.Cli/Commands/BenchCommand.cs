@@ -43,23 +43,39 @@ public static class BenchCommand
         var json = new Option<string?>("--json") { Description = "also write the results as JSON to this file (written atomically)" };
         var grid = new Option<int>("--grid") { Description = "also time an NxN lambda grid (adjustable mode) against N*N separate adjustable runs (0: off)" };
         var maxMemory = new Option<string?>("--max-memory") { Description = "memory budget, e.g. 12G (default: the memory available at start); a size estimated above it is refused before anything runs" };
+        var graphs = new Option<string?>("--graphs") { Description = "CUDA graphs for the runs: off, on, or both (off, then on: side by side from one model load); on needs --warmup 2 or more (a plain run, then the recording). Default: as PISA_CUDA_GRAPHS says" };
+        graphs.Validators.Add(result =>
+        {
+            try { ParseGraphs(result.GetValueOrDefault<string?>()); }
+            catch (PisaException e) { result.AddError(e.Message); }
+        });
 
         var cmd = new Command("bench", "Time the PiSA-SR pipeline (VAE encode, UNet, VAE decode; prompt cached) per stage.")
         {
-            sizes, mode, warmup, runs, device, precision, model, lora, random, configDir, json, grid, maxMemory,
+            sizes, mode, warmup, runs, device, precision, model, lora, random, configDir, json, grid, maxMemory, graphs,
         };
         cmd.SetAction(r => Run(new BenchArgs(
             ParseSizes(r.GetValue(sizes) ?? "512"),
             ParseModes(r.GetValue(mode) ?? "default"),
             r.GetValue(warmup), r.GetValue(runs), r.GetValue(device)!, r.GetValue(model), r.GetValue(lora),
             r.GetValue(random), r.GetValue(configDir), r.GetValue(json), r.GetValue(grid), r.GetValue(maxMemory),
-            PrecisionOption.Resolve(r.GetValue(precision)!, r.GetValue(device)!))));
+            PrecisionOption.Resolve(r.GetValue(precision)!, r.GetValue(device)!), ParseGraphs(r.GetValue(graphs)))));
         return cmd;
     }
 
     public sealed record BenchArgs(int[] Sizes, LoraMode[] Modes, int Warmup, int Runs, string Device, string? ModelDir,
         string? LoraPath, bool RandomWeights, string? ConfigDir, string? JsonPath, int Grid = 0, string? MaxMemory = null,
-        Engine.Backends.Cpu.CpuPrecision Precision = Engine.Backends.Cpu.CpuPrecision.Fp32);
+        Engine.Backends.Cpu.CpuPrecision Precision = Engine.Backends.Cpu.CpuPrecision.Fp32, bool[]? Graphs = null);
+
+    /// <summary>--graphs: null (leave the backend as PISA_CUDA_GRAPHS set it), [false], [true] or [false, true] (both).</summary>
+    public static bool[]? ParseGraphs(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        null => null,
+        "off" => [false],
+        "on" => [true],
+        "both" => [false, true],
+        _ => throw new UsageException($"--graphs: '{text}' is not one of off, on, both"),
+    };
 
     /// <summary>The grid's lambdas: N values evenly spaced over [0.5, 1.5] for each scale.</summary>
     public static LambdaGrid GridPairs(int n)
@@ -77,6 +93,9 @@ public static class BenchCommand
         if (a.Runs < 1) throw new UsageException($"--runs must be at least 1, got {a.Runs}");
         if (a.Warmup < 0) throw new UsageException($"--warmup must not be negative, got {a.Warmup}");
         if (a.Grid is < 0 or 1 or > 5) throw new UsageException($"--grid must be 0 (off) or 2 to 5, got {a.Grid}");
+        // A graph replays from the third call on (plain, then recorded): fewer warm-ups would time the recording.
+        if (a.Graphs?.Contains(true) == true && a.Warmup < 2)
+            throw new UsageException($"--graphs {(a.Graphs.Length > 1 ? "both" : "on")} needs --warmup 2 or more (a plain run, then the recording), got {a.Warmup}");
         if (a.JsonPath != null)
         {
             // Checked now, not after minutes of runs.
@@ -89,6 +108,8 @@ public static class BenchCommand
         try { budget = MemoryBudget.Resolve(a.MaxMemory); }
         catch (PisaException e) when (e is not UsageException && a.MaxMemory != null) { throw new UsageException(e.Message); }
         using var ops = BackendFactory.Create(a.Device, notice => Console.Error.WriteLine($"pisa: {notice}"), precision: a.Precision);
+        if (a.Graphs?.Contains(true) == true && ops is not Engine.Backends.Cuda.CudaOps)
+            throw new PisaException($"--graphs on needs the CUDA backend (--device cuda or ptx); this run is on {ops.Name}");
         long loadStart = System.Diagnostics.Stopwatch.GetTimestamp();
         var (model, weights) = LoadModel(ops, a.RandomWeights, a.ConfigDir, a.ModelDir, a.LoraPath);
         using var _ = model;
@@ -141,8 +162,13 @@ public static class BenchCommand
         // One model for all modes: building (and uploading) full-size weights costs more than a few timed runs.
         // Every run goes through the library's door, as `pisa upscale` and `pisa serve` calls do.
         using var upscaler = PisaUpscaler.FromModel(model, ownsModel: false);
+        var cuda = ops as Engine.Backends.Cuda.CudaOps;
+        bool first = true;
         foreach (var mode in a.Modes)
+        foreach (bool? graphsOn in a.Graphs is null ? [null] : a.Graphs.Select(g => (bool?)g))
         {
+            if (cuda != null && graphsOn is bool on) cuda.UseGraphs = on;
+            bool? graphs = cuda?.UseGraphs;   // what these runs use (null: a backend without graphs)
             var options = new UpscaleOptions { Mode = mode };
             var notices = new List<string>();
             string? loadBefore = BenchRunner.LoadAverage();
@@ -162,10 +188,11 @@ public static class BenchCommand
             long? peakDevice = upscaler.PeakDeviceBytes;
 
             var w = Console.Out;
-            if (mode != a.Modes[0]) w.WriteLine();
+            if (!first) w.WriteLine();
+            first = false;
             w.WriteLine($"pisa bench: PiSA-SR steps 6-10 (prompt embedding cached after the first run, VAE encode, UNet at t=1, VAE decode), mode {Mode(mode)}");
             w.WriteLine($"weights: {weights}");
-            w.WriteLine($"backend: {ops.Name}, precision {a.Precision.ToString().ToLowerInvariant()}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
+            w.WriteLine($"backend: {ops.Name}, precision {a.Precision.ToString().ToLowerInvariant()}{(graphs is bool gr ? $", CUDA graphs {(gr ? "on" : "off")}" : "")}; {Environment.ProcessorCount} logical CPUs; load average {loadBefore ?? "n/a"} before, {loadAfter ?? "n/a"} after");
             w.WriteLine($"warm-up {a.Warmup}, timed runs {a.Runs}; model load {F(loadMs, 0)} ms{(a.Modes.Length > 1 ? " (shared by the modes)" : "")}");
             foreach (var r in results) PrintSize(w, r);
             w.WriteLine($"estimated peak (before the runs): {string.Join(", ", estimates[mode].Select((e, i) => $"{a.Sizes[i]}: {F(e.Total / 1048576.0, 0)} MiB"))}; budget {budget}");
@@ -176,6 +203,8 @@ public static class BenchCommand
                 w.WriteLine($"grid {a.Grid}x{a.Grid} at {size}x{size} (adjustable, lambdas 0.5..1.5): median {F(g.Median, 1)} ms for {n} images (spread {F(g.Spread, 1)}); " +
                             $"{n} separate adjustable runs: {n} x {F(single.Median, 1)} = {F(separate, 1)} ms; the grid takes {F(100 * g.Median / separate, 1)} % of that");
             }
+            if (graphs == true)   // that replays happened, not only that they were asked for
+                w.WriteLine($"CUDA graphs: {cuda!.GraphsRecorded} recorded, {cuda.GraphReplays} replays, {cuda.GraphsInvalidated} dropped as stale (since the model was loaded)");
             w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
             if (ops is PiSa.Engine.Backends.Cpu.CpuOps)
             {
@@ -186,18 +215,20 @@ public static class BenchCommand
             foreach (var n in notices.Distinct()) Console.Error.WriteLine($"pisa: {n}");
 
             if (a.JsonPath != null)
-                AtomicFile.Write(JsonPathFor(a, mode), stream => WriteJson(stream, a, mode, ops.Name, weights, loadMs, loadBefore, loadAfter, results, grids, peakRss, peakDevice, estimates[mode]));
+                AtomicFile.Write(JsonPathFor(a, mode, graphs), stream => WriteJson(stream, a, mode, graphs, ops.Name, weights, loadMs, loadBefore, loadAfter, results, grids, peakRss, peakDevice, estimates[mode]));
         }
         return Program.ExitOk;
     }
 
     /// <summary>--json FILE for one mode; with several modes one file each, the mode inserted before the extension
-    /// (bench.json -> bench-default.json, bench-adjustable.json, ...).</summary>
-    public static string JsonPathFor(BenchArgs a, LoraMode mode)
+    /// (bench.json -> bench-default.json, bench-adjustable.json, ...); with --graphs both also "-graphs-off" or
+    /// "-graphs-on" (bench-default-graphs-on.json).</summary>
+    public static string JsonPathFor(BenchArgs a, LoraMode mode, bool? graphs = null)
     {
         string path = a.JsonPath!;
-        if (a.Modes.Length == 1) return path;
-        return Path.Combine(Path.GetDirectoryName(path) ?? "", $"{Path.GetFileNameWithoutExtension(path)}-{Mode(mode)}{Path.GetExtension(path)}");
+        string suffix = (a.Modes.Length > 1 ? $"-{Mode(mode)}" : "") + (a.Graphs is { Length: > 1 } ? (graphs == true ? "-graphs-on" : "-graphs-off") : "");
+        if (suffix.Length == 0) return path;
+        return Path.Combine(Path.GetDirectoryName(path) ?? "", $"{Path.GetFileNameWithoutExtension(path)}{suffix}{Path.GetExtension(path)}");
     }
 
     /// <summary>"default", "adjustable", "fused" or several of them comma-separated, each at most once.</summary>
@@ -241,7 +272,7 @@ public static class BenchCommand
     private static void Row(TextWriter w, string name, BenchStats s, double flops, double? rate) =>
         w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {G(flops / 1e12),10} {(rate is double x ? G(x) : "-"),10}");
 
-    private static void WriteJson(Stream stream, BenchArgs a, LoraMode mode, string backend, string weights, double loadMs, string? loadBefore,
+    private static void WriteJson(Stream stream, BenchArgs a, LoraMode mode, bool? graphs, string backend, string weights, double loadMs, string? loadBefore,
         string? loadAfter, List<BenchSizeResult> results, List<(int Size, BenchStats Grid, BenchStats Single)> grids, long peakRss, long? peakDevice,
         List<MemoryEstimate> estimates)
     {
@@ -266,6 +297,7 @@ public static class BenchCommand
         j.WriteString("weights", weights);
         j.WriteBoolean("random_weights", a.RandomWeights);
         j.WriteString("mode", Mode(mode));
+        if (graphs is bool on) j.WriteBoolean("cuda_graphs", on); else j.WriteNull("cuda_graphs");
         j.WriteNumber("warmup", a.Warmup);
         j.WriteNumber("runs", a.Runs);
         j.WriteNumber("processor_count", Environment.ProcessorCount);

@@ -3,6 +3,7 @@ using PiSa.Cli.Commands;
 using PiSa.Engine;
 using PiSa.Engine.Pipeline;
 using PiSa.Tests.Cli;
+using PiSa.Tests.Interpreter;
 
 namespace PiSa.Tests.Bench;
 
@@ -70,6 +71,51 @@ public class BenchCommandTests
         Assert.Equal(3, r.Stdout.Split('\n').Count(l => l.Contains("(shared by the modes)")));
         // One model load: the three blocks report the same load time.
         Assert.Single(r.Stdout.Split('\n').Where(l => l.Contains("model load")).Select(l => l[l.IndexOf("model load")..]).Distinct());
+    }
+
+    /// <summary>--graphs on: the timed runs replay the UNet pass and both VAE halves (three graphs recorded in the
+    /// second warm-up), which the report shows. The tiny model on the interpreter: three runs, about 20 s.</summary>
+    [InterpreterFact]
+    public void Bench_with_graphs_on_times_replays_and_says_so()
+    {
+        using var dir = new TempDir();
+        string json = dir.File("bench.json");
+        var r = PisaProcess.RunWithin(600, "bench", "--random-weights", "--config-dir", Path.Combine(FixturePaths.Tiny, "sd"),
+            "--sizes", "64", "--runs", "1", "--warmup", "2", "--device", "ptx", "--graphs", "on", "--json", json);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("CUDA graphs on", r.Stdout);
+        // Warm-up 2 records the three graphs and replays them; the timed run replays them again.
+        Assert.Contains("CUDA graphs: 3 recorded, 6 replays, 0 dropped as stale", r.Stdout);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.True(doc.RootElement.GetProperty("cuda_graphs").GetBoolean());
+    }
+
+    [Fact]
+    public void Graphs_parse_and_name_one_json_each_when_both()
+    {
+        Assert.Null(BenchCommand.ParseGraphs(null));
+        Assert.Equal([false], BenchCommand.ParseGraphs("off")!);
+        Assert.Equal([true], BenchCommand.ParseGraphs(" On")!);
+        Assert.Equal([false, true], BenchCommand.ParseGraphs("both")!);
+        Assert.Throws<UsageException>(() => BenchCommand.ParseGraphs("sometimes"));
+        var both = new BenchCommand.BenchArgs([512], [LoraMode.Default, LoraMode.Fused], 2, 5, "cuda", null, null, true, null,
+            Path.Combine("out", "b.json"), Graphs: [false, true]);
+        Assert.Equal(Path.Combine("out", "b-fused-graphs-on.json"), BenchCommand.JsonPathFor(both, LoraMode.Fused, true));
+        Assert.Equal(Path.Combine("out", "b-default-graphs-off.json"), BenchCommand.JsonPathFor(both, LoraMode.Default, false));
+        var one = both with { Modes = [LoraMode.Default], Graphs = [true] };
+        Assert.Equal(Path.Combine("out", "b.json"), BenchCommand.JsonPathFor(one, LoraMode.Default, true));
+    }
+
+    [Fact]
+    public void Graphs_on_is_refused_with_too_few_warm_ups_or_without_a_cuda_backend()
+    {
+        string tiny = Path.Combine(FixturePaths.Tiny, "sd");
+        PisaProcess.AssertOneLineError(PisaProcess.Run("bench", "--random-weights", "--config-dir", tiny, "--device", "ptx", "--graphs", "on", "--warmup", "1"),
+            "--warmup 2", exitCode: 2);
+        PisaProcess.AssertOneLineError(PisaProcess.Run("bench", "--random-weights", "--config-dir", tiny, "--device", "cpu", "--graphs", "both"),
+            "needs the CUDA backend");
+        PisaProcess.AssertOneLineError(PisaProcess.Run("bench", "--random-weights", "--config-dir", tiny, "--device", "cpu", "--graphs", "maybe"),
+            "maybe", exitCode: 2);
     }
 
     [Theory]
