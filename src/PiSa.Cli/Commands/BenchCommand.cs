@@ -203,8 +203,12 @@ public static class BenchCommand
                 w.WriteLine($"grid {a.Grid}x{a.Grid} at {size}x{size} (adjustable, lambdas 0.5..1.5): median {F(g.Median, 1)} ms for {n} images (spread {F(g.Spread, 1)}); " +
                             $"{n} separate adjustable runs: {n} x {F(single.Median, 1)} = {F(separate, 1)} ms; the grid takes {F(100 * g.Median / separate, 1)} % of that");
             }
+            string? graphFailure = graphs == true ? cuda!.GraphFailure : null;
             if (graphs == true)   // that replays happened, not only that they were asked for
+            {
                 w.WriteLine($"CUDA graphs: {cuda!.GraphsRecorded} recorded, {cuda.GraphReplays} replays, {cuda.GraphsInvalidated} dropped as stale (since the model was loaded)");
+                if (graphFailure != null) w.WriteLine($"CUDA graphs: {graphFailure} (the runs from then on launched plainly)");
+            }
             w.WriteLine($"process peak working set: {F(peakRss / 1048576.0, 0)} MiB; peak device memory: {(peakDevice is long d ? $"{F(d / 1048576.0, 0)} MiB" : "not reported by this backend")}");
             if (ops is PiSa.Engine.Backends.Cpu.CpuOps)
             {
@@ -215,7 +219,7 @@ public static class BenchCommand
             foreach (var n in notices.Distinct()) Console.Error.WriteLine($"pisa: {n}");
 
             if (a.JsonPath != null)
-                AtomicFile.Write(JsonPathFor(a, mode, graphs), stream => WriteJson(stream, a, mode, graphs, ops.Name, weights, loadMs, loadBefore, loadAfter, results, grids, peakRss, peakDevice, estimates[mode]));
+                AtomicFile.Write(JsonPathFor(a, mode, graphs), stream => WriteJson(stream, a, mode, graphs, graphFailure, ops.Name, weights, loadMs, loadBefore, loadAfter, results, grids, peakRss, peakDevice, estimates[mode]));
         }
         return Program.ExitOk;
     }
@@ -272,7 +276,7 @@ public static class BenchCommand
     private static void Row(TextWriter w, string name, BenchStats s, double flops, double? rate) =>
         w.WriteLine($"  {name,-13} {F(s.Min, 1),10} {F(s.Median, 1),10} {F(s.P90, 1),10} {F(s.Spread, 1),10} {G(flops / 1e12),10} {(rate is double x ? G(x) : "-"),10}");
 
-    private static void WriteJson(Stream stream, BenchArgs a, LoraMode mode, bool? graphs, string backend, string weights, double loadMs, string? loadBefore,
+    private static void WriteJson(Stream stream, BenchArgs a, LoraMode mode, bool? graphs, string? graphFailure, string backend, string weights, double loadMs, string? loadBefore,
         string? loadAfter, List<BenchSizeResult> results, List<(int Size, BenchStats Grid, BenchStats Single)> grids, long peakRss, long? peakDevice,
         List<MemoryEstimate> estimates)
     {
@@ -298,6 +302,7 @@ public static class BenchCommand
         j.WriteBoolean("random_weights", a.RandomWeights);
         j.WriteString("mode", Mode(mode));
         if (graphs is bool on) j.WriteBoolean("cuda_graphs", on); else j.WriteNull("cuda_graphs");
+        if (graphFailure != null) j.WriteString("cuda_graph_failure", graphFailure); else j.WriteNull("cuda_graph_failure");
         j.WriteNumber("warmup", a.Warmup);
         j.WriteNumber("runs", a.Runs);
         j.WriteNumber("processor_count", Environment.ProcessorCount);

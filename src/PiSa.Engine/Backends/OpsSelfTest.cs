@@ -351,13 +351,24 @@ public static class OpsSelfTest
             gn("[1,50,47,32] g4 (one launch, 18 800 per group)", [1, 50, 47, 32], 4, true);
             gn("[1,50,47,32] g1 (two launches, uneven chunks)", [1, 50, 47, 32], 1, false);
             AttentionWindowCases();
-            // Replayable: the third call of one key is a graph replay where the backend records graphs.
-            Check("Replayable", "third call of a key (graph replay when enabled)", ComputeTolerance, [R(1, 6, 7, 16)], (o, t) =>
+            // Replayable: the third call of one key is a graph replay on the CUDA backend, which records graphs for
+            // this case whatever PISA_CUDA_GRAPHS says (so a GPU's selftest checks its driver's graphs), and fails it
+            // if the recording failed (the backend would otherwise have fallen back to plain launches).
+            Check("Replayable", "third call of a key (a CUDA graph replay)", ComputeTolerance, [R(1, 6, 7, 16)], (o, t) =>
             {
                 var key = new object();
                 DeviceTensor F(DeviceTensor x) { using var s = o.Silu(x); return o.Axpby(s, x, 0.75f, -0.5f); }
-                for (int i = 0; i < 2; i++) o.Replayable(key, t[0], F).Dispose();
-                return o.Replayable(key, t[0], F);
+                var cuda = o as Cuda.CudaOps;
+                bool graphsWere = cuda?.UseGraphs ?? false;
+                if (cuda != null) cuda.UseGraphs = true;
+                try
+                {
+                    for (int i = 0; i < 2; i++) o.Replayable(key, t[0], F).Dispose();
+                    var y = o.Replayable(key, t[0], F);
+                    if (cuda?.GraphFailure is string why) { y.Dispose(); throw new PisaException(why); }
+                    return y;
+                }
+                finally { if (cuda != null) cuda.UseGraphs = graphsWere; }
             });
         }
 

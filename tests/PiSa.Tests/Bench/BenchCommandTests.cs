@@ -88,6 +88,7 @@ public class BenchCommandTests
         Assert.Contains("CUDA graphs: 3 recorded, 6 replays, 0 dropped as stale", r.Stdout);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         Assert.True(doc.RootElement.GetProperty("cuda_graphs").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("cuda_graph_failure").ValueKind);
     }
 
     [Fact]

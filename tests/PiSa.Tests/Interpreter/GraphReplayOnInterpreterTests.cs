@@ -117,19 +117,45 @@ public sealed class GraphReplayOnInterpreterTests
         Assert.Equal(3, ops.GraphReplays);
     }
 
+    /// <summary>Work a graph cannot hold (here a copy to the host) fails its recording: the backend says why
+    /// (GraphFailure), turns graphs off and runs that call plainly, so the run goes on with the plain results.</summary>
     [InterpreterFact]
-    public void Work_that_copies_to_the_host_cannot_be_recorded_and_leaves_the_backend_usable()
+    public void Work_that_copies_to_the_host_cannot_be_recorded_and_runs_plainly_with_graphs_off()
     {
         var rt = new PtxGpuRuntime();
         using var ops = new CudaOps(rt) { UseGraphs = true };
         using var x = ops.Upload(Rand(3, 1, 4, 4, 8));
         DeviceTensor Bad(DeviceTensor t) { _ = ops.Download(t); return ops.Silu(t); }
-        using (var first = ops.Replayable("bad", x, Bad)) { }    // warm-up runs plainly
-        var e = Assert.Throws<PisaException>(() => ops.Replayable("bad", x, Bad));
-        Assert.Contains("capturing a graph", e.Message);
+        float[] want;
+        using (var first = ops.Replayable("bad", x, Bad)) want = ops.Download(first).Data;   // warm-up runs plainly
+        Assert.Null(ops.GraphFailure);
+        using (var second = ops.Replayable("bad", x, Bad)) Assert.Equal(want, ops.Download(second).Data);
+        Assert.StartsWith("recording a CUDA graph failed, graphs are off: ", ops.GraphFailure);
+        Assert.Contains("while capturing a graph", ops.GraphFailure);
+        Assert.False(ops.UseGraphs);
         Assert.False(rt.Capturing);
-        using var ok = ops.Silu(x);
-        Assert.Equal(16 * 8, ops.Download(ok).Data.Length);
+        Assert.Equal(0, ops.GraphsRecorded);
+        using (var third = ops.Replayable("bad", x, Bad)) Assert.Equal(want, ops.Download(third).Data);
+    }
+
+    /// <summary>A cancelled pass is not a recording failure: it propagates, and graphs stay on.</summary>
+    [InterpreterFact]
+    public void A_cancelled_recording_propagates_and_leaves_graphs_on()
+    {
+        var rt = new PtxGpuRuntime();
+        using var ops = new CudaOps(rt) { UseGraphs = true };
+        using var x = ops.Upload(Rand(3, 1, 4, 4, 8));
+        bool cancel = false;
+        DeviceTensor F(DeviceTensor t) { if (cancel) throw new OperationCanceledException(); return ops.Silu(t); }
+        using (var first = ops.Replayable("f", x, F)) { }
+        cancel = true;
+        Assert.Throws<OperationCanceledException>(() => ops.Replayable("f", x, F));
+        Assert.False(rt.Capturing);
+        Assert.Null(ops.GraphFailure);
+        Assert.True(ops.UseGraphs);
+        cancel = false;
+        using (var again = ops.Replayable("f", x, F)) { }
+        Assert.Equal(1, ops.GraphsRecorded);
     }
 
     [InterpreterFact]

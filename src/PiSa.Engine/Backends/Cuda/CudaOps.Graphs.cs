@@ -38,6 +38,10 @@ public sealed partial class CudaOps
     public int GraphsInvalidated { get; private set; }
     /// <summary>Kernel launches in the most recently recorded graph.</summary>
     public int LastGraphLaunches { get; private set; }
+    /// <summary>Why a recording failed (work a graph cannot hold, a driver that refused the capture): graphs are then
+    /// off for this backend and that call ran plainly, so a first run on a new GPU or driver loses the graphs, not
+    /// the image. Null while none has failed. `pisa bench --graphs` prints it.</summary>
+    public string? GraphFailure { get; private set; }
 
     public DeviceTensor Replayable(object key, DeviceTensor input, Func<DeviceTensor, DeviceTensor> f)
     {
@@ -61,7 +65,19 @@ public sealed partial class CudaOps
         }
         e.Calls++;
         if (e.Calls == 1) return f(input);   // warm-up: nothing of this may be captured
-        if (e.Graph is null) Record(g, e, x, f);
+        if (e.Graph is null)
+        {
+            try { Record(g, e, x, f); }
+            catch (Exception ex) when (ex is PisaException or PiSa.Cuda.CudaException)
+            {
+                // Not a cancellation (that propagates): the recording was abandoned; run the work plainly, for good.
+                GraphFailure = $"recording a CUDA graph failed, graphs are off: {ex.Message}";
+                UseGraphs = false;
+                _graphEntries.Remove(id);
+                _graphOrder.Remove(id);
+                return f(input);
+            }
+        }
         g.CopyDevice(e.In!.Ptr, x.Ptr, x.Count * 2);
         g.Replay(e.Graph!);
         GraphReplays++;
