@@ -37,6 +37,7 @@ public static class DoctorCommand
             }
             kernelsOk &= AddWgmmaLines(lines, archs);
         }
+        lines.Add(GraphsLine());
         o.Write(DeviceReport.Format(lines));
         o.WriteLine(gpuOk && kernelsOk ? "doctor: the CUDA backend can run here"
             : kernelsOk ? "doctor: every kernel compiles, but no usable GPU: the CPU backend will run; `--device ptx` runs the CUDA backend's kernels on the PTX interpreter here (slow, fully checked)"
@@ -64,6 +65,11 @@ public static class DoctorCommand
             : $"not used here: needs an sm_90 GPU and NVRTC 12 or newer (NVRTC {major}.{minor}{(archs.Length == 1 ? $", GPU {archs[0]}" : ", no GPU")})"));
         return results.All(r => r.Module != null);
     }
+
+    /// <summary>Whether the CUDA backend records graphs in this environment (informational: off by default).</summary>
+    private static DeviceReport.Line GraphsLine() => new("CUDA graphs", Environment.GetEnvironmentVariable(CudaOps.EnvGraphs) == "1"
+        ? $"on ({CudaOps.EnvGraphs}=1): the UNet and untiled VAE passes are recorded and replayed"
+        : $"off (set {CudaOps.EnvGraphs}=1, or compare with `pisa bench --graphs both`)");
 
     /// <summary>Which GEMM micro-kernels the CPU backend runs here (informational: the CPU backend always runs).</summary>
     private static IEnumerable<DeviceReport.Line> CpuLines()

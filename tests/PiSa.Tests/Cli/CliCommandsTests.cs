@@ -124,4 +124,23 @@ public sealed class CliCommandsTests
         if (PiSa.Cuda.CudaAvailability.Probe().Ok) Assert.Matches(@"GPU:\s+.*compute capability", r.Stdout);
         else Assert.Matches(@"(?m)^GPU:\s+none: " + System.Text.RegularExpressions.Regex.Escape(PiSa.Cuda.CudaAvailability.Probe().Reason) + "$", r.Stdout);
     }
+
+    [Fact]
+    public void Doctor_says_whether_cuda_graphs_are_on()
+    {
+        var psi = PisaProcess.StartInfo("doctor");
+        psi.Environment.Remove("PISA_CUDA_GRAPHS");
+        Assert.Matches(@"(?m)^CUDA graphs:\s+off \(set PISA_CUDA_GRAPHS=1", Run(psi));
+        psi.Environment["PISA_CUDA_GRAPHS"] = "1";
+        Assert.Matches(@"(?m)^CUDA graphs:\s+on \(PISA_CUDA_GRAPHS=1\)", Run(psi));
+
+        static string Run(System.Diagnostics.ProcessStartInfo psi)
+        {
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            _ = p.StandardError.ReadToEndAsync();
+            Assert.True(p.WaitForExit(120_000), "pisa doctor did not finish");
+            return stdout.Result;
+        }
+    }
 }
