@@ -125,6 +125,10 @@ public sealed class GraphReplayOnInterpreterTests
         var rt = new PtxGpuRuntime();
         using var ops = new CudaOps(rt) { UseGraphs = true };
         using var x = ops.Upload(Rand(3, 1, 4, 4, 8));
+        DeviceTensor Good(DeviceTensor t) => ops.Silu(t);
+        for (int i = 0; i < 3; i++) ops.Replayable("good", x, Good).Dispose();   // a graph recorded before the failure
+        Assert.Equal(1, ops.GraphsRecorded);
+        long graphMemory = rt.Memory.LiveAllocations;
         DeviceTensor Bad(DeviceTensor t) { _ = ops.Download(t); return ops.Silu(t); }
         float[] want;
         using (var first = ops.Replayable("bad", x, Bad)) want = ops.Download(first).Data;   // warm-up runs plainly
@@ -134,7 +138,8 @@ public sealed class GraphReplayOnInterpreterTests
         Assert.Contains("while capturing a graph", ops.GraphFailure);
         Assert.False(ops.UseGraphs);
         Assert.False(rt.Capturing);
-        Assert.Equal(0, ops.GraphsRecorded);
+        Assert.Equal(1, ops.GraphsRecorded);
+        Assert.True(rt.Memory.LiveAllocations < graphMemory, "the earlier graph's memory was released with graphs off");
         using (var third = ops.Replayable("bad", x, Bad)) Assert.Equal(want, ops.Download(third).Data);
     }
 

@@ -73,8 +73,7 @@ public sealed partial class CudaOps
                 // Not a cancellation (that propagates): the recording was abandoned; run the work plainly, for good.
                 GraphFailure = $"recording a CUDA graph failed, graphs are off: {ex.Message}";
                 UseGraphs = false;
-                _graphEntries.Remove(id);
-                _graphOrder.Remove(id);
+                DropGraphs();   // the graphs recorded before it would never replay again: release their memory
                 return f(input);
             }
         }
