@@ -7,7 +7,7 @@ namespace PiSa.Tests.Api;
 public sealed class WeightSetCacheTests
 {
     private static PisaModel Load(CpuOps ops, long budget) =>
-        PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops, budget);
+        TinyFixtureModel.Load(ops, budget);
 
     [Fact]
     public void Sets_stay_until_the_budget_forces_the_least_recently_used_out()

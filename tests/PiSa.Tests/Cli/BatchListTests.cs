@@ -7,8 +7,8 @@ namespace PiSa.Tests.Cli;
 /// <summary>`pisa upscale --list` with shards, deterministic names, --skip-existing and --results.</summary>
 public sealed class BatchListTests
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
 
     [Theory]
     [InlineData(1, 1)]

@@ -130,17 +130,8 @@ public sealed class CliCommandsTests
     {
         var psi = PisaProcess.StartInfo("doctor");
         psi.Environment.Remove("PISA_CUDA_GRAPHS");
-        Assert.Matches(@"(?m)^CUDA graphs:\s+off \(set PISA_CUDA_GRAPHS=1", Run(psi));
+        Assert.Matches(@"(?m)^CUDA graphs:\s+off \(set PISA_CUDA_GRAPHS=1", PisaProcess.Run(psi).Stdout);
         psi.Environment["PISA_CUDA_GRAPHS"] = "1";
-        Assert.Matches(@"(?m)^CUDA graphs:\s+on \(PISA_CUDA_GRAPHS=1\)", Run(psi));
-
-        static string Run(System.Diagnostics.ProcessStartInfo psi)
-        {
-            using var p = System.Diagnostics.Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            _ = p.StandardError.ReadToEndAsync();
-            Assert.True(p.WaitForExit(120_000), "pisa doctor did not finish");
-            return stdout.Result;
-        }
+        Assert.Matches(@"(?m)^CUDA graphs:\s+on \(PISA_CUDA_GRAPHS=1\)", PisaProcess.Run(psi).Stdout);
     }
 }

@@ -5,8 +5,8 @@ namespace PiSa.Tests.Cli;
 /// <summary>Bad input at the command line: one line, a non-zero exit, no stack trace, no partial output.</summary>
 public sealed class CliFailureTests
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
     private static string GoodInput => Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png");
 
     private static string[] Upscale(string input, string output, string? sd = null, params string[] extra) =>

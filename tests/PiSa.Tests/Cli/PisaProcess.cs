@@ -13,9 +13,13 @@ public static class PisaProcess
     public static Result Run(params string[] args) => RunWithin(120, args);
 
     /// <summary>As <see cref="Run"/> with another time limit (work on the PTX interpreter on a loaded 2-core machine).</summary>
-    public static Result RunWithin(int seconds, params string[] args)
+    public static Result RunWithin(int seconds, params string[] args) => Run(StartInfo(args), seconds);
+
+    /// <summary>Runs `pisa` as <paramref name="psi"/> says (from <see cref="StartInfo"/>, with the caller's environment
+    /// changes) and waits at most <paramref name="seconds"/>.</summary>
+    public static Result Run(ProcessStartInfo psi, int seconds = 120)
     {
-        using var p = Process.Start(StartInfo(args))!;
+        using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(seconds * 1000)) { p.Kill(true); throw new TimeoutException($"pisa did not finish in {seconds} s"); }

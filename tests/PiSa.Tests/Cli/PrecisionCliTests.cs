@@ -5,8 +5,8 @@ namespace PiSa.Tests.Cli;
 /// <summary>`--precision bf16` where it cannot run: one line, exit 2, no output, for upscale and bench alike.</summary>
 public sealed class PrecisionCliTests
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
     private static string Input => Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png");
 
     private static PisaProcess.Result Run(bool bf16Off, params string[] args)
@@ -15,11 +15,7 @@ public sealed class PrecisionCliTests
         // The refusal a CPU without AVX512-BF16 gives, provoked on any CPU.
         if (bf16Off) psi.Environment[Engine.Backends.Cpu.Bf16.Bf16Support.OverrideVariable] = "off";
         else psi.Environment.Remove(Engine.Backends.Cpu.Bf16.Bf16Support.OverrideVariable);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException("pisa did not finish in 120 s"); }
-        return new PisaProcess.Result(p.ExitCode, stdout.Result, stderr.Result);
+        return PisaProcess.Run(psi);
     }
 
     [Fact]

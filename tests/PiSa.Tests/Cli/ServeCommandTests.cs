@@ -6,8 +6,8 @@ namespace PiSa.Tests.Cli;
 /// <summary>The `pisa serve` command line: upscale's processing options as request defaults, clear failures.</summary>
 public sealed class ServeCommandTests
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
 
     [Fact]
     public void Serve_takes_every_processing_option_of_upscale_with_the_same_default()

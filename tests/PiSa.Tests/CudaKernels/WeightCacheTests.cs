@@ -32,12 +32,12 @@ public class WeightCacheTests
     private static PisaModel LoadWithRoomForOneSet(IOps ops)
     {
         long one;
-        using (var probe = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new CpuOps()))
+        using (var probe = TinyFixtureModel.Load(new CpuOps()))
         {
             probe.UNet("fused", 1f, 0.5f);
             one = probe.WeightSets.Bytes * (4 + ops.PackedWeightBytesPerElement) / probe.WeightSets.BytesPerElement; // estimate on CUDA from the CPU's
         }
-        return PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops, one);
+        return TinyFixtureModel.Load(ops, one);
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public class WeightCacheTests
     {
         var rt = new FakeGpuRuntime();
         var ops = new CudaOps(rt, ownsRuntime: false);
-        var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        var model = TinyFixtureModel.Load(ops);
         var pipeline = new UpscalePipeline(model);
         var x = Rand(5, 1, 3, 64, 64);
         var live = new List<long>();
@@ -158,7 +158,7 @@ public class WeightCacheTests
     {
         var rt = new FakeGpuRuntime();
         using var ops = new CudaOps(rt, ownsRuntime: false);
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = TinyFixtureModel.Load(ops);
         var prompt = model.PromptEmbeddings("");
         using var z = ops.Upload(Rand(3, 1, 8, 8, model.UNetConfig.InChannels));
         long Run(string set, float pix = 1, float sem = 1)
@@ -188,7 +188,7 @@ public class WeightCacheTests
         }
         var rt = new FakeGpuRuntime();
         using var ops = new CudaOps(rt, ownsRuntime: false);
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = TinyFixtureModel.Load(ops);
         var pipeline = new UpscalePipeline(model);
         var x = Rand(5, 1, 3, 64, 64);
         pipeline.RunLatentPath(x, new UpscaleOptions { Mode = LoraMode.Fused, LambdaPix = 0.8f, LambdaSem = 1.2f });

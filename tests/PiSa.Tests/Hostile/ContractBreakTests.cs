@@ -15,7 +15,7 @@ namespace PiSa.Tests.Hostile;
 /// </summary>
 public sealed class ContractBreakTests
 {
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Lora => TinyFixtureModel.Lora;
     private static string GoodInput => Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png");
 
     private static PisaProcess.Result Inspect(TempDir dir, string name, byte[] bytes)

@@ -77,8 +77,8 @@ internal sealed class Tmpfs : IDisposable
 /// <summary>Full disks, killed processes and long batches (issue 12, deliverable 5).</summary>
 public sealed class DiskAndProcessFaultTests
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
     private static string Input => Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png");
 
     private static string[] Upscale(string input, string output, string processSize = "64") =>

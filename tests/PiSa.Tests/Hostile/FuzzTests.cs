@@ -31,8 +31,8 @@ public sealed class FuzzTests
     private static int EnvInt(string name, int dflt) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : dflt;
 
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
 
     // ---- seeds and how each kind is mutated ---------------------------------------------------------
 

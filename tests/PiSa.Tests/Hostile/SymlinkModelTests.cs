@@ -11,8 +11,8 @@ namespace PiSa.Tests.Hostile;
 /// </summary>
 public sealed class SymlinkModelTests
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
     private static string Input => Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png");
 
     /// <summary>Builds models--org--name/{blobs,snapshots/&lt;hash&gt;,refs} from the tiny model; returns the snapshot folder.</summary>

@@ -16,8 +16,8 @@ namespace PiSa.Tests.Interpreter;
 /// </summary>
 public sealed class DeviceMemoryOnInterpreterTests(ITestOutputHelper log)
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
 
     /// <summary>CudaOps without its IWeightRelease face: the model cannot release anything (the control). Its fused
     /// ops still go to CudaOps, so the control computes what the run under test computes.</summary>

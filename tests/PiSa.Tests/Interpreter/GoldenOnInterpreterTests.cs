@@ -31,8 +31,8 @@ public sealed class GoldenOnInterpreterTests(ITestOutputHelper output)
     {
         var c = GoldenCase.Get(name).Case;
         using var ops = new CudaOps(rt);
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
-        using var floor = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), new Fp16StorageOps(new CpuOps()));
+        using var model = TinyFixtureModel.Load(ops);
+        using var floor = TinyFixtureModel.Load(new Fp16StorageOps(new CpuOps()));
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var r = GoldenCheck.Run(model, c, fp16: true, floor);
         foreach (var line in r.Lines) output.WriteLine(line);

@@ -192,7 +192,7 @@ public sealed class GraphReplayOnInterpreterTests
     {
         var rt = new PtxGpuRuntime();
         using var ops = new CudaOps(rt) { UseGraphs = true };
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = TinyFixtureModel.Load(ops);
         var pipeline = new UpscalePipeline(model);
         var o = new UpscaleOptions();       // the default mode; a 32x32 input needs no VAE or latent tiles
         float[] Run(int seed) => pipeline.RunLatentPath(Rand(seed, 1, 3, 32, 32), o).Data;

@@ -21,8 +21,8 @@ namespace PiSa.Tests.Interpreter;
 /// </summary>
 public sealed class LambdaChangeOnInterpreterTests(ITestOutputHelper log)
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
 
     [InterpreterFact]
     public void Fused_unet_matches_the_cpu_at_each_new_lambda_pair_and_device_memory_stays_flat()

@@ -14,7 +14,7 @@ public sealed class AutoLatentTileDeviceTests
     private static ModelFootprint Tiny()
     {
         using var ops = new CpuOps();
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = TinyFixtureModel.Load(ops);
         return ModelFootprint.Of(model);
     }
 

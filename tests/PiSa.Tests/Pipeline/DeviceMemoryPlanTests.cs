@@ -76,7 +76,7 @@ public sealed class DeviceMemoryPlanTests(ITestOutputHelper log)
     public void Tiled_and_untiled_outputs_of_the_tiny_model_agree_and_the_psnr_is_reported()
     {
         using var ops = new CpuOps();
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = TinyFixtureModel.Load(ops);
         var pipeline = new UpscalePipeline(model);
         var untiled = new UpscaleOptions { ProcessSize = 256 };
         // 256 px model input, 32 px latent: encoder 256 > 64 + 2*32, decoder 32 > 8 + 2*11, UNet 32 > 16.

@@ -14,7 +14,7 @@ namespace PiSa.Tests.Pipeline;
 public sealed class Fp16FloorTests(ITestOutputHelper output)
 {
     private static PisaModel Load(IOps ops) =>
-        PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        TinyFixtureModel.Load(ops);
 
     private static Engine.Pipeline.GoldenCase Case(string name) => GoldenCase.Get(name).Case;
 

@@ -16,7 +16,7 @@ public sealed class LoraModeTests
     }
 
     private static PisaModel Load(CpuOps ops) =>
-        PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        TinyFixtureModel.Load(ops);
 
     [Fact]
     public void All_three_modes_agree_at_lambda_one_one()

@@ -17,7 +17,7 @@ public sealed class PoolCounters;
 public sealed class MemoryBudgetTests(ITestOutputHelper log)
 {
     private static PisaModel TinyModel(CpuOps ops) =>
-        PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        TinyFixtureModel.Load(ops);
 
     [Theory]
     [InlineData(32, 64)]    // no VAE tiling

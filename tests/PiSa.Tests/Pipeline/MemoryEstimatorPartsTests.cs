@@ -22,7 +22,7 @@ public sealed class MemoryEstimatorPartsTests(ITestOutputHelper log)
     public void Every_stage_s_live_peak_is_within_its_part_of_the_estimate(int size)
     {
         using var ops = new CpuOps();
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = TinyFixtureModel.Load(ops);
         var o = new UpscaleOptions { VaeDecoderTile = 48 };
         int l = size / 8;
         var prompt = model.PromptEmbeddings("");

@@ -33,7 +33,7 @@ public sealed class NonFiniteStageTests
 
     private static NonFiniteResultException Fails(IOps ops, LoraMode mode = LoraMode.Default, float lambdaSem = 1)
     {
-        using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+        using var model = TinyFixtureModel.Load(ops);
         var pipeline = new UpscalePipeline(model);
         var input = ImageIO.Load(Path.Combine(FixturePaths.Tiny, "inputs", "lq_a.png"));
         var options = new UpscaleOptions { Mode = mode, LambdaSem = lambdaSem, ProcessSize = 64 };

@@ -18,8 +18,8 @@ namespace PiSa.Tests.Tensors;
 /// </summary>
 public sealed class WeightReleaseTests
 {
-    private static string Sd => Path.Combine(FixturePaths.Tiny, "sd");
-    private static string Lora => Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl");
+    private static string Sd => TinyFixtureModel.Sd;
+    private static string Lora => TinyFixtureModel.Lora;
 
     /// <summary>A reloadable source that remembers every tensor it handed out and still holds (evicted ones are forgotten).</summary>
     private sealed class Tracking(IReloadableWeightSource inner) : IReloadableWeightSource

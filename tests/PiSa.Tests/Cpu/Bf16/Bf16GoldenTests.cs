@@ -93,7 +93,7 @@ public sealed class Bf16GoldenTests(ITestOutputHelper log)
     {
         using (ops)
         {
-            using var model = PisaModel.Load(Path.Combine(FixturePaths.Tiny, "sd"), Path.Combine(FixturePaths.Tiny, "pisa_sr.pkl"), ops);
+            using var model = TinyFixtureModel.Load(ops);
             return new UpscalePipeline(model).Run(ImageIO.Load(c.InputPath), c.Options, keepTensors: true).Tensors!.ToDictionary(k => k.Key, k => k.Value);
         }
     }
